@@ -1,0 +1,49 @@
+# harvester: the commands the README documents.
+SHELL := bash
+CARGO ?= cargo
+OUT ?= harvested
+
+.PHONY: all build pipe view test lint fmt bench sample docker-shell clean
+
+all: build
+
+build:
+	$(CARGO) build --bins
+
+## Harvest the committed sample logs into ./harvested (embedded SQLite catalog).
+pipe:
+	$(CARGO) run --quiet --bin harvest -- sample_data --out $(OUT)
+
+## Show what was harvested.
+view:
+	$(CARGO) run --quiet --bin view -- --out $(OUT) --list
+	@for d in $(OUT)/*/; do $(CARGO) run --quiet --bin view -- --out $(OUT) "$$d"; done
+
+## Every test, against a real PostgreSQL (started or installed when none is reachable).
+test:
+	HARVESTER_TEST_PG_URL="$${HARVESTER_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}" \
+		$(CARGO) test --all-targets --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Time harvest against the I/O floor at 1x and 8x (release build).
+bench:
+	scripts/bench.sh
+
+## Regenerate the committed sample logs.
+sample:
+	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.parquet --rows 60000 --seed 7 --quirks
+	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.csv --rows 20000 --seed 11 --quirks
+
+## A shell in the harvester container, next to a PostgreSQL catalog.
+docker-shell:
+	docker compose up -d --build
+	docker compose exec harvester bash
+
+clean:
+	rm -rf $(OUT)

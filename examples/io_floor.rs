@@ -1,0 +1,47 @@
+//! The I/O floor of a harvest, for `make bench`: read the input log whole into a
+//! DataFrame and write outputs of exactly the shape the harvest wrote (its own run
+//! tables and statistics, loaded beforehand), and nothing else.
+//!
+//! Usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS
+//! Prints the median seconds of REPEATS timed rounds.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use polars::prelude::*;
+
+fn read_parquet(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).expect("open")).finish().expect("read parquet")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    assert_eq!(args.len(), 5, "usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS");
+    let (input, harvested, scratch) = (PathBuf::from(&args[1]), PathBuf::from(&args[2]), PathBuf::from(&args[3]));
+    let repeats: usize = args[4].parse().expect("repeats");
+
+    let mut outputs: Vec<(String, DataFrame)> = vec![("run_stats.parquet".into(), read_parquet(&harvested.join("run_stats.parquet")))];
+    for entry in std::fs::read_dir(harvested.join("runs")).expect("runs dir").flatten() {
+        outputs.push((entry.file_name().to_string_lossy().into_owned(), read_parquet(&entry.path())));
+    }
+    let report = std::fs::read(harvested.join("report.json")).expect("report");
+
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).unwrap();
+        let started = Instant::now();
+        let bytes = std::fs::read(&input).expect("read input");
+        let frame = ParquetReader::new(std::io::Cursor::new(bytes.as_slice())).finish().expect("parse input");
+        std::hint::black_box(frame.height());
+        for (name, frame) in outputs.iter_mut() {
+            let file = std::fs::File::create(scratch.join(name.as_str())).unwrap();
+            ParquetWriter::new(std::io::BufWriter::new(&file)).finish(frame).unwrap();
+            file.sync_all().unwrap();
+        }
+        std::fs::write(scratch.join("report.json"), &report).unwrap();
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    println!("{:.4}", times[times.len() / 2]);
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# make bench: time `harvest` as a whole process against the I/O floor (reading the
+# input and writing outputs of the same shape), at 1x and 8x the production sample.
+# Prints median seconds, the ratio, rows per second and peak memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEATS="${REPEATS:-5}"
+SIZES="${SIZES:-1 8}"
+PROFILE="${PROFILE:-release}"
+DATA=bench_data
+BASE_ROWS=1546591
+
+cargo build --profile "$PROFILE" --bins --example io_floor >&2
+BIN="target/$PROFILE"
+mkdir -p "$DATA"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+printf '%-5s %12s %10s %10s %7s %14s %10s\n' size rows harvest_s floor_s ratio rows_per_s peak_MiB
+for size in $SIZES; do
+  rows=$((BASE_ROWS * size))
+  input="$DATA/shift-${size}x.parquet"
+  [ -f "$input" ] || "$BIN/generate-log" --out "$input" --rows "$rows" --seed 1 --run-uuid-type float64 >&2
+  out=$(mktemp -d)
+  times=()
+  peak=0
+  for _ in $(seq "$REPEATS"); do
+    rm -rf "$out"/*
+    /usr/bin/time -f '%e %M' -o "$out.time" "$BIN/harvest" "$input" --out "$out" --quiet
+    read -r secs kib < "$out.time"
+    times+=("$secs")
+    [ "$kib" -gt "$peak" ] && peak=$kib
+  done
+  harvest_s=$(printf '%s\n' "${times[@]}" | median)
+  dir=$(find "$out" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | head -1)
+  floor_s=$("$BIN/examples/io_floor" "$input" "$dir" "$out.floor" "$REPEATS")
+  read_rows=$(python3 -c "import json,sys; print(json.load(open('$dir/report.json'))['rows']['read'])")
+  awk -v s="$size" -v r="$read_rows" -v h="$harvest_s" -v f="$floor_s" -v p="$peak" \
+    'BEGIN { printf "%-5s %12d %10.3f %10.3f %7.2f %14.0f %10.0f\n", s "x", r, h, f, h / f, r / h, p / 1024 }'
+  python3 - "$dir/report.json" >&2 <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("      stages: " + ", ".join(f"{s['stage']} {s['seconds']:.3f}s" for s in r["stages"]))
+PY
+  rm -rf "$out" "$out.floor" "$out.time"
+done

@@ -1,0 +1,151 @@
+//! Alignment: putting channels that tick on their own clocks onto one timeline.
+//!
+//! Each robot/sensor pair has its own clock, so a run's readings never share
+//! timestamps across channels. The wide table's timeline is the union of every
+//! channel's sample times; each channel is evaluated on it by one of two rules:
+//!
+//! * [`Alignment::Interpolate`] (default): linear interpolation between the two
+//!   samples that bracket the instant, only inside the channel's own span and only
+//!   when those samples are at most `max_gap` apart. At a channel's own sample times
+//!   the value is the reading itself.
+//! * [`Alignment::Hold`]: the last reading carried forward (what `ffill` pipelines
+//!   do), for at most `max_gap` after it, so a channel that stopped reporting does not
+//!   look alive.
+//!
+//! Anywhere else the channel has no value (null in the outputs; NaN inside this crate).
+
+use crate::timestamp::EpochNanos;
+
+/// How a channel is evaluated between its own samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Alignment {
+    /// Linear interpolation between bracketing samples.
+    #[default]
+    Interpolate,
+    /// Last reading carried forward.
+    Hold,
+}
+
+/// The alignment rule and the longest gap a value may bridge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlignOptions {
+    pub alignment: Alignment,
+    pub max_gap_ns: i64,
+}
+
+impl Default for AlignOptions {
+    fn default() -> Self {
+        AlignOptions { alignment: Alignment::Interpolate, max_gap_ns: 1_000_000_000 }
+    }
+}
+
+/// Marker for "no value" inside the crate; becomes null in every output.
+pub const MISSING: f64 = f64::NAN;
+
+/// Evaluates the signal sampled at (`times`, `values`) at each instant of `at`.
+///
+/// `times` and `at` must be sorted ascending; `times` strictly. Runs in O(n + m).
+pub fn resample(times: &[EpochNanos], values: &[f64], at: &[EpochNanos], options: AlignOptions) -> Vec<f64> {
+    debug_assert_eq!(times.len(), values.len());
+    let mut out = Vec::with_capacity(at.len());
+    // `next` is the index of the first sample strictly after the current instant.
+    let mut next = 0;
+    for &t in at {
+        while next < times.len() && times[next] <= t {
+            next += 1;
+        }
+        let value = if next == 0 {
+            MISSING
+        } else {
+            let left = next - 1;
+            if times[left] == t {
+                values[left]
+            } else {
+                match options.alignment {
+                    Alignment::Interpolate => match times.get(next) {
+                        Some(&right_t) if right_t - times[left] <= options.max_gap_ns => {
+                            let w = (t - times[left]) as f64 / (right_t - times[left]) as f64;
+                            values[left] + (values[next] - values[left]) * w
+                        }
+                        _ => MISSING,
+                    },
+                    Alignment::Hold if t - times[left] <= options.max_gap_ns => values[left],
+                    Alignment::Hold => MISSING,
+                }
+            }
+        };
+        out.push(value);
+    }
+    out
+}
+
+/// The sorted union of several sorted time axes.
+pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> Vec<EpochNanos> {
+    let axes: Vec<&[EpochNanos]> = axes.into_iter().collect();
+    let mut all = Vec::with_capacity(axes.iter().map(|a| a.len()).sum());
+    let mut previous: Option<&[EpochNanos]> = None;
+    for axis in axes {
+        // Fields of one sensor share its clock: skip an axis identical to the last one.
+        if previous == Some(axis) {
+            continue;
+        }
+        all.extend_from_slice(axis);
+        previous = Some(axis);
+    }
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// How much of a run a channel covers: the summed length of the intervals between
+/// consecutive samples at most `max_gap` apart, in nanoseconds.
+pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
+    times.windows(2).map(|w| w[1] - w[0]).filter(|&d| d <= max_gap_ns).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn opts(alignment: Alignment) -> AlignOptions {
+        AlignOptions { alignment, max_gap_ns: S }
+    }
+
+    #[test]
+    fn interpolates_inside_the_span_only() {
+        let v = resample(&[0, S], &[0.0, 10.0], &[-1, 0, S / 4, S, S + 1], opts(Alignment::Interpolate));
+        assert!(v[0].is_nan());
+        assert_eq!(&v[1..4], &[0.0, 2.5, 10.0]);
+        assert!(v[4].is_nan());
+    }
+
+    #[test]
+    fn never_bridges_a_gap_longer_than_max_gap() {
+        let v = resample(&[0, 3 * S], &[0.0, 30.0], &[S], opts(Alignment::Interpolate));
+        assert!(v[0].is_nan());
+        let v = resample(&[0, 3 * S], &[0.0, 30.0], &[S / 2, 2 * S], opts(Alignment::Hold));
+        assert_eq!(v[0], 0.0);
+        assert!(v[1].is_nan());
+    }
+
+    #[test]
+    fn hold_carries_the_last_reading() {
+        let v = resample(&[0, S / 2], &[1.0, 2.0], &[0, S / 4, S / 2, S], opts(Alignment::Hold));
+        assert_eq!(v, vec![1.0, 1.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn union_merges_and_dedups() {
+        let a = [1, 3, 5];
+        let b = [2, 3, 6];
+        assert_eq!(union_timeline([&a[..], &a[..], &b[..]]), vec![1, 2, 3, 5, 6]);
+    }
+
+    #[test]
+    fn coverage_skips_gaps() {
+        assert_eq!(covered_ns(&[0, S / 2, S, 5 * S, 5 * S + S / 2], S), S + S / 2);
+    }
+}

@@ -1,0 +1,156 @@
+//! Per-run, per-robot statistics, computed from each sensor's own samples.
+//!
+//! Statistics do not depend on the wide table's alignment: speed, acceleration and
+//! force are evaluated at the instants the robot's sensor actually reported (the
+//! union of its three fields' sample times, fields interpolated onto it only where
+//! one of them missed a reading), so `--align hold` cannot distort them.
+//!
+//! * `distance_mm` = Σ ‖pᵢ₊₁ − pᵢ‖ over consecutive encoder instants at most `max_gap`
+//!   apart (the polyline through the readings; a circle of radius r sampled every
+//!   12 ms gives 2πr to better than 1e-4).
+//! * `speed_mm_s` = ‖(vx, vy, vz)‖, `accel_mm_s2` = ‖(ax, ay, az)‖, `force_n` =
+//!   ‖(fx, fy, fz)‖: min, mean (unweighted, over sample instants) and max.
+//! * `runtime_s` = stop − start over all of the robot's readings in the run.
+//!
+//! A quantity whose channels are not all present is `None` (null), never 0 or NaN.
+
+use serde::{Deserialize, Serialize};
+
+use crate::align::{resample, union_timeline, AlignOptions, Alignment};
+use crate::features::magnitude;
+use crate::runs::RunData;
+use crate::schema::{Channel, Sensor, ROBOTS};
+use crate::timestamp::{seconds_between, EpochNanos};
+use crate::validate::{ChannelSeries, RunId};
+
+/// Minimum, mean and maximum of a quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises the non-missing values; `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<Summary> {
+        let (mut min, mut max, mut sum, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize);
+        for &v in values.iter().filter(|v| !v.is_nan()) {
+            min = min.min(v);
+            max = max.max(v);
+            sum += v;
+            n += 1;
+        }
+        (n > 0).then(|| Summary { min, mean: sum / n as f64, max })
+    }
+}
+
+/// The statistics of one robot in one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobotStats {
+    pub run_uuid: RunId,
+    pub robot_id: u8,
+    pub start: EpochNanos,
+    pub stop: EpochNanos,
+    pub runtime_s: f64,
+    pub distance_mm: Option<f64>,
+    pub speed_mm_s: Option<Summary>,
+    pub accel_mm_s2: Option<Summary>,
+    pub force_n: Option<Summary>,
+    /// Readings of this robot kept in the run.
+    pub rows: u64,
+    pub encoder_samples: u64,
+    pub load_cell_samples: u64,
+}
+
+/// A sensor's three fields evaluated on the sensor's own instants.
+struct SensorFrame {
+    times: Vec<EpochNanos>,
+    axes: [Vec<f64>; 3],
+}
+
+/// Evaluates, for each of the sensor's three channels, the signal `pick` selects
+/// (readings or a derivative, aligned with the channel's sample times) on the
+/// sensor's own instants. `None` unless all three channels are present.
+fn sensor_frame<'a>(
+    run: &'a RunData,
+    robot: u8,
+    sensor: Sensor,
+    pick: impl Fn(Channel) -> Option<&'a [f64]>,
+) -> Option<SensorFrame> {
+    let channels = sensor.fields().map(|field| Channel { robot, field });
+    let series: Vec<&ChannelSeries> = channels.iter().map(|c| run.channels.get(c)).collect::<Option<_>>()?;
+    let times = union_timeline(series.iter().map(|s| s.time.as_slice()));
+    let options = AlignOptions { alignment: Alignment::Interpolate, max_gap_ns: run.max_gap_ns };
+    let mut axes = [Vec::new(), Vec::new(), Vec::new()];
+    for (i, channel) in channels.into_iter().enumerate() {
+        axes[i] = resample(&series[i].time, pick(channel)?, &times, options);
+    }
+    Some(SensorFrame { times, axes })
+}
+
+/// Computes the statistics of every robot that has readings in the run.
+pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
+    let max_gap_ns = run.max_gap_ns;
+    ROBOTS
+        .iter()
+        .filter_map(|&robot| {
+            let own: Vec<&ChannelSeries> = run
+                .channels
+                .iter()
+                .filter(|(c, s)| c.robot == robot && !s.is_empty())
+                .map(|(_, s)| s)
+                .collect();
+            let start = own.iter().map(|s| s.time[0]).min()?;
+            let stop = own.iter().map(|s| *s.time.last().expect("non-empty")).max()?;
+
+            let readings = |c: Channel| run.channels.get(&c).map(|s| s.value.as_slice());
+            let positions = sensor_frame(run, robot, Sensor::Encoder, readings);
+            let velocity = sensor_frame(run, robot, Sensor::Encoder, |c| run.velocity(c));
+            let acceleration = sensor_frame(run, robot, Sensor::Encoder, |c| run.acceleration(c));
+            let force = sensor_frame(run, robot, Sensor::LoadCell, readings);
+
+            let norm = |f: &SensorFrame| magnitude(&f.axes[0], &f.axes[1], &f.axes[2]);
+            Some(RobotStats {
+                run_uuid: run.run_uuid,
+                robot_id: robot,
+                start,
+                stop,
+                runtime_s: seconds_between(start, stop),
+                distance_mm: positions.as_ref().map(|p| path_length(p, max_gap_ns)),
+                speed_mm_s: velocity.as_ref().and_then(|v| Summary::of(&norm(v))),
+                accel_mm_s2: acceleration.as_ref().and_then(|a| Summary::of(&norm(a))),
+                force_n: force.as_ref().and_then(|f| Summary::of(&norm(f))),
+                rows: own.iter().map(|s| s.len() as u64).sum(),
+                encoder_samples: positions.as_ref().map_or(0, |p| p.times.len() as u64),
+                load_cell_samples: force.as_ref().map_or(0, |f| f.times.len() as u64),
+            })
+        })
+        .collect()
+}
+
+/// Length of the polyline through consecutive complete positions at most `max_gap` apart.
+fn path_length(p: &SensorFrame, max_gap_ns: i64) -> f64 {
+    let [x, y, z] = &p.axes;
+    (1..p.times.len())
+        .filter(|&i| p.times[i] - p.times[i - 1] <= max_gap_ns)
+        .map(|i| {
+            let (dx, dy, dz) = (x[i] - x[i - 1], y[i] - y[i - 1], z[i] - z[i - 1]);
+            (dx * dx + dy * dy + dz * dz).sqrt()
+        })
+        .filter(|d| !d.is_nan())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_ignores_missing_values_and_is_none_when_empty() {
+        let s = Summary::of(&[1.0, f64::NAN, 3.0]).unwrap();
+        assert_eq!((s.min, s.mean, s.max), (1.0, 2.0, 3.0));
+        assert_eq!(Summary::of(&[f64::NAN]), None);
+        assert_eq!(Summary::of(&[]), None);
+    }
+}

@@ -1,0 +1,417 @@
+//! Validation: every row of the loaded DataFrame is either kept as a reading of one
+//! channel of one run, or dropped and counted under a named reason.
+//!
+//! Rows are checked in one pass, column iterators zipped, so memory stays at the
+//! DataFrame plus the kept readings. A row with several problems is counted under the
+//! first in this order: time, value, field, robot_id, sensor_type, run_uuid.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::HarvestError;
+use crate::schema::{self, Channel, Field, Sensor};
+use crate::timestamp::{parse_iso8601, EpochNanos};
+
+/// Why a row was dropped. The names are part of report.json and the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    TimeNull,
+    TimeUnparsable,
+    ValueNull,
+    ValueUnparsable,
+    ValueNotFinite,
+    FieldUnknown,
+    RobotIdInvalid,
+    SensorMismatch,
+    RunUuidNull,
+    RunUuidInvalid,
+    DuplicateIdentical,
+    DuplicateConflicting,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 12] = [
+        DropReason::TimeNull,
+        DropReason::TimeUnparsable,
+        DropReason::ValueNull,
+        DropReason::ValueUnparsable,
+        DropReason::ValueNotFinite,
+        DropReason::FieldUnknown,
+        DropReason::RobotIdInvalid,
+        DropReason::SensorMismatch,
+        DropReason::RunUuidNull,
+        DropReason::RunUuidInvalid,
+        DropReason::DuplicateIdentical,
+        DropReason::DuplicateConflicting,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::TimeNull => "time_null",
+            DropReason::TimeUnparsable => "time_unparsable",
+            DropReason::ValueNull => "value_null",
+            DropReason::ValueUnparsable => "value_unparsable",
+            DropReason::ValueNotFinite => "value_not_finite",
+            DropReason::FieldUnknown => "field_unknown",
+            DropReason::RobotIdInvalid => "robot_id_invalid",
+            DropReason::SensorMismatch => "sensor_mismatch",
+            DropReason::RunUuidNull => "run_uuid_null",
+            DropReason::RunUuidInvalid => "run_uuid_invalid",
+            DropReason::DuplicateIdentical => "duplicate_identical",
+            DropReason::DuplicateConflicting => "duplicate_conflicting",
+        }
+    }
+}
+
+/// The readings of one channel of one run, sorted by time, one reading per instant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelSeries {
+    pub time: Vec<EpochNanos>,
+    pub value: Vec<f64>,
+}
+
+impl ChannelSeries {
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+}
+
+/// A run's identity: the exact unsigned value found in the file.
+pub type RunId = u64;
+
+/// Every kept reading, grouped by run and channel (ordered, so outputs are deterministic).
+pub type Readings = BTreeMap<RunId, BTreeMap<Channel, ChannelSeries>>;
+
+/// What validation found: the accounting that report.json and the catalog keep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowAccount {
+    pub read: u64,
+    pub kept: u64,
+    pub dropped: BTreeMap<DropReason, u64>,
+}
+
+impl RowAccount {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    fn drop(&mut self, reason: DropReason) {
+        *self.dropped.entry(reason).or_insert(0) += 1;
+    }
+}
+
+/// The validated content of a log.
+#[derive(Debug)]
+pub struct ValidatedLog {
+    pub readings: Readings,
+    pub rows: RowAccount,
+    pub warnings: Vec<String>,
+}
+
+/// Validates a loaded log. Errors only for problems of the whole file (a column of a
+/// type that cannot hold its values); row-level problems are counted.
+pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestError> {
+    let column = |name: &str| -> Result<&Series, HarvestError> {
+        frame
+            .column(name)
+            .map(|c| c.as_materialized_series())
+            .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
+    };
+    let wrong_type = |name: &str, dtype: &DataType, expected: &str| {
+        HarvestError::bad_file(path, format!("column `{name}` has type {dtype}, expected {expected}"))
+    };
+
+    let times = TimeColumn::new(column(schema::TIME)?)
+        .ok_or_else(|| wrong_type(schema::TIME, column(schema::TIME).unwrap().dtype(), "ISO 8601 strings or datetimes"))?;
+    let values = NumberColumn::new(column(schema::VALUE)?)
+        .ok_or_else(|| wrong_type(schema::VALUE, column(schema::VALUE).unwrap().dtype(), "float64"))?;
+    let robots = NumberColumn::new(column(schema::ROBOT_ID)?)
+        .ok_or_else(|| wrong_type(schema::ROBOT_ID, column(schema::ROBOT_ID).unwrap().dtype(), "int64"))?;
+    let runs = RunColumn::new(column(schema::RUN_UUID)?)
+        .ok_or_else(|| wrong_type(schema::RUN_UUID, column(schema::RUN_UUID).unwrap().dtype(), "uint64, int64, float64 or string"))?;
+    let fields = text_column(column(schema::FIELD)?).ok_or_else(|| {
+        wrong_type(schema::FIELD, column(schema::FIELD).unwrap().dtype(), "string")
+    })?;
+    let sensors = text_column(column(schema::SENSOR_TYPE)?).ok_or_else(|| {
+        wrong_type(schema::SENSOR_TYPE, column(schema::SENSOR_TYPE).unwrap().dtype(), "string")
+    })?;
+    let float_run_ids = runs.is_float();
+
+    let mut rows = RowAccount { read: frame.height() as u64, ..Default::default() };
+    // Readings per (run, channel), with the last key cached: rows come grouped by
+    // run, sensor, robot and field, so the map is consulted once per group.
+    let mut buckets: Vec<Vec<(EpochNanos, f64)>> = Vec::new();
+    let mut index: HashMap<(RunId, Channel), usize> = HashMap::new();
+    let mut last: Option<((RunId, Channel), usize)> = None;
+
+    let fields = fields.str().map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+    let sensors = sensors.str().map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+    let mut field_iter = fields.iter();
+    let mut sensor_iter = sensors.iter();
+    let mut time_iter = times.iter();
+    let mut value_iter = values.iter();
+    let mut robot_iter = robots.iter();
+    let mut run_iter = runs.iter();
+
+    for _ in 0..frame.height() {
+        let (time, value, field, robot, sensor, run) = (
+            time_iter.next().flatten_err(),
+            value_iter.next().flatten_err(),
+            field_iter.next().flatten(),
+            robot_iter.next().flatten_err(),
+            sensor_iter.next().flatten(),
+            run_iter.next().flatten_err(),
+        );
+        let reading = (|| {
+            let time = time.map_err(|null| if null { DropReason::TimeNull } else { DropReason::TimeUnparsable })?;
+            let value = value.map_err(|null| if null { DropReason::ValueNull } else { DropReason::ValueUnparsable })?;
+            if !value.is_finite() {
+                return Err(DropReason::ValueNotFinite);
+            }
+            let field = field.and_then(Field::parse).ok_or(DropReason::FieldUnknown)?;
+            let robot = match robot {
+                Ok(r) if r == 1.0 || r == 2.0 => r as u8,
+                _ => return Err(DropReason::RobotIdInvalid),
+            };
+            if sensor.and_then(Sensor::parse) != Some(field.sensor()) {
+                return Err(DropReason::SensorMismatch);
+            }
+            let run = run.map_err(|null| if null { DropReason::RunUuidNull } else { DropReason::RunUuidInvalid })?;
+            Ok(((run, Channel { robot, field }), time, value))
+        })();
+        match reading {
+            Ok((key, time, value)) => {
+                let slot = match last {
+                    Some((k, slot)) if k == key => slot,
+                    _ => {
+                        let slot = *index.entry(key).or_insert_with(|| {
+                            buckets.push(Vec::new());
+                            buckets.len() - 1
+                        });
+                        last = Some((key, slot));
+                        slot
+                    }
+                };
+                buckets[slot].push((time, value));
+            }
+            Err(reason) => rows.drop(reason),
+        }
+    }
+
+    let mut readings = Readings::new();
+    for ((run, channel), slot) in index {
+        let series = sort_and_collapse(std::mem::take(&mut buckets[slot]), &mut rows);
+        readings.entry(run).or_default().insert(channel, series);
+    }
+    rows.kept = readings.values().flat_map(|c| c.values()).map(|s| s.len() as u64).sum();
+
+    let mut warnings = Vec::new();
+    if float_run_ids {
+        let ids: Vec<String> = readings.keys().map(|r| r.to_string()).collect();
+        warnings.push(format!(
+            "run_uuid is stored as float64, which cannot hold 64-bit ids exactly; runs are keyed by the exact integer value of each float: {}",
+            ids.join(", ")
+        ));
+    }
+    Ok(ValidatedLog { readings, rows, warnings })
+}
+
+/// Sorts one channel's readings by time (stable, so equal times stay in file order)
+/// and keeps the first reading of each instant, counting the others as identical or
+/// conflicting duplicates.
+fn sort_and_collapse(mut pairs: Vec<(EpochNanos, f64)>, rows: &mut RowAccount) -> ChannelSeries {
+    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
+        pairs.sort_by_key(|p| p.0);
+    }
+    let mut out = ChannelSeries { time: Vec::with_capacity(pairs.len()), value: Vec::with_capacity(pairs.len()) };
+    for (time, value) in pairs {
+        if out.time.last() == Some(&time) {
+            let first = *out.value.last().expect("time and value are pushed together");
+            rows.drop(if first.to_bits() == value.to_bits() {
+                DropReason::DuplicateIdentical
+            } else {
+                DropReason::DuplicateConflicting
+            });
+            continue;
+        }
+        out.time.push(time);
+        out.value.push(value);
+    }
+    out
+}
+
+/// A cell that is missing (`Err(true)`) or present but unusable (`Err(false)`).
+type Cell<T> = Result<T, bool>;
+
+trait FlattenCell<T> {
+    fn flatten_err(self) -> Cell<T>;
+}
+
+impl<T> FlattenCell<T> for Option<Cell<T>> {
+    fn flatten_err(self) -> Cell<T> {
+        self.unwrap_or(Err(true))
+    }
+}
+
+/// Field and sensor_type as text, whatever string-like type the file used.
+fn text_column(s: &Series) -> Option<Series> {
+    match s.dtype() {
+        DataType::String => Some(s.clone()),
+        DataType::Categorical(..) | DataType::Enum(..) | DataType::Null => s.cast(&DataType::String).ok(),
+        _ => None,
+    }
+}
+
+/// The time column in any of the types logs use.
+enum TimeColumn {
+    Text(Series),
+    Nanos(Series),
+}
+
+impl TimeColumn {
+    fn new(s: &Series) -> Option<TimeColumn> {
+        match s.dtype() {
+            DataType::String => Some(TimeColumn::Text(s.clone())),
+            DataType::Categorical(..) | DataType::Enum(..) => s.cast(&DataType::String).ok().map(TimeColumn::Text),
+            DataType::Datetime(..) => {
+                let ns = s.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None)).ok()?;
+                ns.cast(&DataType::Int64).ok().map(TimeColumn::Nanos)
+            }
+            DataType::Null => Some(TimeColumn::Nanos(s.cast(&DataType::Int64).ok()?)),
+            _ => None,
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Cell<EpochNanos>> + '_> {
+        match self {
+            TimeColumn::Text(s) => Box::new(
+                s.str()
+                    .expect("text time column")
+                    .iter()
+                    .map(|t| t.ok_or(true).and_then(|t| parse_iso8601(t).ok_or(false))),
+            ),
+            TimeColumn::Nanos(s) => Box::new(s.i64().expect("int64 time column").iter().map(|t| t.ok_or(true))),
+        }
+    }
+}
+
+/// value and robot_id: any numeric type, or text holding numbers (CSV).
+enum NumberColumn {
+    Numeric(Series),
+    Text(Series),
+}
+
+impl NumberColumn {
+    fn new(s: &Series) -> Option<NumberColumn> {
+        match s.dtype() {
+            dt if dt.is_primitive_numeric() || dt.is_null() => {
+                s.cast(&DataType::Float64).ok().map(NumberColumn::Numeric)
+            }
+            DataType::String => Some(NumberColumn::Text(s.clone())),
+            _ => None,
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Cell<f64>> + '_> {
+        match self {
+            NumberColumn::Numeric(s) => Box::new(s.f64().expect("float column").iter().map(|v| v.ok_or(true))),
+            NumberColumn::Text(s) => Box::new(
+                s.str()
+                    .expect("text column")
+                    .iter()
+                    .map(|v| v.ok_or(true).and_then(|v| v.trim().parse::<f64>().map_err(|_| false))),
+            ),
+        }
+    }
+}
+
+/// run_uuid: unsigned, signed, float or text, always yielding the exact u64 key.
+enum RunColumn {
+    Unsigned(Series),
+    Signed(Series),
+    Float(Series),
+    Text(Series),
+}
+
+impl RunColumn {
+    fn new(s: &Series) -> Option<RunColumn> {
+        let dt = s.dtype();
+        if dt.is_unsigned_integer() {
+            s.cast(&DataType::UInt64).ok().map(RunColumn::Unsigned)
+        } else if dt.is_signed_integer() || dt.is_null() {
+            s.cast(&DataType::Int64).ok().map(RunColumn::Signed)
+        } else if dt.is_float() {
+            s.cast(&DataType::Float64).ok().map(RunColumn::Float)
+        } else if dt.is_string() {
+            Some(RunColumn::Text(s.clone()))
+        } else {
+            None
+        }
+    }
+
+    fn is_float(&self) -> bool {
+        matches!(self, RunColumn::Float(_))
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Cell<RunId>> + '_> {
+        match self {
+            RunColumn::Unsigned(s) => Box::new(s.u64().expect("u64").iter().map(|v| v.ok_or(true))),
+            RunColumn::Signed(s) => Box::new(
+                s.i64()
+                    .expect("i64")
+                    .iter()
+                    .map(|v| v.ok_or(true).and_then(|v| u64::try_from(v).map_err(|_| false))),
+            ),
+            RunColumn::Float(s) => Box::new(s.f64().expect("f64").iter().map(|v| v.ok_or(true).and_then(float_run_id))),
+            RunColumn::Text(s) => Box::new(
+                s.str()
+                    .expect("text")
+                    .iter()
+                    .map(|v| v.ok_or(true).and_then(|v| v.trim().parse::<u64>().map_err(|_| false))),
+            ),
+        }
+    }
+}
+
+/// The exact integer a float64 run_uuid holds, if it holds one in u64 range.
+fn float_run_id(v: f64) -> Cell<RunId> {
+    // 2^64 is exactly representable; anything at or above it does not fit.
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 18_446_744_073_709_551_616.0 {
+        Ok(v as u64)
+    } else {
+        Err(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_ids_keep_the_exact_value_of_the_float() {
+        let stored = 7_582_293_080_991_470_061_u64 as f64;
+        assert_eq!(float_run_id(stored), Ok(7_582_293_080_991_469_568));
+        assert_eq!(float_run_id(-1.0), Err(false));
+        assert_eq!(float_run_id(1.5), Err(false));
+        assert_eq!(float_run_id(f64::NAN), Err(false));
+        assert_eq!(float_run_id(1.8446744073709552e19), Err(false));
+    }
+
+    #[test]
+    fn duplicates_keep_the_first_in_file_order() {
+        let mut rows = RowAccount::default();
+        let s = sort_and_collapse(vec![(3, 1.0), (1, 5.0), (3, 2.0), (1, 5.0), (2, 0.0)], &mut rows);
+        assert_eq!(s.time, vec![1, 2, 3]);
+        assert_eq!(s.value, vec![5.0, 0.0, 1.0]);
+        assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 1);
+        assert_eq!(rows.dropped[&DropReason::DuplicateConflicting], 1);
+    }
+}
