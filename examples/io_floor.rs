@@ -11,18 +11,37 @@ use std::time::Instant;
 use polars::prelude::*;
 
 fn read_parquet(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).expect("open")).finish().expect("read parquet")
+    ParquetReader::new(std::fs::File::open(path).expect("open"))
+        .finish()
+        .expect("read parquet")
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    assert_eq!(args.len(), 5, "usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS");
-    let (input, harvested, scratch) = (PathBuf::from(&args[1]), PathBuf::from(&args[2]), PathBuf::from(&args[3]));
+    assert_eq!(
+        args.len(),
+        5,
+        "usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS"
+    );
+    let (input, harvested, scratch) = (
+        PathBuf::from(&args[1]),
+        PathBuf::from(&args[2]),
+        PathBuf::from(&args[3]),
+    );
     let repeats: usize = args[4].parse().expect("repeats");
 
-    let mut outputs: Vec<(String, DataFrame)> = vec![("run_stats.parquet".into(), read_parquet(&harvested.join("run_stats.parquet")))];
-    for entry in std::fs::read_dir(harvested.join("runs")).expect("runs dir").flatten() {
-        outputs.push((entry.file_name().to_string_lossy().into_owned(), read_parquet(&entry.path())));
+    let mut outputs: Vec<(String, DataFrame)> = vec![(
+        "run_stats.parquet".into(),
+        read_parquet(&harvested.join("run_stats.parquet")),
+    )];
+    for entry in std::fs::read_dir(harvested.join("runs"))
+        .expect("runs dir")
+        .flatten()
+    {
+        outputs.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            read_parquet(&entry.path()),
+        ));
     }
     let report = std::fs::read(harvested.join("report.json")).expect("report");
 
@@ -32,11 +51,15 @@ fn main() {
         std::fs::create_dir_all(&scratch).unwrap();
         let started = Instant::now();
         let bytes = std::fs::read(&input).expect("read input");
-        let frame = ParquetReader::new(std::io::Cursor::new(bytes.as_slice())).finish().expect("parse input");
+        let frame = ParquetReader::new(std::io::Cursor::new(bytes.as_slice()))
+            .finish()
+            .expect("parse input");
         std::hint::black_box(frame.height());
         for (name, frame) in outputs.iter_mut() {
             let file = std::fs::File::create(scratch.join(name.as_str())).unwrap();
-            ParquetWriter::new(std::io::BufWriter::new(&file)).finish(frame).unwrap();
+            ParquetWriter::new(std::io::BufWriter::new(&file))
+                .finish(frame)
+                .unwrap();
             file.sync_all().unwrap();
         }
         std::fs::write(scratch.join("report.json"), &report).unwrap();

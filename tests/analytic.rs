@@ -33,23 +33,37 @@ fn analytic_log() -> Analytic {
     log.channel(RUN, 1, "y", &enc1, |t| R * (OMEGA * t).sin());
     log.channel(RUN, 1, "z", &enc1, |_| 42.0);
     for (axis, field) in ["x", "y", "z"].iter().enumerate() {
-        log.channel(RUN, 2, field, &enc2, |t| 10.0 * axis as f64 + LINE_V[axis] * t);
+        log.channel(RUN, 2, field, &enc2, |t| {
+            10.0 * axis as f64 + LINE_V[axis] * t
+        });
     }
     for (axis, field) in ["fx", "fy", "fz"].iter().enumerate() {
         log.channel(RUN, 1, field, &lc1, |_| F1[axis]);
         log.channel(RUN, 2, field, &lc2, |_| F2[axis]);
     }
     let span = |c: &[i64]| (c[c.len() - 1] - c[0]) as f64 / SECOND as f64;
-    Analytic { circle_span_s: span(&enc1), line_span_s: span(&enc2), log }
+    Analytic {
+        circle_span_s: span(&enc1),
+        line_span_s: span(&enc2),
+        log,
+    }
 }
 
 fn assert_close(what: &str, got: f64, want: f64) {
     let tolerance = 0.005 * want.abs();
-    assert!((got - want).abs() <= tolerance, "{what}: got {got}, want {want} ± 0.5%");
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{what}: got {got}, want {want} ± 0.5%"
+    );
 }
 
 fn entry<'a>(report: &'a serde_json::Value, robot: u64) -> &'a serde_json::Value {
-    report["runs"].as_array().unwrap().iter().find(|r| r["robot_id"] == robot).expect("robot entry")
+    report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["robot_id"] == robot)
+        .expect("robot entry")
 }
 
 fn check_statistics(align: &str) {
@@ -69,34 +83,72 @@ fn check_statistics(align: &str) {
     let circle = entry(&report, 1);
     assert_eq!(circle["run_uuid"], RUN.to_string());
     let f = |v: &serde_json::Value| v.as_f64().unwrap();
-    assert_close("circle distance", f(&circle["distance_mm"]), R * OMEGA * a.circle_span_s);
+    assert_close(
+        "circle distance",
+        f(&circle["distance_mm"]),
+        R * OMEGA * a.circle_span_s,
+    );
     assert_close("one turn is 2πr", f(&circle["distance_mm"]), 2.0 * PI * R);
     for k in ["min", "mean", "max"] {
-        assert_close(&format!("circle speed {k}"), f(&circle["speed_mm_s"][k]), OMEGA * R);
-        assert_close(&format!("circle accel {k}"), f(&circle["accel_mm_s2"][k]), OMEGA * OMEGA * R);
+        assert_close(
+            &format!("circle speed {k}"),
+            f(&circle["speed_mm_s"][k]),
+            OMEGA * R,
+        );
+        assert_close(
+            &format!("circle accel {k}"),
+            f(&circle["accel_mm_s2"][k]),
+            OMEGA * OMEGA * R,
+        );
         assert_close(&format!("force 1 {k}"), f(&circle["force_n"][k]), 13.0);
     }
     assert_close("circle runtime", f(&circle["runtime_s"]), 8.0);
 
     let line = entry(&report, 2);
     let speed = (LINE_V.iter().map(|v| v * v).sum::<f64>()).sqrt();
-    assert_close("line distance", f(&line["distance_mm"]), speed * a.line_span_s);
+    assert_close(
+        "line distance",
+        f(&line["distance_mm"]),
+        speed * a.line_span_s,
+    );
     for k in ["min", "mean", "max"] {
         assert_close(&format!("line speed {k}"), f(&line["speed_mm_s"][k]), speed);
-        assert!(f(&line["accel_mm_s2"][k]).abs() < 1e-6, "line acceleration {k} is zero");
+        assert!(
+            f(&line["accel_mm_s2"][k]).abs() < 1e-6,
+            "line acceleration {k} is zero"
+        );
         assert_close(&format!("force 2 {k}"), f(&line["force_n"][k]), 29.0);
     }
 
     // The wide table: every channel, time-ordered, with derived columns that match.
     let table_path = dir.join(line["table"].as_str().unwrap());
-    let table = ParquetReader::new(std::fs::File::open(&table_path).unwrap()).finish().unwrap();
-    let names: Vec<String> = table.get_column_names().iter().map(|s| s.to_string()).collect();
-    for col in ["time", "x_1", "y_1", "z_1", "x_2", "fz_2", "vx_1", "az_2", "v1", "v2", "a1", "a2", "f1", "f2"] {
-        assert!(names.contains(&col.to_string()), "missing {col} in {names:?}");
+    let table = ParquetReader::new(std::fs::File::open(&table_path).unwrap())
+        .finish()
+        .unwrap();
+    let names: Vec<String> = table
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for col in [
+        "time", "x_1", "y_1", "z_1", "x_2", "fz_2", "vx_1", "az_2", "v1", "v2", "a1", "a2", "f1",
+        "f2",
+    ] {
+        assert!(
+            names.contains(&col.to_string()),
+            "missing {col} in {names:?}"
+        );
     }
-    let time = table.column("time").unwrap().cast(&DataType::Int64).unwrap();
+    let time = table
+        .column("time")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
     let time: Vec<i64> = time.i64().unwrap().into_no_null_iter().collect();
-    assert!(time.windows(2).all(|w| w[0] < w[1]), "time strictly increasing");
+    assert!(
+        time.windows(2).all(|w| w[0] < w[1]),
+        "time strictly increasing"
+    );
     let v1 = table.column("v1").unwrap().f64().unwrap().clone();
     let f1 = table.column("f1").unwrap().f64().unwrap().clone();
     assert!(v1.null_count() < 10, "v1 is defined over the whole run");

@@ -24,7 +24,10 @@ impl Backend {
 }
 
 fn records(url: &str) -> Vec<FileRecord> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let catalog = Catalog::open(url).await.expect("open catalog");
         let list = catalog.list(None, 10_000).await.expect("list");
@@ -68,7 +71,16 @@ fn race(backend: Backend) {
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_harvest"))
                 .arg(&input)
-                .args(["--out", work.out().to_str().unwrap(), "--catalog", &url, "--log-format", "json", "--threads", "1"])
+                .args([
+                    "--out",
+                    work.out().to_str().unwrap(),
+                    "--catalog",
+                    &url,
+                    "--log-format",
+                    "json",
+                    "--threads",
+                    "1",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -83,14 +95,32 @@ fn race(backend: Backend) {
         harvested_events += err
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|e| e["message"].as_str().is_some_and(|m| m.starts_with("harvested ")))
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("harvested "))
+            })
             .count();
     }
-    assert_eq!(harvested_events, 50, "each file harvested by exactly one worker");
+    assert_eq!(
+        harvested_events, 50,
+        "each file harvested by exactly one worker"
+    );
     let files = records(&url);
     assert_eq!(files.len(), 50);
-    assert!(files.iter().all(|f| f.status == "harvested" && f.attempts == 1), "{files:#?}");
-    assert_eq!(output_dirs(&work).iter().filter(|d| !d.starts_with('.')).count(), 50);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.status == "harvested" && f.attempts == 1),
+        "{files:#?}"
+    );
+    assert_eq!(
+        output_dirs(&work)
+            .iter()
+            .filter(|d| !d.starts_with('.'))
+            .count(),
+        50
+    );
 }
 
 #[test]
@@ -116,10 +146,19 @@ fn same_content_two_names_and_new_content_one_name(backend: Backend) {
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     let second = harvest(&b);
     assert_eq!(code(&second), 0, "{}", stderr(&second));
-    assert!(stderr(&second).contains("already harvested"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("already harvested"),
+        "{}",
+        stderr(&second)
+    );
     let files = records(&url);
     assert_eq!(files.len(), 1);
-    assert_eq!(files[0].paths.len(), 2, "both names recorded: {:?}", files[0].paths);
+    assert_eq!(
+        files[0].paths.len(),
+        2,
+        "both names recorded: {:?}",
+        files[0].paths
+    );
 
     // New content under an existing name is a new revision.
     small_log(&a, 2, 2.0);
@@ -129,14 +168,22 @@ fn same_content_two_names_and_new_content_one_name(backend: Backend) {
     let files = records(&url);
     assert_eq!(files.len(), 2);
     assert!(files.iter().all(|f| f.status == "harvested"));
-    assert_eq!(output_dirs(&work).iter().filter(|d| !d.starts_with('.')).count(), 2);
+    assert_eq!(
+        output_dirs(&work)
+            .iter()
+            .filter(|d| !d.starts_with('.'))
+            .count(),
+        2
+    );
 
     // --force harvests again; a plain rerun does not.
     let again = harvest(&a);
     assert!(stderr(&again).contains("already harvested"));
     let forced = work.harvest(&[a.to_str().unwrap(), "--catalog", &url, "--force"]);
     assert_eq!(code(&forced), 0);
-    let rec = records(&url).into_iter().find(|f| f.source_path.ends_with("a.parquet") && f.attempts == 2);
+    let rec = records(&url)
+        .into_iter()
+        .find(|f| f.source_path.ends_with("a.parquet") && f.attempts == 2);
     assert!(rec.is_some(), "forced harvest counted as a second attempt");
 }
 
@@ -164,7 +211,14 @@ fn killed_worker_does_not_block(backend: Backend) {
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_harvest"))
         .arg(&input)
-        .args(["--out", work.out().to_str().unwrap(), "--catalog", &url, "--threads", "1"])
+        .args([
+            "--out",
+            work.out().to_str().unwrap(),
+            "--catalog",
+            &url,
+            "--threads",
+            "1",
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -174,7 +228,10 @@ fn killed_worker_does_not_block(backend: Backend) {
         if records(&url).iter().any(|f| f.status == "claimed") {
             break;
         }
-        assert!(Instant::now() < deadline, "the worker never claimed the file");
+        assert!(
+            Instant::now() < deadline,
+            "the worker never claimed the file"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -186,8 +243,21 @@ fn killed_worker_does_not_block(backend: Backend) {
     let files = records(&url);
     assert_eq!(files[0].status, "harvested");
     assert_eq!(files[0].attempts, 2);
-    assert_eq!(output_dirs(&work).iter().filter(|d| !d.starts_with('.')).count(), 1);
-    assert_eq!(output_dirs(&work).iter().filter(|d| d.starts_with('.')).count(), 0, "leftovers cleaned");
+    assert_eq!(
+        output_dirs(&work)
+            .iter()
+            .filter(|d| !d.starts_with('.'))
+            .count(),
+        1
+    );
+    assert_eq!(
+        output_dirs(&work)
+            .iter()
+            .filter(|d| d.starts_with('.'))
+            .count(),
+        0,
+        "leftovers cleaned"
+    );
 }
 
 #[test]
@@ -205,7 +275,11 @@ fn unreachable_catalog_is_a_retry_and_hides_the_password() {
     let work = Workdir::new();
     let input = work.input().join("a.parquet");
     small_log(&input, 1, 1.0);
-    let out = work.harvest(&[input.to_str().unwrap(), "--catalog", "postgres://alice:s3cret@127.0.0.1:1/db"]);
+    let out = work.harvest(&[
+        input.to_str().unwrap(),
+        "--catalog",
+        "postgres://alice:s3cret@127.0.0.1:1/db",
+    ]);
     assert_eq!(code(&out), 75, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("127.0.0.1"), "{err}");

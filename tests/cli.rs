@@ -21,11 +21,19 @@ fn small_log(path: &Path, id: u64) {
 
 fn catalog_statuses(work: &Workdir) -> Vec<(String, String, Option<String>)> {
     let url = format!("sqlite://{}", work.out().join("catalog.db").display());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = Catalog::open(&url).await.unwrap();
-        let mut v: Vec<_> =
-            c.list(None, 1000).await.unwrap().into_iter().map(|f| (f.source_path, f.status, f.last_error)).collect();
+        let mut v: Vec<_> = c
+            .list(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.source_path, f.status, f.last_error))
+            .collect();
         v.sort();
         v
     })
@@ -34,7 +42,12 @@ fn catalog_statuses(work: &Workdir) -> Vec<(String, String, Option<String>)> {
 #[test]
 fn usage_errors_exit_64() {
     let work = Workdir::new();
-    for args in [vec!["--jobs", "0", "x.parquet"], vec!["--max-gap", "-1", "x.parquet"], vec!["--shard", "4/4", "x"], vec![]] {
+    for args in [
+        vec!["--jobs", "0", "x.parquet"],
+        vec!["--max-gap", "-1", "x.parquet"],
+        vec!["--shard", "4/4", "x"],
+        vec![],
+    ] {
         let out = work.harvest(&args);
         assert_eq!(code(&out), 64, "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"));
@@ -49,10 +62,28 @@ fn bad_files_fail_with_one_line_and_are_recorded() {
     let input = work.input();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.parquet", vec![], "empty file"),
-        ("random.parquet", (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(), "not a Parquet file"),
-        ("header_only.csv", b"time,value,field,robot_id,run_uuid,sensor_type\n".to_vec(), "no rows"),
-        ("no_time.csv", b"value,field,robot_id,run_uuid,sensor_type\n1,x,1,5,encoder\n".to_vec(), "missing column `time`"),
-        ("all_bad.csv", b"time,value,field,robot_id,run_uuid,sensor_type\nnope,1,x,1,5,encoder\n".to_vec(), "no valid readings"),
+        (
+            "random.parquet",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "not a Parquet file",
+        ),
+        (
+            "header_only.csv",
+            b"time,value,field,robot_id,run_uuid,sensor_type\n".to_vec(),
+            "no rows",
+        ),
+        (
+            "no_time.csv",
+            b"value,field,robot_id,run_uuid,sensor_type\n1,x,1,5,encoder\n".to_vec(),
+            "missing column `time`",
+        ),
+        (
+            "all_bad.csv",
+            b"time,value,field,robot_id,run_uuid,sensor_type\nnope,1,x,1,5,encoder\n".to_vec(),
+            "no valid readings",
+        ),
     ];
     for (name, bytes, _) in &cases {
         std::fs::write(input.join(name), bytes).unwrap();
@@ -64,12 +95,20 @@ fn bad_files_fail_with_one_line_and_are_recorded() {
         assert_eq!(code(&out), 65, "{name}: {err}");
         let lines: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
         assert_eq!(lines.len(), 1, "{name}: {err}");
-        assert!(lines[0].contains(name) && lines[0].contains(expected), "{name}: {err}");
+        assert!(
+            lines[0].contains(name) && lines[0].contains(expected),
+            "{name}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
     let statuses = catalog_statuses(&work);
     assert_eq!(statuses.len(), cases.len());
-    assert!(statuses.iter().all(|(_, s, e)| s == "failed" && e.is_some()), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|(_, s, e)| s == "failed" && e.is_some()),
+        "{statuses:?}"
+    );
     // No partial output anywhere.
     let leftovers: Vec<_> = std::fs::read_dir(work.out())
         .unwrap()
@@ -90,16 +129,35 @@ fn directory_mode_harvests_good_fails_bad_ignores_temporary() {
     small_log(&input.join("good1.parquet"), 1);
     small_log(&input.join("good2.parquet"), 2);
     std::fs::write(input.join("bad.parquet"), b"this is not parquet").unwrap();
-    for temp in [".hidden.parquet", "copying.parquet.part", "x.parquet.tmp", "y.csv~", "notes.txt"] {
+    for temp in [
+        ".hidden.parquet",
+        "copying.parquet.part",
+        "x.parquet.tmp",
+        "y.csv~",
+        "notes.txt",
+    ] {
         std::fs::write(input.join(temp), b"garbage").unwrap();
     }
     let out = work.harvest(&[input.to_str().unwrap()]);
     assert_eq!(code(&out), 65, "some failed: {}", stderr(&out));
-    assert!(stderr(&out).contains("2 harvested, 0 skipped, 1 failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 harvested, 0 skipped, 1 failed"),
+        "{}",
+        stderr(&out)
+    );
     let statuses = catalog_statuses(&work);
     let names: Vec<(String, String)> = statuses
         .iter()
-        .map(|(p, s, _)| (Path::new(p).file_name().unwrap().to_string_lossy().into_owned(), s.clone()))
+        .map(|(p, s, _)| {
+            (
+                Path::new(p)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                s.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
@@ -111,7 +169,11 @@ fn directory_mode_harvests_good_fails_bad_ignores_temporary() {
     );
     // Rerun: nothing new, the bad one still reported.
     let again = work.harvest(&[input.to_str().unwrap()]);
-    assert!(stderr(&again).contains("0 harvested, 2 skipped, 1 failed"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("0 harvested, 2 skipped, 1 failed"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]
@@ -159,16 +221,28 @@ fn a_crash_at_any_moment_leaves_no_partial_output() {
         std::thread::sleep(Duration::from_millis(80 + trial * 130));
         let _ = child.kill();
         child.wait().unwrap();
-        for entry in std::fs::read_dir(work.out()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(work.out())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.path().is_dir() && !name.starts_with('.') {
-                assert_eq!(snapshot(&entry.path()), expected, "trial {trial}: a visible output is complete");
+                assert_eq!(
+                    snapshot(&entry.path()),
+                    expected,
+                    "trial {trial}: a visible output is complete"
+                );
             }
         }
     }
     let out = work.harvest(&[input.to_str().unwrap(), "--force"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(snapshot(&work.only_output()), expected, "a rerun gives the full result");
+    assert_eq!(
+        snapshot(&work.only_output()),
+        expected,
+        "a rerun gives the full result"
+    );
 }
 
 /// Every output file's name and bytes (report.json without its timing fields).

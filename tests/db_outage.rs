@@ -24,10 +24,15 @@ fn database_stopped_mid_directory_harvest() {
         }
         log.write_parquet(&dir.join(format!("log-{i:02}.parquet")));
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let harvested_count = || {
         rt.block_on(async {
-            let Ok(c) = Catalog::open(&url).await else { return None };
+            let Ok(c) = Catalog::open(&url).await else {
+                return None;
+            };
             let n = c.list(Some("harvested"), 1000).await.ok()?.len();
             c.close().await;
             Some(n)
@@ -36,7 +41,14 @@ fn database_stopped_mid_directory_harvest() {
 
     let child = Command::new(env!("CARGO_BIN_EXE_harvest"))
         .arg(&dir)
-        .args(["--out", work.out().to_str().unwrap(), "--catalog", &url, "--threads", "1"])
+        .args([
+            "--out",
+            work.out().to_str().unwrap(),
+            "--catalog",
+            &url,
+            "--threads",
+            "1",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -58,8 +70,14 @@ fn database_stopped_mid_directory_harvest() {
     });
     assert!(records.len() < 30, "the outage stopped the job early");
     for r in records.iter().filter(|r| r.status == "harvested") {
-        let dir = r.output_dir.as_deref().expect("harvested rows name their output");
-        assert!(std::path::Path::new(dir).join("report.json").exists(), "marked harvested but not written: {dir}");
+        let dir = r
+            .output_dir
+            .as_deref()
+            .expect("harvested rows name their output");
+        assert!(
+            std::path::Path::new(dir).join("report.json").exists(),
+            "marked harvested but not written: {dir}"
+        );
     }
 
     let rerun = work.harvest(&[dir.to_str().unwrap(), "--catalog", &url]);
@@ -70,6 +88,10 @@ fn database_stopped_mid_directory_harvest() {
     });
     assert_eq!(records.len(), 30);
     assert!(records.iter().all(|r| r.status == "harvested"));
-    let outputs = std::fs::read_dir(work.out()).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+    let outputs = std::fs::read_dir(work.out())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
     assert_eq!(outputs, 30, "one output per file, none doubled");
 }

@@ -12,7 +12,10 @@ use common::*;
 use harvester::catalog::{Catalog, FileRecord};
 
 fn records(url: &str) -> Vec<FileRecord> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = Catalog::open(url).await.unwrap();
         c.list(None, 10_000).await.unwrap()
@@ -21,7 +24,14 @@ fn records(url: &str) -> Vec<FileRecord> {
 
 fn watcher(dir: &Path, out: &Path, url: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_harvest"))
-        .args(["--watch", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--catalog", url])
+        .args([
+            "--watch",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--catalog",
+            url,
+        ])
         .args(["--settle", "1", "--log-format", "json", "--threads", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -37,7 +47,11 @@ fn stop(child: Child) -> (i32, usize) {
     let harvested = err
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["message"].as_str().is_some_and(|m| m.starts_with("harvested ")))
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("harvested "))
+        })
         .count();
     (out.status.code().unwrap_or(-1), harvested)
 }
@@ -110,7 +124,11 @@ fn three_watchers_share_a_directory_on_postgres() {
         write_log(i);
     }
     wait_until("20 harvests", Duration::from_secs(120), || {
-        records(&url).iter().filter(|r| r.status == "harvested").count() == 20
+        records(&url)
+            .iter()
+            .filter(|r| r.status == "harvested")
+            .count()
+            == 20
     });
     let mut total = 0;
     for w in watchers {

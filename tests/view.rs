@@ -16,7 +16,12 @@ impl Harvested {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("in")).unwrap();
-        let config = GeneratorConfig { seed: 7, rows: 20_000, run_uuid_type: RunUuidType::UInt64, quirks: true };
+        let config = GeneratorConfig {
+            seed: 7,
+            rows: 20_000,
+            run_uuid_type: RunUuidType::UInt64,
+            quirks: true,
+        };
         let mut log = generate(&config);
         write_csv(&mut log.frame, &dir.path().join("in/cell.csv")).expect("write the log");
         let work = Harvested { dir };
@@ -48,7 +53,8 @@ impl Harvested {
     }
 
     fn report(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.output_dir().join("report.json")).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(self.output_dir().join("report.json")).unwrap())
+            .unwrap()
     }
 
     /// Runs `view --out out ARGS` in the temporary directory.
@@ -59,7 +65,10 @@ impl Harvested {
     /// Filters that make output independent of the temporary directory, the harvest's
     /// time and hash, and column widths that depend on them.
     fn filters(&self) -> Vec<(String, String)> {
-        let mut filters = vec![(escape(&self.path().display().to_string()), "[TMP]".to_string())];
+        let mut filters = vec![(
+            escape(&self.path().display().to_string()),
+            "[TMP]".to_string(),
+        )];
         filters.extend(
             [
                 (r"[0-9a-f]{64}", "[HASH]"),
@@ -137,7 +146,13 @@ fn report_of_an_output_directory_as_tables() {
     let work = Harvested::new();
     let dir = work.output_dir();
     let text = success(work.view(&[dir.to_str().unwrap()]));
-    for section in ["Summary", "Data quality", "Channel coverage", "Run statistics", "speed min/mean/max (mm/s)"] {
+    for section in [
+        "Summary",
+        "Data quality",
+        "Channel coverage",
+        "Run statistics",
+        "speed min/mean/max (mm/s)",
+    ] {
         assert!(text.contains(section), "no {section} in:\n{text}");
     }
     assert!(!text.contains('\x1b'), "plain output has no escape codes");
@@ -148,11 +163,24 @@ fn report_of_an_output_directory_as_tables() {
 fn list_of_the_catalog() {
     let work = Harvested::new();
     let text = success(work.view(&["--list"]));
-    assert_eq!(text.lines().filter(|l| l.contains("harvested")).count(), 1, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("harvested")).count(),
+        1,
+        "{text}"
+    );
     let mut filters = work.filters();
-    filters.insert(0, (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z".into(), "[TIME]".into()));
+    filters.insert(
+        0,
+        (
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z".into(),
+            "[TIME]".into(),
+        ),
+    );
     filters.insert(0, (r"\| [0-9a-f]{12} \|".into(), "| [HASH12] |".into()));
-    let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     insta::with_settings!({ filters => filters }, { insta::assert_snapshot!("list_table", text) });
 
     let list = json(work.view(&["--list", "--format", "json"]));
@@ -176,16 +204,34 @@ fn json_is_the_report_whatever_the_target() {
     let dir = work.output_dir();
     let hash = report["content_hash"].as_str().unwrap();
     let source = report["source"].as_str().unwrap();
-    let targets = [dir.to_str().unwrap(), &hash[..8], "in/cell.csv", source, dir.file_name().unwrap().to_str().unwrap()];
+    let targets = [
+        dir.to_str().unwrap(),
+        &hash[..8],
+        "in/cell.csv",
+        source,
+        dir.file_name().unwrap().to_str().unwrap(),
+    ];
     for target in targets {
         let shown = json(work.view(&[target, "--format", "json"]));
-        for key in ["source", "content_hash", "rows", "warnings", "runs", "size_bytes", "tool_version", "coverage"] {
+        for key in [
+            "source",
+            "content_hash",
+            "rows",
+            "warnings",
+            "runs",
+            "size_bytes",
+            "tool_version",
+            "coverage",
+        ] {
             assert!(shown.get(key).is_some(), "{target}: no `{key}` in {shown}");
         }
         for key in ["read", "kept", "dropped"] {
             assert!(shown["rows"].get(key).is_some(), "{target}: no rows.{key}");
         }
-        assert_eq!(shown["runs"], report["runs"], "{target}: runs differ from report.json");
+        assert_eq!(
+            shown["runs"], report["runs"],
+            "{target}: runs differ from report.json"
+        );
         assert_eq!(shown["rows"], report["rows"], "{target}");
         assert_eq!(shown["content_hash"], report["content_hash"], "{target}");
         let runs = shown["runs"].as_array().unwrap();
@@ -213,7 +259,11 @@ fn csv_has_one_row_per_run_and_robot() {
     let work = Harvested::new();
     let report = work.report();
     let runs = report["runs"].as_array().unwrap();
-    let text = success(work.view(&[&report["content_hash"].as_str().unwrap()[..6], "--format", "csv"]));
+    let text = success(work.view(&[
+        &report["content_hash"].as_str().unwrap()[..6],
+        "--format",
+        "csv",
+    ]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
@@ -227,7 +277,10 @@ fn csv_has_one_row_per_run_and_robot() {
         assert_eq!(fields.len(), 18, "{line}");
         assert_eq!(fields[0], run["run_uuid"].as_str().unwrap());
         assert_eq!(fields[1], run["robot_id"].to_string());
-        assert_eq!(fields[4].parse::<f64>().unwrap(), run["runtime_s"].as_f64().unwrap());
+        assert_eq!(
+            fields[4].parse::<f64>().unwrap(),
+            run["runtime_s"].as_f64().unwrap()
+        );
         if let Some(mean) = run["speed_mm_s"]["mean"].as_f64() {
             assert_eq!(fields[7].parse::<f64>().unwrap(), mean);
         }
@@ -254,8 +307,14 @@ fn first_rows_of_a_run() {
     let text = success(work.view(&[dir, "--run", &run, "--head", "3"]));
     let table: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
     assert_eq!(table.len(), 2 + 3, "header, separator and 3 rows:\n{text}");
-    assert!(table[0].contains("time (UTC)") && table[0].contains("x_1"), "{text}");
-    assert!(table[2].starts_with(&format!("| {first}")), "the first row is at the run's start {first}:\n{text}");
+    assert!(
+        table[0].contains("time (UTC)") && table[0].contains("x_1"),
+        "{text}"
+    );
+    assert!(
+        table[2].starts_with(&format!("| {first}")),
+        "the first row is at the run's start {first}:\n{text}"
+    );
     snapshot!(work, "run_rows_table", text);
 
     let rows = json(work.view(&[dir, "--run", &run, "--head", "3", "--format", "json"]));
@@ -268,11 +327,19 @@ fn first_rows_of_a_run() {
     assert!(csv.starts_with("time,"));
 
     let default = success(work.view(&["in/cell.csv", "--run", &run]));
-    assert_eq!(default.lines().filter(|l| l.starts_with('|')).count(), 2 + 10, "default --head is 10");
+    assert_eq!(
+        default.lines().filter(|l| l.starts_with('|')).count(),
+        2 + 10,
+        "default --head is 10"
+    );
 
     let unknown = work.view(&[dir, "--run", "123"]);
     assert_eq!(code(&unknown), 64);
-    assert!(stderr(&unknown).contains(&run), "lists the runs: {}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains(&run),
+        "lists the runs: {}",
+        stderr(&unknown)
+    );
 }
 
 #[test]
@@ -283,7 +350,10 @@ fn unknown_target_is_a_usage_error_with_close_matches() {
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert!(err.contains("cell.cvs") && err.contains("in/cell.csv"), "suggests the close match: {err}");
+    assert!(
+        err.contains("cell.cvs") && err.contains("in/cell.csv"),
+        "suggests the close match: {err}"
+    );
     assert!(!err.contains("panicked"));
 
     let hash = work.view(&["ffffffff"]);
@@ -293,20 +363,36 @@ fn unknown_target_is_a_usage_error_with_close_matches() {
 #[test]
 fn nothing_harvested_says_how_to_harvest() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["in/cell.csv"][..], &["--list"], &["deadbeef", "--format", "json"]] {
+    for args in [
+        &["in/cell.csv"][..],
+        &["--list"],
+        &["deadbeef", "--format", "json"],
+    ] {
         let out = view_in(dir.path(), args);
         assert_eq!(code(&out), 64, "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("harvest first") && err.contains("harvest <files> --out"), "{err}");
+        assert!(
+            err.contains("harvest first") && err.contains("harvest <files> --out"),
+            "{err}"
+        );
         assert!(!err.contains("panicked"));
     }
-    assert!(!dir.path().join("out").exists(), "view does not create a catalog");
+    assert!(
+        !dir.path().join("out").exists(),
+        "view does not create a catalog"
+    );
 }
 
 #[test]
 fn bad_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&[][..], &["x", "--head", "3"], &["--list", "x"], &["--format", "xml", "--list"], &["--list", "--limit", "0"]] {
+    for args in [
+        &[][..],
+        &["x", "--head", "3"],
+        &["--list", "x"],
+        &["--format", "xml", "--list"],
+        &["--list", "--limit", "0"],
+    ] {
         let out = view_in(dir.path(), args);
         assert_eq!(code(&out), 64, "{args:?}");
     }
@@ -316,7 +402,14 @@ fn bad_flags_are_usage_errors() {
 #[test]
 fn unreachable_catalog_is_retry_later_and_hides_the_password() {
     let dir = tempfile::tempdir().unwrap();
-    let out = view_in(dir.path(), &["--list", "--catalog", "postgres://alice:s3cret@127.0.0.1:1/harvest"]);
+    let out = view_in(
+        dir.path(),
+        &[
+            "--list",
+            "--catalog",
+            "postgres://alice:s3cret@127.0.0.1:1/harvest",
+        ],
+    );
     assert_eq!(code(&out), 75, "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
     assert!(stderr(&out).contains("alice@127.0.0.1"), "{}", stderr(&out));
@@ -325,15 +418,30 @@ fn unreachable_catalog_is_retry_later_and_hides_the_password() {
 #[test]
 fn closed_stdout_is_not_an_error() {
     let work = Harvested::new();
-    let run = work.report()["runs"][0]["run_uuid"].as_str().unwrap().to_string();
+    let run = work.report()["runs"][0]["run_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let dir = work.output_dir();
     let dir = dir.to_str().unwrap();
-    let cases: [&[&str]; 3] = [&["--list"], &[dir], &[dir, "--run", &run, "--head", "100000"]];
+    let cases: [&[&str]; 3] = [
+        &["--list"],
+        &[dir],
+        &[dir, "--run", &run, "--head", "100000"],
+    ];
     for args in cases {
-        let mut child = view_command(work.path(), args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = view_command(work.path(), args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).contains("panicked"), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
 }

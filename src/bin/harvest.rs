@@ -96,7 +96,9 @@ struct Args {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(v.is_finite() && v > 0.0 && v < 1e9) {
         return Err(format!("`{s}` must be a positive number of seconds"));
     }
@@ -106,7 +108,10 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("`{s}` is not a shard: expected I/N with 0 <= I < N, e.g. 0/4");
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    let (i, n): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
     if n == 0 || i >= n {
         return Err(bad());
     }
@@ -117,7 +122,11 @@ fn main() -> ProcessExit {
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
-            let code = if e.use_stderr() { ExitCode::Usage } else { ExitCode::Success };
+            let code = if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Success
+            };
             let _ = e.print();
             return code.into();
         }
@@ -125,10 +134,16 @@ fn main() -> ProcessExit {
     if let Some(threads) = args.threads {
         // Must happen before polars or rayon start their pools.
         std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads as usize).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build_global();
     }
     logging::init(args.log_format, args.verbose, args.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start: {e}");
@@ -145,18 +160,28 @@ fn main() -> ProcessExit {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let url = args.catalog.clone().unwrap_or_else(|| default_sqlite_url(&args.out));
+    let url = args
+        .catalog
+        .clone()
+        .unwrap_or_else(|| default_sqlite_url(&args.out));
     let catalog = match Catalog::open(&url).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
-            return Ok(if e.is_retryable() { ExitCode::RetryLater } else { ExitCode::Config });
+            return Ok(if e.is_retryable() {
+                ExitCode::RetryLater
+            } else {
+                ExitCode::Config
+            });
         }
     };
     let options = JobOptions {
         harvest: HarvestOptions {
             out_root: args.out.clone(),
-            align: AlignOptions { alignment: args.align, max_gap_ns: args.max_gap.as_nanos() as i64 },
+            align: AlignOptions {
+                alignment: args.align,
+                max_gap_ns: args.max_gap.as_nanos() as i64,
+            },
         },
         policy: ClaimPolicy {
             force: args.force,
@@ -169,7 +194,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let in_shard = |p: &std::path::Path| args.shard.is_none_or(|(i, n)| job::in_shard(p, i, n));
 
     if args.watch {
-        let code = watch::watch(&catalog, &args.paths, &options, args.jobs as usize, &in_shard, report_outcome).await?;
+        let code = watch::watch(
+            &catalog,
+            &args.paths,
+            &options,
+            args.jobs as usize,
+            &in_shard,
+            report_outcome,
+        )
+        .await?;
         catalog.close().await;
         return Ok(code);
     }
@@ -178,7 +211,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut exit = ExitCode::Success;
     for path in &args.paths {
         if path.is_dir() {
-            let found = job::logs_in_dir(path).with_context(|| format!("cannot list {}", path.display()))?;
+            let found = job::logs_in_dir(path)
+                .with_context(|| format!("cannot list {}", path.display()))?;
             files.extend(found.into_iter().filter(|p| in_shard(p)));
         } else if in_shard(path) {
             files.push(path.clone());
@@ -198,10 +232,16 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let clock = Stopwatch::start();
     let progress = progress_bar(files.len());
-    let summary = job::harvest_files(&catalog, files, &options, args.jobs as usize, |path, outcome| {
-        progress.suspend(|| report_outcome(path, outcome));
-        progress.inc(1);
-    })
+    let summary = job::harvest_files(
+        &catalog,
+        files,
+        &options,
+        args.jobs as usize,
+        |path, outcome| {
+            progress.suspend(|| report_outcome(path, outcome));
+            progress.inc(1);
+        },
+    )
     .await;
     progress.finish_and_clear();
     tracing::info!(
@@ -226,7 +266,9 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
+    {
         bar.set_style(style);
     }
     bar
@@ -236,7 +278,14 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
 fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
     let file = path.display().to_string();
     match outcome {
-        FileOutcome::Harvested { output_dir, content_hash, rows_read, rows_kept, runs, stages } => {
+        FileOutcome::Harvested {
+            output_dir,
+            content_hash,
+            rows_read,
+            rows_kept,
+            runs,
+            stages,
+        } => {
             let timings: Vec<String> = stages.iter().map(|(s, t)| format!("{s}={t:.3}")).collect();
             tracing::info!(
                 file,
@@ -249,20 +298,49 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
                 "harvested {file}"
             );
         }
-        FileOutcome::AlreadyHarvested { content_hash, output_dir } => {
-            tracing::info!(file, content_hash, output = output_dir.as_deref().unwrap_or(""), "already harvested: {file}");
+        FileOutcome::AlreadyHarvested {
+            content_hash,
+            output_dir,
+        } => {
+            tracing::info!(
+                file,
+                content_hash,
+                output = output_dir.as_deref().unwrap_or(""),
+                "already harvested: {file}"
+            );
         }
-        FileOutcome::HeldElsewhere { content_hash, host, pid } => {
-            tracing::info!(file, content_hash, host, pid, "being harvested elsewhere: {file}");
+        FileOutcome::HeldElsewhere {
+            content_hash,
+            host,
+            pid,
+        } => {
+            tracing::info!(
+                file,
+                content_hash,
+                host,
+                pid,
+                "being harvested elsewhere: {file}"
+            );
         }
-        FileOutcome::FailedBefore { content_hash, last_error } => tracing::error!(
+        FileOutcome::FailedBefore {
+            content_hash,
+            last_error,
+        } => tracing::error!(
             file,
             content_hash,
             "failed before (use --retry-failed to try again): {last_error}"
         ),
-        FileOutcome::Failed { content_hash, error } => {
+        FileOutcome::Failed {
+            content_hash,
+            error,
+        } => {
             let retry = error.is_retryable();
-            tracing::error!(file, content_hash = content_hash.as_deref().unwrap_or(""), retry, "{error}");
+            tracing::error!(
+                file,
+                content_hash = content_hash.as_deref().unwrap_or(""),
+                retry,
+                "{error}"
+            );
         }
     }
 }

@@ -74,23 +74,42 @@ fn main() -> ProcessExit {
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
-            let code = if e.use_stderr() { ExitCode::Usage } else { ExitCode::Success };
+            let code = if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Success
+            };
             let _ = e.print();
             return code.into();
         }
     };
     logging::init(args.log_format, args.verbose, args.quiet);
     let request = match (args.list, args.target, args.run) {
-        (true, _, _) => Request::List { status: args.status, limit: args.limit },
-        (false, Some(target), Some(run_uuid)) => Request::RunRows { target, run_uuid, head: args.head },
+        (true, _, _) => Request::List {
+            status: args.status,
+            limit: args.limit,
+        },
+        (false, Some(target), Some(run_uuid)) => Request::RunRows {
+            target,
+            run_uuid,
+            head: args.head,
+        },
         (false, Some(target), None) => Request::Target { target },
         (false, None, _) => {
             tracing::error!("give a TARGET or --list (see --help)");
             return ExitCode::Usage.into();
         }
     };
-    let options = ViewOptions { request, format: args.format, out: args.out, catalog: args.catalog };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let options = ViewOptions {
+        request,
+        format: args.format,
+        out: args.out,
+        catalog: args.catalog,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start: {e}");

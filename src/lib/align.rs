@@ -17,7 +17,17 @@
 use crate::timestamp::EpochNanos;
 
 /// How a channel is evaluated between its own samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Alignment {
     /// Linear interpolation between bracketing samples.
@@ -36,7 +46,10 @@ pub struct AlignOptions {
 
 impl Default for AlignOptions {
     fn default() -> Self {
-        AlignOptions { alignment: Alignment::Interpolate, max_gap_ns: 1_000_000_000 }
+        AlignOptions {
+            alignment: Alignment::Interpolate,
+            max_gap_ns: 1_000_000_000,
+        }
     }
 }
 
@@ -46,7 +59,12 @@ pub const MISSING: f64 = f64::NAN;
 /// Evaluates the signal sampled at (`times`, `values`) at each instant of `at`.
 ///
 /// `times` and `at` must be sorted ascending; `times` strictly. Runs in O(n + m).
-pub fn resample(times: &[EpochNanos], values: &[f64], at: &[EpochNanos], options: AlignOptions) -> Vec<f64> {
+pub fn resample(
+    times: &[EpochNanos],
+    values: &[f64],
+    at: &[EpochNanos],
+    options: AlignOptions,
+) -> Vec<f64> {
     debug_assert_eq!(times.len(), values.len());
     let mut out = Vec::with_capacity(at.len());
     // `next` is the index of the first sample strictly after the current instant.
@@ -101,7 +119,11 @@ pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> V
 /// How much of a run a channel covers: the summed length of the intervals between
 /// consecutive samples at most `max_gap` apart, in nanoseconds.
 pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
-    times.windows(2).map(|w| w[1] - w[0]).filter(|&d| d <= max_gap_ns).sum()
+    times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&d| d <= max_gap_ns)
+        .sum()
 }
 
 #[cfg(test)]
@@ -111,12 +133,20 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     fn opts(alignment: Alignment) -> AlignOptions {
-        AlignOptions { alignment, max_gap_ns: S }
+        AlignOptions {
+            alignment,
+            max_gap_ns: S,
+        }
     }
 
     #[test]
     fn interpolates_inside_the_span_only() {
-        let v = resample(&[0, S], &[0.0, 10.0], &[-1, 0, S / 4, S, S + 1], opts(Alignment::Interpolate));
+        let v = resample(
+            &[0, S],
+            &[0.0, 10.0],
+            &[-1, 0, S / 4, S, S + 1],
+            opts(Alignment::Interpolate),
+        );
         assert!(v[0].is_nan());
         assert_eq!(&v[1..4], &[0.0, 2.5, 10.0]);
         assert!(v[4].is_nan());
@@ -124,16 +154,31 @@ mod tests {
 
     #[test]
     fn never_bridges_a_gap_longer_than_max_gap() {
-        let v = resample(&[0, 3 * S], &[0.0, 30.0], &[S], opts(Alignment::Interpolate));
+        let v = resample(
+            &[0, 3 * S],
+            &[0.0, 30.0],
+            &[S],
+            opts(Alignment::Interpolate),
+        );
         assert!(v[0].is_nan());
-        let v = resample(&[0, 3 * S], &[0.0, 30.0], &[S / 2, 2 * S], opts(Alignment::Hold));
+        let v = resample(
+            &[0, 3 * S],
+            &[0.0, 30.0],
+            &[S / 2, 2 * S],
+            opts(Alignment::Hold),
+        );
         assert_eq!(v[0], 0.0);
         assert!(v[1].is_nan());
     }
 
     #[test]
     fn hold_carries_the_last_reading() {
-        let v = resample(&[0, S / 2], &[1.0, 2.0], &[0, S / 4, S / 2, S], opts(Alignment::Hold));
+        let v = resample(
+            &[0, S / 2],
+            &[1.0, 2.0],
+            &[0, S / 4, S / 2, S],
+            opts(Alignment::Hold),
+        );
         assert_eq!(v, vec![1.0, 1.0, 2.0, 2.0]);
     }
 
@@ -141,11 +186,17 @@ mod tests {
     fn union_merges_and_dedups() {
         let a = [1, 3, 5];
         let b = [2, 3, 6];
-        assert_eq!(union_timeline([&a[..], &a[..], &b[..]]), vec![1, 2, 3, 5, 6]);
+        assert_eq!(
+            union_timeline([&a[..], &a[..], &b[..]]),
+            vec![1, 2, 3, 5, 6]
+        );
     }
 
     #[test]
     fn coverage_skips_gaps() {
-        assert_eq!(covered_ns(&[0, S / 2, S, 5 * S, 5 * S + S / 2], S), S + S / 2);
+        assert_eq!(
+            covered_ns(&[0, S / 2, S, 5 * S, 5 * S + S / 2], S),
+            S + S / 2
+        );
     }
 }

@@ -47,14 +47,21 @@ pub enum CatalogError {
     #[error("catalog {location} refused the operation: {reason}")]
     Refused { location: String, reason: String },
     #[error("catalog {location} was created by a newer harvester (schema version {found}, this one knows up to {known}); upgrade harvester")]
-    NewerSchema { location: String, found: i64, known: i64 },
+    NewerSchema {
+        location: String,
+        found: i64,
+        known: i64,
+    },
     #[error("invalid catalog URL {location}: {reason}")]
     BadUrl { location: String, reason: String },
 }
 
 impl CatalogError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CatalogError::Unreachable { .. } | CatalogError::Refused { .. })
+        matches!(
+            self,
+            CatalogError::Unreachable { .. } | CatalogError::Refused { .. }
+        )
     }
 }
 
@@ -71,9 +78,16 @@ pub enum ClaimOutcome {
     /// This worker now holds the file; harvest it.
     Acquired(Claim),
     /// Already harvested (possibly under another name).
-    AlreadyHarvested { output_dir: Option<String>, source_path: String },
+    AlreadyHarvested {
+        output_dir: Option<String>,
+        source_path: String,
+    },
     /// Another live worker holds it.
-    HeldElsewhere { host: String, pid: i64, until: String },
+    HeldElsewhere {
+        host: String,
+        pid: i64,
+        until: String,
+    },
     /// It failed before and a retry is not expected to help.
     FailedBefore { last_error: String },
 }
@@ -130,7 +144,8 @@ pub struct Catalog {
 
 /// The catalog's clock: fixed-width ISO 8601 UTC, so text comparison is time order.
 fn now_plus(offset: Duration) -> String {
-    let t = chrono::Utc::now() + chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::zero());
+    let t =
+        chrono::Utc::now() + chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::zero());
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -176,14 +191,21 @@ impl Catalog {
         let mut connect_url = url.to_string();
         if backend == Backend::Sqlite {
             let path = sqlite_path(url);
-            if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Some(parent) = Path::new(&path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(|e| CatalogError::Unreachable {
                     location: location.clone(),
                     reason: e.to_string(),
                 })?;
             }
             if !connect_url.contains("mode=") {
-                connect_url.push_str(if connect_url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                connect_url.push_str(if connect_url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
         }
         let mut options = AnyPoolOptions::new()
@@ -202,8 +224,15 @@ impl Catalog {
                 })
             });
         }
-        let pool = options.connect(&connect_url).await.map_err(|e| classify(&location, e))?;
-        let catalog = Catalog { pool, backend, location };
+        let pool = options
+            .connect(&connect_url)
+            .await
+            .map_err(|e| classify(&location, e))?;
+        let catalog = Catalog {
+            pool,
+            backend,
+            location,
+        };
         catalog.migrate(url).await?;
         Ok(catalog)
     }
@@ -226,18 +255,30 @@ impl Catalog {
         // PostgreSQL migrations take an advisory lock; SQLite ones are serialised by
         // an exclusive lock on a sidecar file, so racing first runs cannot collide.
         let _lock = match self.backend {
-            Backend::Sqlite => Some(FileLock::acquire(&format!("{}.migrate-lock", sqlite_path(url))).map_err(|e| {
-                CatalogError::Unreachable { location: self.location.clone(), reason: e.to_string() }
-            })?),
+            Backend::Sqlite => Some(
+                FileLock::acquire(&format!("{}.migrate-lock", sqlite_path(url))).map_err(|e| {
+                    CatalogError::Unreachable {
+                        location: self.location.clone(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
             Backend::Postgres => None,
         };
         match migrator.run(&self.pool).await {
             Ok(()) => Ok(()),
             Err(sqlx::migrate::MigrateError::VersionMissing(found)) => {
-                Err(CatalogError::NewerSchema { location: self.location.clone(), found, known })
+                Err(CatalogError::NewerSchema {
+                    location: self.location.clone(),
+                    found,
+                    known,
+                })
             }
             Err(sqlx::migrate::MigrateError::Execute(e)) => Err(classify(&self.location, e)),
-            Err(e) => Err(CatalogError::Refused { location: self.location.clone(), reason: e.to_string() }),
+            Err(e) => Err(CatalogError::Refused {
+                location: self.location.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -320,7 +361,12 @@ impl Catalog {
 
         if let Some(row) = claimed {
             let attempt: i64 = row.get(0);
-            return Ok(ClaimOutcome::Acquired(Claim { content_hash: content_hash.to_string(), host, pid, attempt }));
+            return Ok(ClaimOutcome::Acquired(Claim {
+                content_hash: content_hash.to_string(),
+                host,
+                pid,
+                attempt,
+            }));
         }
         let row = sqlx::query(
             "SELECT status, output_dir, source_path, claimed_by_host, claimed_by_pid, claim_expires_at, last_error
@@ -332,13 +378,18 @@ impl Catalog {
         .map_err(self.err())?;
         let status: String = row.get(0);
         Ok(match status.as_str() {
-            "harvested" => ClaimOutcome::AlreadyHarvested { output_dir: row.get(1), source_path: row.get(2) },
+            "harvested" => ClaimOutcome::AlreadyHarvested {
+                output_dir: row.get(1),
+                source_path: row.get(2),
+            },
             "claimed" => ClaimOutcome::HeldElsewhere {
                 host: row.get::<Option<String>, _>(3).unwrap_or_default(),
                 pid: row.get::<Option<i64>, _>(4).unwrap_or_default(),
                 until: row.get::<Option<String>, _>(5).unwrap_or_default(),
             },
-            _ => ClaimOutcome::FailedBefore { last_error: row.get::<Option<String>, _>(6).unwrap_or_default() },
+            _ => ClaimOutcome::FailedBefore {
+                last_error: row.get::<Option<String>, _>(6).unwrap_or_default(),
+            },
         })
     }
 
@@ -375,8 +426,14 @@ impl Catalog {
             Backend::Postgres => "BEGIN",
         };
         conn.execute(begin).await.map_err(self.err())?;
-        let result = self.complete_in_transaction(&mut conn, claim, output_dir, report, stats).await;
-        let end = if matches!(result, Ok(true)) { "COMMIT" } else { "ROLLBACK" };
+        let result = self
+            .complete_in_transaction(&mut conn, claim, output_dir, report, stats)
+            .await;
+        let end = if matches!(result, Ok(true)) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
         match conn.execute(end).await {
             Ok(_) => result,
             Err(e) => {
@@ -424,21 +481,29 @@ impl Catalog {
             .execute(&mut *conn)
             .await
             .map_err(self.err())?;
+        let optional_floats = (7..=16)
+            .map(|i| self.nullable_float(i))
+            .collect::<Vec<_>>()
+            .join(", ");
         for s in stats {
-            let part = |q: Option<Summary>, f: fn(Summary) -> f64| q.map(f);
-            sqlx::query(
+            // A missing quantity is bound as NaN and stored as NULL: the Any driver
+            // cannot bind a typed NULL to PostgreSQL reliably across executions of a
+            // cached statement.
+            let part = |q: Option<Summary>, f: fn(Summary) -> f64| q.map_or(f64::NAN, f);
+            sqlx::query(&format!(
                 "INSERT INTO run_stats (content_hash, run_uuid, robot_id, start_at, stop_at, runtime_s, distance_mm,
                      speed_min_mm_s, speed_mean_mm_s, speed_max_mm_s, accel_min_mm_s2, accel_mean_mm_s2, accel_max_mm_s2,
                      force_min_n, force_mean_n, force_max_n, rows, encoder_samples, load_cell_samples)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-            )
+                 VALUES ($1, $2, $3, $4, $5, $6, {}, $17, $18, $19)",
+                optional_floats
+            ))
             .bind(&claim.content_hash)
             .bind(s.run_uuid.to_string())
             .bind(s.robot_id as i64)
             .bind(format_utc(s.start))
             .bind(format_utc(s.stop))
             .bind(s.runtime_s)
-            .bind(s.distance_mm)
+            .bind(s.distance_mm.unwrap_or(f64::NAN))
             .bind(part(s.speed_mm_s, |q| q.min))
             .bind(part(s.speed_mm_s, |q| q.mean))
             .bind(part(s.speed_mm_s, |q| q.max))
@@ -458,8 +523,24 @@ impl Catalog {
         Ok(true)
     }
 
+    /// The SQL for float parameter `$i` that is NULL when bound as NaN. SQLite stores
+    /// a bound NaN as NULL by itself.
+    fn nullable_float(&self, i: usize) -> String {
+        match self.backend {
+            Backend::Postgres => {
+                format!("NULLIF(CAST(${i} AS DOUBLE PRECISION), CAST('NaN' AS DOUBLE PRECISION))")
+            }
+            Backend::Sqlite => format!("${i}"),
+        }
+    }
+
     /// Records a failed attempt and releases the claim.
-    pub async fn fail(&self, claim: &Claim, error: &str, retryable: bool) -> Result<(), CatalogError> {
+    pub async fn fail(
+        &self,
+        claim: &Claim,
+        error: &str,
+        retryable: bool,
+    ) -> Result<(), CatalogError> {
         sqlx::query(
             "UPDATE harvest_files SET status = 'failed', last_error = $1, retryable = $2, finished_at = $3, updated_at = $3,
                  claimed_by_host = NULL, claimed_by_pid = NULL, claim_expires_at = NULL
@@ -478,7 +559,10 @@ impl Catalog {
     }
 
     /// Latest known path of every harvested content made by an older output version.
-    pub async fn outdated_sources(&self, output_schema_version: i64) -> Result<Vec<String>, CatalogError> {
+    pub async fn outdated_sources(
+        &self,
+        output_schema_version: i64,
+    ) -> Result<Vec<String>, CatalogError> {
         let rows = sqlx::query(
             "SELECT source_path FROM harvest_files
              WHERE status = 'harvested' AND COALESCE(output_schema_version, 0) < $1 ORDER BY source_path",
@@ -528,7 +612,11 @@ impl Catalog {
     }
 
     /// Files, newest first, optionally only those with `status`.
-    pub async fn list(&self, status: Option<&str>, limit: i64) -> Result<Vec<FileRecord>, CatalogError> {
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, CatalogError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM harvest_files WHERE ($1 = '' OR status = $1) ORDER BY updated_at DESC, content_hash LIMIT $2",
             Self::FILE_COLUMNS
@@ -544,7 +632,11 @@ impl Catalog {
     /// Files whose content hash starts with `target`, or that were seen under the path `target`.
     pub async fn find(&self, target: &str) -> Result<Vec<FileRecord>, CatalogError> {
         let hex = target.len() >= 4 && target.chars().all(|c| c.is_ascii_hexdigit());
-        let prefix = if hex { format!("{}%", target.to_ascii_lowercase()) } else { String::new() };
+        let prefix = if hex {
+            format!("{}%", target.to_ascii_lowercase())
+        } else {
+            String::new()
+        };
         let rows = sqlx::query(&format!(
             "SELECT {} FROM harvest_files
              WHERE ($1 <> '' AND content_hash LIKE $1)
@@ -585,13 +677,20 @@ impl Catalog {
         .await
         .map_err(self.err())?;
         let summary = |r: &AnyRow, i: usize| -> Option<Summary> {
-            Some(Summary { min: r.get::<Option<f64>, _>(i)?, mean: r.get::<Option<f64>, _>(i + 1)?, max: r.get::<Option<f64>, _>(i + 2)? })
+            Some(Summary {
+                min: r.get::<Option<f64>, _>(i)?,
+                mean: r.get::<Option<f64>, _>(i + 1)?,
+                max: r.get::<Option<f64>, _>(i + 2)?,
+            })
         };
         Ok(rows
             .iter()
             .map(|r| {
                 let run_uuid: String = r.get(0);
-                let table = run_uuid.parse().map(crate::store::run_table_path).unwrap_or_default();
+                let table = run_uuid
+                    .parse()
+                    .map(crate::store::run_table_path)
+                    .unwrap_or_default();
                 RunEntry {
                     run_uuid,
                     robot_id: r.get::<i64, _>(1) as u8,
@@ -617,7 +716,9 @@ impl Catalog {
 }
 
 fn sqlite_path(url: &str) -> String {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     rest.split('?').next().unwrap_or(rest).to_string()
 }
 
@@ -625,13 +726,21 @@ fn sqlite_path(url: &str) -> String {
 fn classify(location: &str, e: sqlx::Error) -> CatalogError {
     let location = location.to_string();
     match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-            CatalogError::Unreachable { location, reason: crate::load::one_line(&e.to_string()) }
-        }
-        sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => {
-            CatalogError::Unreachable { location, reason: crate::load::one_line(&e.to_string()) }
-        }
-        other => CatalogError::Refused { location, reason: crate::load::one_line(&other.to_string()) },
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => CatalogError::Unreachable {
+            location,
+            reason: crate::load::one_line(&e.to_string()),
+        },
+        sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => CatalogError::Unreachable {
+            location,
+            reason: crate::load::one_line(&e.to_string()),
+        },
+        other => CatalogError::Refused {
+            location,
+            reason: crate::load::one_line(&other.to_string()),
+        },
     }
 }
 
@@ -641,7 +750,11 @@ struct FileLock(std::fs::File);
 impl FileLock {
     fn acquire(path: &str) -> std::io::Result<FileLock> {
         use std::os::fd::AsRawFd;
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -664,7 +777,9 @@ mod tests {
 
     #[test]
     fn urls_lose_their_password() {
-        let r = redact_url("postgres://alice:s3cret@db.example:5432/harvest?sslmode=require&password=x");
+        let r = redact_url(
+            "postgres://alice:s3cret@db.example:5432/harvest?sslmode=require&password=x",
+        );
         assert_eq!(r, "postgres://alice@db.example:5432/harvest");
         assert!(!redact_url("postgres://u:pw@h/db").contains("pw"));
     }

@@ -26,11 +26,18 @@ pub enum HarvestError {
 
 impl HarvestError {
     pub fn bad_file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        HarvestError::BadFile { path: path.into(), problem: problem.into() }
+        HarvestError::BadFile {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
 
     pub fn io(path: impl Into<PathBuf>, context: &'static str, source: std::io::Error) -> Self {
-        HarvestError::Io { path: path.into(), context, source }
+        HarvestError::Io {
+            path: path.into(),
+            context,
+            source,
+        }
     }
 
     /// Whether the same call later may succeed (see [`ExitCode::RetryLater`]).

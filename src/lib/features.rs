@@ -43,7 +43,10 @@ pub fn differentiate(times: &[EpochNanos], values: &[f64], max_gap_ns: i64) -> D
         );
         start = end;
     }
-    Derivatives { velocity, acceleration }
+    Derivatives {
+        velocity,
+        acceleration,
+    }
 }
 
 fn differentiate_stretch(t: &[EpochNanos], p: &[f64], v: &mut [f64], a: &mut [f64]) {
@@ -114,8 +117,14 @@ mod tests {
         let t = vec![0, 10 * MS, 5_000 * MS, 5_010 * MS, 5_020 * MS];
         let p = vec![0.0, 1.0, 100.0, 101.0, 102.0];
         let d = differentiate(&t, &p, 1_000 * MS);
-        assert!((d.velocity[1] - 100.0).abs() < 1e-9, "no velocity across the gap");
-        assert!(d.acceleration[0].is_nan(), "two samples give no acceleration");
+        assert!(
+            (d.velocity[1] - 100.0).abs() < 1e-9,
+            "no velocity across the gap"
+        );
+        assert!(
+            d.acceleration[0].is_nan(),
+            "two samples give no acceleration"
+        );
         assert!((d.velocity[2] - 100.0).abs() < 1e-9);
     }
 

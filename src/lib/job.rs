@@ -33,18 +33,31 @@ pub enum FileOutcome {
         runs: usize,
         stages: Vec<(String, f64)>,
     },
-    AlreadyHarvested { content_hash: String, output_dir: Option<String> },
-    HeldElsewhere { content_hash: String, host: String, pid: i64 },
-    FailedBefore { content_hash: String, last_error: String },
-    Failed { content_hash: Option<String>, error: HarvestError },
+    AlreadyHarvested {
+        content_hash: String,
+        output_dir: Option<String>,
+    },
+    HeldElsewhere {
+        content_hash: String,
+        host: String,
+        pid: i64,
+    },
+    FailedBefore {
+        content_hash: String,
+        last_error: String,
+    },
+    Failed {
+        content_hash: Option<String>,
+        error: HarvestError,
+    },
 }
 
 impl FileOutcome {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            FileOutcome::Harvested { .. } | FileOutcome::AlreadyHarvested { .. } | FileOutcome::HeldElsewhere { .. } => {
-                ExitCode::Success
-            }
+            FileOutcome::Harvested { .. }
+            | FileOutcome::AlreadyHarvested { .. }
+            | FileOutcome::HeldElsewhere { .. } => ExitCode::Success,
             FileOutcome::FailedBefore { .. } => ExitCode::BadFile,
             FileOutcome::Failed { error, .. } => error.exit_code(),
         }
@@ -67,8 +80,18 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
     let read_path = path.to_path_buf();
     let source = match tokio::task::spawn_blocking(move || SourceFile::read(&read_path)).await {
         Ok(Ok(source)) => Arc::new(source),
-        Ok(Err(error)) => return FileOutcome::Failed { content_hash: None, error },
-        Err(join) => return FileOutcome::Failed { content_hash: None, error: internal(path, join) },
+        Ok(Err(error)) => {
+            return FileOutcome::Failed {
+                content_hash: None,
+                error,
+            }
+        }
+        Err(join) => {
+            return FileOutcome::Failed {
+                content_hash: None,
+                error: internal(path, join),
+            }
+        }
     };
     let hash = source.content_hash.clone();
     let claim = match catalog
@@ -84,15 +107,30 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
     {
         Ok(ClaimOutcome::Acquired(claim)) => claim,
         Ok(ClaimOutcome::AlreadyHarvested { output_dir, .. }) => {
-            return FileOutcome::AlreadyHarvested { content_hash: hash, output_dir }
+            return FileOutcome::AlreadyHarvested {
+                content_hash: hash,
+                output_dir,
+            }
         }
         Ok(ClaimOutcome::HeldElsewhere { host, pid, .. }) => {
-            return FileOutcome::HeldElsewhere { content_hash: hash, host, pid }
+            return FileOutcome::HeldElsewhere {
+                content_hash: hash,
+                host,
+                pid,
+            }
         }
         Ok(ClaimOutcome::FailedBefore { last_error }) => {
-            return FileOutcome::FailedBefore { content_hash: hash, last_error }
+            return FileOutcome::FailedBefore {
+                content_hash: hash,
+                last_error,
+            }
         }
-        Err(e) => return FileOutcome::Failed { content_hash: Some(hash), error: e.into() },
+        Err(e) => {
+            return FileOutcome::Failed {
+                content_hash: Some(hash),
+                error: e.into(),
+            }
+        }
     };
 
     let work_source = Arc::clone(&source);
@@ -114,26 +152,47 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
     match result {
         Ok(harvested) => {
             let output_dir = harvested.output_dir.display().to_string();
-            match catalog.complete(&claim, &output_dir, &harvested.report, &harvested.stats).await {
+            match catalog
+                .complete(&claim, &output_dir, &harvested.report, &harvested.stats)
+                .await
+            {
                 Ok(true) => FileOutcome::Harvested {
                     output_dir: harvested.output_dir,
                     content_hash: hash,
                     rows_read: harvested.report.rows.read,
                     rows_kept: harvested.report.rows.kept,
                     runs: harvested.report.coverage.len(),
-                    stages: harvested.report.stages.iter().map(|s| (s.stage.clone(), s.seconds)).collect(),
+                    stages: harvested
+                        .report
+                        .stages
+                        .iter()
+                        .map(|s| (s.stage.clone(), s.seconds))
+                        .collect(),
                 },
                 // Our lease ran out and another worker took over; its outputs are the same.
-                Ok(false) => FileOutcome::HeldElsewhere { content_hash: hash, host: String::new(), pid: 0 },
-                Err(e) => FileOutcome::Failed { content_hash: Some(hash), error: e.into() },
+                Ok(false) => FileOutcome::HeldElsewhere {
+                    content_hash: hash,
+                    host: String::new(),
+                    pid: 0,
+                },
+                Err(e) => FileOutcome::Failed {
+                    content_hash: Some(hash),
+                    error: e.into(),
+                },
             }
         }
         Err(error) => {
             let error = still_being_written(&source, error);
-            if let Err(e) = catalog.fail(&claim, &error.to_string(), error.is_retryable()).await {
+            if let Err(e) = catalog
+                .fail(&claim, &error.to_string(), error.is_retryable())
+                .await
+            {
                 tracing::warn!(file = %source.path.display(), error = %e, "could not record the failure");
             }
-            FileOutcome::Failed { content_hash: Some(hash), error }
+            FileOutcome::Failed {
+                content_hash: Some(hash),
+                error,
+            }
         }
     }
 }
@@ -141,8 +200,12 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
 /// A file that fails to parse and has grown or changed since it was read is a copy
 /// in progress: the failure is worth a retry, not a verdict on the file.
 fn still_being_written(source: &SourceFile, error: HarvestError) -> HarvestError {
-    let HarvestError::BadFile { path, problem } = &error else { return error };
-    let Ok(meta) = std::fs::metadata(&source.path) else { return error };
+    let HarvestError::BadFile { path, problem } = &error else {
+        return error;
+    };
+    let Ok(meta) = std::fs::metadata(&source.path) else {
+        return error;
+    };
     let changed = meta.len() != source.size() || meta.modified().ok() != source.modified;
     if changed {
         HarvestError::io(
@@ -156,14 +219,20 @@ fn still_being_written(source: &SourceFile, error: HarvestError) -> HarvestError
 }
 
 fn internal(path: &Path, join: tokio::task::JoinError) -> HarvestError {
-    let what = if join.is_panic() { "internal error while harvesting" } else { "harvest cancelled" };
+    let what = if join.is_panic() {
+        "internal error while harvesting"
+    } else {
+        "harvest cancelled"
+    };
     HarvestError::io(path, "harvest aborted", std::io::Error::other(what))
 }
 
 /// Whether a directory entry is a log to take: a .parquet or .csv file that is not
 /// hidden and not a temporary (`.part`, `.tmp`, `~`).
 pub fn is_candidate_log(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
     !name.starts_with('.')
         && !name.ends_with('~')
         && !name.ends_with(".part")
@@ -201,7 +270,12 @@ pub struct Summary {
 
 impl Default for Summary {
     fn default() -> Self {
-        Summary { harvested: 0, skipped: 0, failed: 0, exit: ExitCode::Success }
+        Summary {
+            harvested: 0,
+            skipped: 0,
+            failed: 0,
+            exit: ExitCode::Success,
+        }
     }
 }
 
@@ -209,7 +283,9 @@ impl Summary {
     pub fn add(&mut self, outcome: &FileOutcome) {
         match outcome {
             FileOutcome::Harvested { .. } => self.harvested += 1,
-            FileOutcome::AlreadyHarvested { .. } | FileOutcome::HeldElsewhere { .. } => self.skipped += 1,
+            FileOutcome::AlreadyHarvested { .. } | FileOutcome::HeldElsewhere { .. } => {
+                self.skipped += 1
+            }
             FileOutcome::FailedBefore { .. } | FileOutcome::Failed { .. } => self.failed += 1,
         }
     }
@@ -237,14 +313,23 @@ mod tests {
         for name in ["a.parquet", "b.csv", "C.PARQUET"] {
             assert!(is_candidate_log(Path::new(name)), "{name}");
         }
-        for name in [".a.parquet", "a.parquet.part", "a.parquet.tmp", "a.csv~", "a.json", "a"] {
+        for name in [
+            ".a.parquet",
+            "a.parquet.part",
+            "a.parquet.tmp",
+            "a.csv~",
+            "a.json",
+            "a",
+        ] {
             assert!(!is_candidate_log(Path::new(name)), "{name}");
         }
     }
 
     #[test]
     fn shards_are_disjoint_and_cover() {
-        let paths: Vec<PathBuf> = (0..200).map(|i| PathBuf::from(format!("/in/log-{i}.parquet"))).collect();
+        let paths: Vec<PathBuf> = (0..200)
+            .map(|i| PathBuf::from(format!("/in/log-{i}.parquet")))
+            .collect();
         for p in &paths {
             let owners = (0..4).filter(|&i| in_shard(p, i, 4)).count();
             assert_eq!(owners, 1);
@@ -274,11 +359,19 @@ pub async fn harvest_files(
             let outcome = match down {
                 Some(reason) => FileOutcome::Failed {
                     content_hash: None,
-                    error: CatalogError::Unreachable { location: catalog.location().to_string(), reason }.into(),
+                    error: CatalogError::Unreachable {
+                        location: catalog.location().to_string(),
+                        reason,
+                    }
+                    .into(),
                 },
                 None => harvest_file(catalog, &path, options).await,
             };
-            if let FileOutcome::Failed { error: HarvestError::Catalog(e), .. } = &outcome {
+            if let FileOutcome::Failed {
+                error: HarvestError::Catalog(e),
+                ..
+            } = &outcome
+            {
                 if e.is_retryable() {
                     *catalog_down.lock().expect("not poisoned") = Some(e.to_string());
                 }

@@ -49,9 +49,14 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
     if bytes.is_empty() {
         return Err(HarvestError::bad_file(path, "empty file (0 bytes)"));
     }
-    let format = LogFormat::from_extension(path)
-        .ok_or_else(|| HarvestError::bad_file(path, "not a log file: expected a .parquet or .csv extension"))?;
-    let is_parquet = bytes.len() >= 8 && bytes.starts_with(PARQUET_MAGIC) && bytes.ends_with(PARQUET_MAGIC);
+    let format = LogFormat::from_extension(path).ok_or_else(|| {
+        HarvestError::bad_file(
+            path,
+            "not a log file: expected a .parquet or .csv extension",
+        )
+    })?;
+    let is_parquet =
+        bytes.len() >= 8 && bytes.starts_with(PARQUET_MAGIC) && bytes.ends_with(PARQUET_MAGIC);
     let frame = match format {
         LogFormat::Parquet if !is_parquet => {
             return Err(HarvestError::bad_file(
@@ -76,7 +81,10 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
     };
     check_columns(path, &frame)?;
     if frame.height() == 0 {
-        return Err(HarvestError::bad_file(path, "the file has a header but no rows"));
+        return Err(HarvestError::bad_file(
+            path,
+            "the file has a header but no rows",
+        ));
     }
     Ok(frame)
 }
@@ -90,8 +98,14 @@ fn guarded(
 ) -> Result<DataFrame, HarvestError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(Ok(frame)) => Ok(frame),
-        Ok(Err(e)) => Err(HarvestError::bad_file(path, format!("{what}: {}", one_line(&e.to_string())))),
-        Err(_) => Err(HarvestError::bad_file(path, format!("{what}: the reader could not decode it"))),
+        Ok(Err(e)) => Err(HarvestError::bad_file(
+            path,
+            format!("{what}: {}", one_line(&e.to_string())),
+        )),
+        Err(_) => Err(HarvestError::bad_file(
+            path,
+            format!("{what}: the reader could not decode it"),
+        )),
     }
 }
 
@@ -104,14 +118,26 @@ fn check_columns(path: &Path, frame: &DataFrame) -> Result<(), HarvestError> {
     if missing.is_empty() {
         return Ok(());
     }
-    let found: Vec<String> = frame.get_column_names().iter().map(|n| format!("`{n}`")).collect();
+    let found: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect();
     Err(HarvestError::bad_file(
         path,
         format!(
             "missing column{} {} (found {})",
             if missing.len() > 1 { "s" } else { "" },
-            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
-            if found.is_empty() { "none".to_string() } else { found.join(", ") }
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            }
         ),
     ))
 }
@@ -120,7 +146,10 @@ fn check_columns(path: &Path, frame: &DataFrame) -> Result<(), HarvestError> {
 pub(crate) fn one_line(s: &str) -> String {
     let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.len() > 300 {
-        let cut = (0..=300).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}…", &line[..cut])
     } else {
         line

@@ -43,7 +43,8 @@ impl SourceFile {
         if !meta.is_file() {
             return Err(HarvestError::bad_file(&path, "not a regular file"));
         }
-        let bytes = std::fs::read(&path).map_err(|e| HarvestError::io(&path, "cannot read the file", e))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| HarvestError::io(&path, "cannot read the file", e))?;
         let content_hash = blake3::hash(&bytes).to_hex().to_string();
         Ok(SourceFile {
             path,
@@ -84,7 +85,10 @@ struct Stages(Vec<StageTime>, Instant);
 impl Stages {
     fn lap(&mut self, stage: &str) {
         let now = Instant::now();
-        self.0.push(StageTime { stage: stage.to_string(), seconds: (now - self.1).as_secs_f64() });
+        self.0.push(StageTime {
+            stage: stage.to_string(),
+            seconds: (now - self.1).as_secs_f64(),
+        });
         self.1 = now;
     }
 }
@@ -92,7 +96,13 @@ impl Stages {
 /// Harvests one file into `options.out_root`, atomically.
 pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harvested, HarvestError> {
     let started_at = chrono::Utc::now();
-    let mut stages = Stages(vec![StageTime { stage: "read".into(), seconds: source.read_seconds }], Instant::now());
+    let mut stages = Stages(
+        vec![StageTime {
+            stage: "read".into(),
+            seconds: source.read_seconds,
+        }],
+        Instant::now(),
+    );
 
     let frame = load_log(&source.path, &source.bytes)?;
     stages.lap("load");
@@ -102,7 +112,10 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     if validated.readings.is_empty() {
         return Err(HarvestError::bad_file(
             &source.path,
-            format!("no valid readings: all {} rows were dropped", validated.rows.read),
+            format!(
+                "no valid readings: all {} rows were dropped",
+                validated.rows.read
+            ),
         ));
     }
 
@@ -114,9 +127,13 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         .par_iter()
         .map(|(run_uuid, channels)| {
             let run = RunData::new(*run_uuid, channels, options.align.max_gap_ns);
-            let mut table = run
-                .wide_table(options.align)
-                .map_err(|e| HarvestError::io(&source.path, "cannot build a run table", std::io::Error::other(e.to_string())))?;
+            let mut table = run.wide_table(options.align).map_err(|e| {
+                HarvestError::io(
+                    &source.path,
+                    "cannot build a run table",
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
             staging.write_parquet(&run_table_path(*run_uuid), &mut table)?;
             Ok((robot_stats(&run), run.coverage()))
         })
@@ -125,8 +142,13 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
 
     let (stats, coverage): (Vec<Vec<RobotStats>>, Vec<RunCoverage>) = per_run.into_iter().unzip();
     let stats: Vec<RobotStats> = stats.into_iter().flatten().collect();
-    let mut stats_frame = run_stats_frame(&stats)
-        .map_err(|e| HarvestError::io(&source.path, "cannot build run statistics", std::io::Error::other(e.to_string())))?;
+    let mut stats_frame = run_stats_frame(&stats).map_err(|e| {
+        HarvestError::io(
+            &source.path,
+            "cannot build run statistics",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
     staging.write_parquet(RUN_STATS_FILE, &mut stats_frame)?;
 
     let format = LogFormat::from_extension(&source.path).map_or("unknown", LogFormat::name);
@@ -144,7 +166,10 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         rows: validated.rows,
         warnings: validated.warnings,
         coverage,
-        runs: stats.iter().map(|s| RunEntry::new(s, run_table_path(s.run_uuid))).collect(),
+        runs: stats
+            .iter()
+            .map(|s| RunEntry::new(s, run_table_path(s.run_uuid)))
+            .collect(),
         stages: Vec::new(),
     };
     stages.lap("statistics");
@@ -153,7 +178,11 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     let json = serde_json::to_vec_pretty(&report).expect("reports serialize");
     staging.write_bytes(REPORT_FILE, &json)?;
     let output_dir = staging.commit()?;
-    Ok(Harvested { output_dir, report, stats })
+    Ok(Harvested {
+        output_dir,
+        report,
+        stats,
+    })
 }
 
 /// run_stats.parquet: one row per run and robot; null where a quantity is not measurable.
@@ -167,13 +196,27 @@ fn run_stats_frame(stats: &[RobotStats]) -> PolarsResult<DataFrame> {
     let opt = |name: &str, f: &dyn Fn(&RobotStats) -> Option<f64>| {
         Float64Chunked::from_iter_options(name.into(), stats.iter().map(f)).into_column()
     };
-    let count = |name: &str, f: fn(&RobotStats) -> u64| UInt64Chunked::from_vec(name.into(), stats.iter().map(f).collect()).into_column();
+    let count = |name: &str, f: fn(&RobotStats) -> u64| {
+        UInt64Chunked::from_vec(name.into(), stats.iter().map(f).collect()).into_column()
+    };
     let columns = vec![
-        UInt64Chunked::from_vec("run_uuid".into(), stats.iter().map(|s| s.run_uuid).collect()).into_column(),
-        UInt8Chunked::from_vec("robot_id".into(), stats.iter().map(|s| s.robot_id).collect()).into_column(),
+        UInt64Chunked::from_vec(
+            "run_uuid".into(),
+            stats.iter().map(|s| s.run_uuid).collect(),
+        )
+        .into_column(),
+        UInt8Chunked::from_vec(
+            "robot_id".into(),
+            stats.iter().map(|s| s.robot_id).collect(),
+        )
+        .into_column(),
         times(|s| s.start, "start"),
         times(|s| s.stop, "stop"),
-        Float64Chunked::from_vec("runtime_s".into(), stats.iter().map(|s| s.runtime_s).collect()).into_column(),
+        Float64Chunked::from_vec(
+            "runtime_s".into(),
+            stats.iter().map(|s| s.runtime_s).collect(),
+        )
+        .into_column(),
         opt("distance_mm", &|s| s.distance_mm),
         opt("speed_min_mm_s", &|s| s.speed_mm_s.map(|q| q.min)),
         opt("speed_mean_mm_s", &|s| s.speed_mm_s.map(|q| q.mean)),

@@ -85,6 +85,10 @@ impl RunEntry {
 impl Report {
     /// Total dropped rows per reason name, for logs and the catalog.
     pub fn dropped_by_name(&self) -> BTreeMap<&'static str, u64> {
-        self.rows.dropped.iter().map(|(r, n)| (r.name(), *n)).collect()
+        self.rows
+            .dropped
+            .iter()
+            .map(|(r, n)| (r.name(), *n))
+            .collect()
     }
 }

@@ -27,35 +27,60 @@ pub struct RunData<'a> {
 }
 
 impl<'a> RunData<'a> {
-    pub fn new(run_uuid: RunId, channels: &'a BTreeMap<Channel, ChannelSeries>, max_gap_ns: i64) -> Self {
+    pub fn new(
+        run_uuid: RunId,
+        channels: &'a BTreeMap<Channel, ChannelSeries>,
+        max_gap_ns: i64,
+    ) -> Self {
         let derivatives = channels
             .iter()
             .filter(|(c, _)| c.field.sensor() == Sensor::Encoder)
             .map(|(c, s)| (*c, differentiate(&s.time, &s.value, max_gap_ns)))
             .collect();
-        RunData { run_uuid, channels, derivatives, max_gap_ns }
+        RunData {
+            run_uuid,
+            channels,
+            derivatives,
+            max_gap_ns,
+        }
     }
 
     pub fn velocity(&self, channel: Channel) -> Option<&[f64]> {
-        self.derivatives.get(&channel).map(|d| d.velocity.as_slice())
+        self.derivatives
+            .get(&channel)
+            .map(|d| d.velocity.as_slice())
     }
 
     pub fn acceleration(&self, channel: Channel) -> Option<&[f64]> {
-        self.derivatives.get(&channel).map(|d| d.acceleration.as_slice())
+        self.derivatives
+            .get(&channel)
+            .map(|d| d.acceleration.as_slice())
     }
 
     pub fn start(&self) -> EpochNanos {
-        self.channels.values().filter_map(|s| s.time.first()).copied().min().unwrap_or(0)
+        self.channels
+            .values()
+            .filter_map(|s| s.time.first())
+            .copied()
+            .min()
+            .unwrap_or(0)
     }
 
     pub fn stop(&self) -> EpochNanos {
-        self.channels.values().filter_map(|s| s.time.last()).copied().max().unwrap_or(0)
+        self.channels
+            .values()
+            .filter_map(|s| s.time.last())
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     /// The wide table, each channel evaluated on the run's timeline per `options`.
     pub fn wide_table(&self, options: AlignOptions) -> PolarsResult<DataFrame> {
         let timeline = union_timeline(self.channels.values().map(|s| s.time.as_slice()));
-        let at = |series: &ChannelSeries, values: &[f64]| resample(&series.time, values, &timeline, options);
+        let at = |series: &ChannelSeries, values: &[f64]| {
+            resample(&series.time, values, &timeline, options)
+        };
 
         let mut columns: Vec<Column> = Vec::with_capacity(32);
         let time = Int64Chunked::from_vec("time".into(), timeline.clone())
@@ -83,7 +108,10 @@ impl<'a> RunData<'a> {
             for robot in ROBOTS {
                 for field in Sensor::Encoder.fields() {
                     if let Some(values) = signals.get(&Channel { robot, field }) {
-                        columns.push(float_column(&format!("{prefix}{}_{robot}", field.name()), values.clone()));
+                        columns.push(float_column(
+                            &format!("{prefix}{}_{robot}", field.name()),
+                            values.clone(),
+                        ));
                     }
                 }
             }
@@ -91,13 +119,23 @@ impl<'a> RunData<'a> {
         for (name, signals, sensor) in [
             ("v", &velocities, Sensor::Encoder),
             ("a", &accelerations, Sensor::Encoder),
-            ("f", &aligned_forces(self, &timeline, options), Sensor::LoadCell),
+            (
+                "f",
+                &aligned_forces(self, &timeline, options),
+                Sensor::LoadCell,
+            ),
         ] {
             for robot in ROBOTS {
-                let parts: Option<Vec<&Vec<f64>>> =
-                    sensor.fields().iter().map(|&field| signals.get(&Channel { robot, field })).collect();
+                let parts: Option<Vec<&Vec<f64>>> = sensor
+                    .fields()
+                    .iter()
+                    .map(|&field| signals.get(&Channel { robot, field }))
+                    .collect();
                 if let Some(p) = parts {
-                    columns.push(float_column(&format!("{name}{robot}"), magnitude(p[0], p[1], p[2])));
+                    columns.push(float_column(
+                        &format!("{name}{robot}"),
+                        magnitude(p[0], p[1], p[2]),
+                    ));
                 }
             }
         }
@@ -125,12 +163,20 @@ impl<'a> RunData<'a> {
             .filter(|c| !self.channels.contains_key(c))
             .map(|c| c.column())
             .collect();
-        RunCoverage { run_uuid: self.run_uuid.to_string(), channels, missing }
+        RunCoverage {
+            run_uuid: self.run_uuid.to_string(),
+            channels,
+            missing,
+        }
     }
 }
 
 /// Forces evaluated on the timeline (the wide table's force columns, kept for f1/f2).
-fn aligned_forces(run: &RunData, timeline: &[EpochNanos], options: AlignOptions) -> BTreeMap<Channel, Vec<f64>> {
+fn aligned_forces(
+    run: &RunData,
+    timeline: &[EpochNanos],
+    options: AlignOptions,
+) -> BTreeMap<Channel, Vec<f64>> {
     run.channels
         .iter()
         .filter(|(c, _)| c.field.sensor() == Sensor::LoadCell)

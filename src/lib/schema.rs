@@ -64,7 +64,14 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 6] = [Field::X, Field::Y, Field::Z, Field::Fx, Field::Fy, Field::Fz];
+    pub const ALL: [Field; 6] = [
+        Field::X,
+        Field::Y,
+        Field::Z,
+        Field::Fx,
+        Field::Fy,
+        Field::Fz,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -110,7 +117,10 @@ impl Channel {
     /// The twelve channels in wide-table column order: positions of both robots,
     /// then forces of both robots.
     pub fn all() -> [Channel; 12] {
-        let mut out = [Channel { robot: 1, field: Field::X }; 12];
+        let mut out = [Channel {
+            robot: 1,
+            field: Field::X,
+        }; 12];
         let mut i = 0;
         for sensor in [Sensor::Encoder, Sensor::LoadCell] {
             for robot in ROBOTS {
@@ -164,7 +174,10 @@ mod tests {
         let names: Vec<String> = Channel::all().iter().map(|c| c.column()).collect();
         assert_eq!(
             names,
-            ["x_1", "y_1", "z_1", "x_2", "y_2", "z_2", "fx_1", "fy_1", "fz_1", "fx_2", "fy_2", "fz_2"]
+            [
+                "x_1", "y_1", "z_1", "x_2", "y_2", "z_2", "fx_1", "fy_1", "fz_1", "fx_2", "fy_2",
+                "fz_2"
+            ]
         );
     }
 

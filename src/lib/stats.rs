@@ -41,7 +41,11 @@ impl Summary {
             sum += v;
             n += 1;
         }
-        (n > 0).then(|| Summary { min, mean: sum / n as f64, max })
+        (n > 0).then(|| Summary {
+            min,
+            mean: sum / n as f64,
+            max,
+        })
     }
 }
 
@@ -79,9 +83,15 @@ fn sensor_frame<'a>(
     pick: impl Fn(Channel) -> Option<&'a [f64]>,
 ) -> Option<SensorFrame> {
     let channels = sensor.fields().map(|field| Channel { robot, field });
-    let series: Vec<&ChannelSeries> = channels.iter().map(|c| run.channels.get(c)).collect::<Option<_>>()?;
+    let series: Vec<&ChannelSeries> = channels
+        .iter()
+        .map(|c| run.channels.get(c))
+        .collect::<Option<_>>()?;
     let times = union_timeline(series.iter().map(|s| s.time.as_slice()));
-    let options = AlignOptions { alignment: Alignment::Interpolate, max_gap_ns: run.max_gap_ns };
+    let options = AlignOptions {
+        alignment: Alignment::Interpolate,
+        max_gap_ns: run.max_gap_ns,
+    };
     let mut axes = [Vec::new(), Vec::new(), Vec::new()];
     for (i, channel) in channels.into_iter().enumerate() {
         axes[i] = resample(&series[i].time, pick(channel)?, &times, options);
@@ -102,7 +112,10 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
                 .map(|(_, s)| s)
                 .collect();
             let start = own.iter().map(|s| s.time[0]).min()?;
-            let stop = own.iter().map(|s| *s.time.last().expect("non-empty")).max()?;
+            let stop = own
+                .iter()
+                .map(|s| *s.time.last().expect("non-empty"))
+                .max()?;
 
             let readings = |c: Channel| run.channels.get(&c).map(|s| s.value.as_slice());
             let positions = sensor_frame(run, robot, Sensor::Encoder, readings);

@@ -22,7 +22,12 @@ pub fn parse_iso8601(s: &str) -> Option<EpochNanos> {
     if b.len() < 19 {
         return None;
     }
-    if b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b'T' && b[10] != b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let year = digits(&b[0..4])? as i64;
@@ -58,7 +63,9 @@ pub fn parse_iso8601(s: &str) -> Option<EpochNanos> {
         [sign @ (b'+' | b'-'), rest @ ..] => {
             let (h, m) = match rest {
                 [h1, h2] => (digits(&[*h1, *h2])?, 0),
-                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                    (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)
+                }
                 _ => return None,
             };
             if h > 23 || m > 59 {
@@ -157,9 +164,18 @@ mod tests {
 
     #[test]
     fn whole_seconds_and_single_digit_fractions_parse() {
-        assert_eq!(parse_iso8601("2022-11-23T20:40:17Z"), Some(BASE * NANOS_PER_SECOND));
-        assert_eq!(parse_iso8601("2022-11-23T20:40:17.6Z"), Some(BASE * NANOS_PER_SECOND + 600_000_000));
-        assert_eq!(parse_iso8601("2022-11-23T20:40:17.000000001Z"), Some(BASE * NANOS_PER_SECOND + 1));
+        assert_eq!(
+            parse_iso8601("2022-11-23T20:40:17Z"),
+            Some(BASE * NANOS_PER_SECOND)
+        );
+        assert_eq!(
+            parse_iso8601("2022-11-23T20:40:17.6Z"),
+            Some(BASE * NANOS_PER_SECOND + 600_000_000)
+        );
+        assert_eq!(
+            parse_iso8601("2022-11-23T20:40:17.000000001Z"),
+            Some(BASE * NANOS_PER_SECOND + 1)
+        );
     }
 
     #[test]
@@ -183,17 +199,35 @@ mod tests {
 
     #[test]
     fn agrees_with_chrono_across_eras() {
-        for s in ["1969-12-31T23:59:59.5Z", "2000-02-29T12:00:00Z", "2262-04-11T23:47:16Z", "1677-09-21T00:12:44Z"] {
+        for s in [
+            "1969-12-31T23:59:59.5Z",
+            "2000-02-29T12:00:00Z",
+            "2262-04-11T23:47:16Z",
+            "1677-09-21T00:12:44Z",
+        ] {
             let ours = parse_iso8601(s).unwrap();
-            let theirs = chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_nanos_opt().unwrap();
+            let theirs = chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap();
             assert_eq!(ours, theirs, "{s}");
         }
-        assert_eq!(parse_iso8601("9999-12-31T23:59:59Z"), None, "overflows i64 nanoseconds");
+        assert_eq!(
+            parse_iso8601("9999-12-31T23:59:59Z"),
+            None,
+            "overflows i64 nanoseconds"
+        );
     }
 
     #[test]
     fn formats_utc_with_milliseconds() {
-        assert_eq!(format_utc(BASE * NANOS_PER_SECOND + 630_000_000), "2022-11-23T20:40:17.630Z");
-        assert_eq!(format_utc(BASE * NANOS_PER_SECOND + 1), "2022-11-23T20:40:17.000000001Z");
+        assert_eq!(
+            format_utc(BASE * NANOS_PER_SECOND + 630_000_000),
+            "2022-11-23T20:40:17.630Z"
+        );
+        assert_eq!(
+            format_utc(BASE * NANOS_PER_SECOND + 1),
+            "2022-11-23T20:40:17.000000001Z"
+        );
     }
 }

@@ -126,34 +126,72 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
             .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
     };
     let wrong_type = |name: &str, dtype: &DataType, expected: &str| {
-        HarvestError::bad_file(path, format!("column `{name}` has type {dtype}, expected {expected}"))
+        HarvestError::bad_file(
+            path,
+            format!("column `{name}` has type {dtype}, expected {expected}"),
+        )
     };
 
-    let times = TimeColumn::new(column(schema::TIME)?)
-        .ok_or_else(|| wrong_type(schema::TIME, column(schema::TIME).unwrap().dtype(), "ISO 8601 strings or datetimes"))?;
-    let values = NumberColumn::new(column(schema::VALUE)?)
-        .ok_or_else(|| wrong_type(schema::VALUE, column(schema::VALUE).unwrap().dtype(), "float64"))?;
-    let robots = NumberColumn::new(column(schema::ROBOT_ID)?)
-        .ok_or_else(|| wrong_type(schema::ROBOT_ID, column(schema::ROBOT_ID).unwrap().dtype(), "int64"))?;
-    let runs = RunColumn::new(column(schema::RUN_UUID)?)
-        .ok_or_else(|| wrong_type(schema::RUN_UUID, column(schema::RUN_UUID).unwrap().dtype(), "uint64, int64, float64 or string"))?;
+    let times = TimeColumn::new(column(schema::TIME)?).ok_or_else(|| {
+        wrong_type(
+            schema::TIME,
+            column(schema::TIME).unwrap().dtype(),
+            "ISO 8601 strings or datetimes",
+        )
+    })?;
+    let values = NumberColumn::new(column(schema::VALUE)?).ok_or_else(|| {
+        wrong_type(
+            schema::VALUE,
+            column(schema::VALUE).unwrap().dtype(),
+            "float64",
+        )
+    })?;
+    let robots = NumberColumn::new(column(schema::ROBOT_ID)?).ok_or_else(|| {
+        wrong_type(
+            schema::ROBOT_ID,
+            column(schema::ROBOT_ID).unwrap().dtype(),
+            "int64",
+        )
+    })?;
+    let runs = RunColumn::new(column(schema::RUN_UUID)?).ok_or_else(|| {
+        wrong_type(
+            schema::RUN_UUID,
+            column(schema::RUN_UUID).unwrap().dtype(),
+            "uint64, int64, float64 or string",
+        )
+    })?;
     let fields = text_column(column(schema::FIELD)?).ok_or_else(|| {
-        wrong_type(schema::FIELD, column(schema::FIELD).unwrap().dtype(), "string")
+        wrong_type(
+            schema::FIELD,
+            column(schema::FIELD).unwrap().dtype(),
+            "string",
+        )
     })?;
     let sensors = text_column(column(schema::SENSOR_TYPE)?).ok_or_else(|| {
-        wrong_type(schema::SENSOR_TYPE, column(schema::SENSOR_TYPE).unwrap().dtype(), "string")
+        wrong_type(
+            schema::SENSOR_TYPE,
+            column(schema::SENSOR_TYPE).unwrap().dtype(),
+            "string",
+        )
     })?;
     let float_run_ids = runs.is_float();
 
-    let mut rows = RowAccount { read: frame.height() as u64, ..Default::default() };
+    let mut rows = RowAccount {
+        read: frame.height() as u64,
+        ..Default::default()
+    };
     // Readings per (run, channel), with the last key cached: rows come grouped by
     // run, sensor, robot and field, so the map is consulted once per group.
     let mut buckets: Vec<Vec<(EpochNanos, f64)>> = Vec::new();
     let mut index: HashMap<(RunId, Channel), usize> = HashMap::new();
     let mut last: Option<((RunId, Channel), usize)> = None;
 
-    let fields = fields.str().map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
-    let sensors = sensors.str().map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+    let fields = fields
+        .str()
+        .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+    let sensors = sensors
+        .str()
+        .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
     let mut field_iter = fields.iter();
     let mut sensor_iter = sensors.iter();
     let mut time_iter = times.iter();
@@ -171,12 +209,26 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
             run_iter.next().flatten_err(),
         );
         let reading = (|| {
-            let time = time.map_err(|null| if null { DropReason::TimeNull } else { DropReason::TimeUnparsable })?;
-            let value = value.map_err(|null| if null { DropReason::ValueNull } else { DropReason::ValueUnparsable })?;
+            let time = time.map_err(|null| {
+                if null {
+                    DropReason::TimeNull
+                } else {
+                    DropReason::TimeUnparsable
+                }
+            })?;
+            let value = value.map_err(|null| {
+                if null {
+                    DropReason::ValueNull
+                } else {
+                    DropReason::ValueUnparsable
+                }
+            })?;
             if !value.is_finite() {
                 return Err(DropReason::ValueNotFinite);
             }
-            let field = field.and_then(Field::parse).ok_or(DropReason::FieldUnknown)?;
+            let field = field
+                .and_then(Field::parse)
+                .ok_or(DropReason::FieldUnknown)?;
             let robot = match robot {
                 Ok(r) if r == 1.0 || r == 2.0 => r as u8,
                 _ => return Err(DropReason::RobotIdInvalid),
@@ -184,7 +236,13 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
             if sensor.and_then(Sensor::parse) != Some(field.sensor()) {
                 return Err(DropReason::SensorMismatch);
             }
-            let run = run.map_err(|null| if null { DropReason::RunUuidNull } else { DropReason::RunUuidInvalid })?;
+            let run = run.map_err(|null| {
+                if null {
+                    DropReason::RunUuidNull
+                } else {
+                    DropReason::RunUuidInvalid
+                }
+            })?;
             Ok(((run, Channel { robot, field }), time, value))
         })();
         match reading {
@@ -211,7 +269,11 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
         let series = sort_and_collapse(std::mem::take(&mut buckets[slot]), &mut rows);
         readings.entry(run).or_default().insert(channel, series);
     }
-    rows.kept = readings.values().flat_map(|c| c.values()).map(|s| s.len() as u64).sum();
+    rows.kept = readings
+        .values()
+        .flat_map(|c| c.values())
+        .map(|s| s.len() as u64)
+        .sum();
 
     let mut warnings = Vec::new();
     if float_run_ids {
@@ -221,7 +283,11 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
             ids.join(", ")
         ));
     }
-    Ok(ValidatedLog { readings, rows, warnings })
+    Ok(ValidatedLog {
+        readings,
+        rows,
+        warnings,
+    })
 }
 
 /// Sorts one channel's readings by time (stable, so equal times stay in file order)
@@ -231,10 +297,16 @@ fn sort_and_collapse(mut pairs: Vec<(EpochNanos, f64)>, rows: &mut RowAccount) -
     if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
         pairs.sort_by_key(|p| p.0);
     }
-    let mut out = ChannelSeries { time: Vec::with_capacity(pairs.len()), value: Vec::with_capacity(pairs.len()) };
+    let mut out = ChannelSeries {
+        time: Vec::with_capacity(pairs.len()),
+        value: Vec::with_capacity(pairs.len()),
+    };
     for (time, value) in pairs {
         if out.time.last() == Some(&time) {
-            let first = *out.value.last().expect("time and value are pushed together");
+            let first = *out
+                .value
+                .last()
+                .expect("time and value are pushed together");
             rows.drop(if first.to_bits() == value.to_bits() {
                 DropReason::DuplicateIdentical
             } else {
@@ -265,7 +337,9 @@ impl<T> FlattenCell<T> for Option<Cell<T>> {
 fn text_column(s: &Series) -> Option<Series> {
     match s.dtype() {
         DataType::String => Some(s.clone()),
-        DataType::Categorical(..) | DataType::Enum(..) | DataType::Null => s.cast(&DataType::String).ok(),
+        DataType::Categorical(..) | DataType::Enum(..) | DataType::Null => {
+            s.cast(&DataType::String).ok()
+        }
         _ => None,
     }
 }
@@ -280,9 +354,13 @@ impl TimeColumn {
     fn new(s: &Series) -> Option<TimeColumn> {
         match s.dtype() {
             DataType::String => Some(TimeColumn::Text(s.clone())),
-            DataType::Categorical(..) | DataType::Enum(..) => s.cast(&DataType::String).ok().map(TimeColumn::Text),
+            DataType::Categorical(..) | DataType::Enum(..) => {
+                s.cast(&DataType::String).ok().map(TimeColumn::Text)
+            }
             DataType::Datetime(..) => {
-                let ns = s.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None)).ok()?;
+                let ns = s
+                    .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+                    .ok()?;
                 ns.cast(&DataType::Int64).ok().map(TimeColumn::Nanos)
             }
             DataType::Null => Some(TimeColumn::Nanos(s.cast(&DataType::Int64).ok()?)),
@@ -298,7 +376,12 @@ impl TimeColumn {
                     .iter()
                     .map(|t| t.ok_or(true).and_then(|t| parse_iso8601(t).ok_or(false))),
             ),
-            TimeColumn::Nanos(s) => Box::new(s.i64().expect("int64 time column").iter().map(|t| t.ok_or(true))),
+            TimeColumn::Nanos(s) => Box::new(
+                s.i64()
+                    .expect("int64 time column")
+                    .iter()
+                    .map(|t| t.ok_or(true)),
+            ),
         }
     }
 }
@@ -322,13 +405,13 @@ impl NumberColumn {
 
     fn iter(&self) -> Box<dyn Iterator<Item = Cell<f64>> + '_> {
         match self {
-            NumberColumn::Numeric(s) => Box::new(s.f64().expect("float column").iter().map(|v| v.ok_or(true))),
-            NumberColumn::Text(s) => Box::new(
-                s.str()
-                    .expect("text column")
-                    .iter()
-                    .map(|v| v.ok_or(true).and_then(|v| v.trim().parse::<f64>().map_err(|_| false))),
-            ),
+            NumberColumn::Numeric(s) => {
+                Box::new(s.f64().expect("float column").iter().map(|v| v.ok_or(true)))
+            }
+            NumberColumn::Text(s) => Box::new(s.str().expect("text column").iter().map(|v| {
+                v.ok_or(true)
+                    .and_then(|v| v.trim().parse::<f64>().map_err(|_| false))
+            })),
         }
     }
 }
@@ -364,19 +447,20 @@ impl RunColumn {
     fn iter(&self) -> Box<dyn Iterator<Item = Cell<RunId>> + '_> {
         match self {
             RunColumn::Unsigned(s) => Box::new(s.u64().expect("u64").iter().map(|v| v.ok_or(true))),
-            RunColumn::Signed(s) => Box::new(
-                s.i64()
-                    .expect("i64")
+            RunColumn::Signed(s) => Box::new(s.i64().expect("i64").iter().map(|v| {
+                v.ok_or(true)
+                    .and_then(|v| u64::try_from(v).map_err(|_| false))
+            })),
+            RunColumn::Float(s) => Box::new(
+                s.f64()
+                    .expect("f64")
                     .iter()
-                    .map(|v| v.ok_or(true).and_then(|v| u64::try_from(v).map_err(|_| false))),
+                    .map(|v| v.ok_or(true).and_then(float_run_id)),
             ),
-            RunColumn::Float(s) => Box::new(s.f64().expect("f64").iter().map(|v| v.ok_or(true).and_then(float_run_id))),
-            RunColumn::Text(s) => Box::new(
-                s.str()
-                    .expect("text")
-                    .iter()
-                    .map(|v| v.ok_or(true).and_then(|v| v.trim().parse::<u64>().map_err(|_| false))),
-            ),
+            RunColumn::Text(s) => Box::new(s.str().expect("text").iter().map(|v| {
+                v.ok_or(true)
+                    .and_then(|v| v.trim().parse::<u64>().map_err(|_| false))
+            })),
         }
     }
 }
@@ -408,7 +492,10 @@ mod tests {
     #[test]
     fn duplicates_keep_the_first_in_file_order() {
         let mut rows = RowAccount::default();
-        let s = sort_and_collapse(vec![(3, 1.0), (1, 5.0), (3, 2.0), (1, 5.0), (2, 0.0)], &mut rows);
+        let s = sort_and_collapse(
+            vec![(3, 1.0), (1, 5.0), (3, 2.0), (1, 5.0), (2, 0.0)],
+            &mut rows,
+        );
         assert_eq!(s.time, vec![1, 2, 3]);
         assert_eq!(s.value, vec![5.0, 0.0, 1.0]);
         assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 1);

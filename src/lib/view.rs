@@ -63,7 +63,11 @@ pub enum Request {
     /// The report of one harvested file.
     Target { target: String },
     /// The first `head` rows of one run's wide table.
-    RunRows { target: String, run_uuid: String, head: usize },
+    RunRows {
+        target: String,
+        run_uuid: String,
+        head: usize,
+    },
 }
 
 /// Everything `view` needs, already parsed.
@@ -87,7 +91,11 @@ pub enum ViewError {
     Catalog(#[from] CatalogError),
     /// An output file could not be read.
     #[error("{}: {reason}", path.display())]
-    Unreadable { path: PathBuf, reason: String, retryable: bool },
+    Unreadable {
+        path: PathBuf,
+        reason: String,
+        retryable: bool,
+    },
 }
 
 impl ViewError {
@@ -96,25 +104,44 @@ impl ViewError {
             ViewError::Usage(_) => ExitCode::Usage,
             ViewError::Catalog(e) if e.is_retryable() => ExitCode::RetryLater,
             ViewError::Catalog(_) => ExitCode::Config,
-            ViewError::Unreadable { retryable: true, .. } => ExitCode::RetryLater,
-            ViewError::Unreadable { retryable: false, .. } => ExitCode::BadFile,
+            ViewError::Unreadable {
+                retryable: true, ..
+            } => ExitCode::RetryLater,
+            ViewError::Unreadable {
+                retryable: false, ..
+            } => ExitCode::BadFile,
         }
     }
 
     fn io(path: &Path, e: io::Error) -> Self {
         let retryable = e.kind() != io::ErrorKind::NotFound;
-        ViewError::Unreadable { path: path.to_path_buf(), reason: e.to_string(), retryable }
+        ViewError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+            retryable,
+        }
     }
 }
 
 /// The data gathered for a request, ready to render.
 #[derive(Debug)]
 pub enum View {
-    List { records: Vec<FileRecord>, status: Option<Status> },
+    List {
+        records: Vec<FileRecord>,
+        status: Option<Status>,
+    },
     Report(Box<Resolved>),
     /// A catalog record without a usable report (claimed, failed, or outputs gone).
-    Record { record: Box<FileRecord>, runs: Vec<RunEntry> },
-    RunRows { run_uuid: String, path: PathBuf, frame: DataFrame, total_rows: usize },
+    Record {
+        record: Box<FileRecord>,
+        runs: Vec<RunEntry>,
+    },
+    RunRows {
+        run_uuid: String,
+        path: PathBuf,
+        frame: DataFrame,
+        total_rows: usize,
+    },
 }
 
 /// A harvested file's report and where its outputs are.
@@ -139,11 +166,17 @@ impl Style {
     pub fn detect() -> Style {
         use std::io::IsTerminal;
         let terminal = io::stdout().is_terminal();
-        Style { terminal, fancy: terminal && std::env::var_os("NO_COLOR").is_none() }
+        Style {
+            terminal,
+            fancy: terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
     }
 
     pub fn plain() -> Style {
-        Style { terminal: false, fancy: false }
+        Style {
+            terminal: false,
+            fancy: false,
+        }
     }
 }
 
@@ -159,7 +192,8 @@ pub async fn run(options: &ViewOptions) -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let written = render(&view, options.format, Style::detect(), &mut out).and_then(|()| out.flush());
+    let written =
+        render(&view, options.format, Style::detect(), &mut out).and_then(|()| out.flush());
     match written {
         Ok(()) => ExitCode::Success,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::Success,
@@ -180,12 +214,21 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
             let catalog = open_catalog(options, None).await?;
             let records = catalog.list(status.map(Status::name), *limit).await;
             catalog.close().await;
-            Ok(View::List { records: records?, status: *status })
+            Ok(View::List {
+                records: records?,
+                status: *status,
+            })
         }
         Request::Target { target } => resolve(options, target).await,
-        Request::RunRows { target, run_uuid, head } => {
+        Request::RunRows {
+            target,
+            run_uuid,
+            head,
+        } => {
             let View::Report(resolved) = resolve(options, target).await? else {
-                return Err(ViewError::Usage(format!("`{target}` has not been harvested: it has no run tables")));
+                return Err(ViewError::Usage(format!(
+                    "`{target}` has not been harvested: it has no run tables"
+                )));
             };
             run_rows(&resolved, run_uuid, *head)
         }
@@ -194,12 +237,17 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
 
 /// The catalog URL of these options (never shown unredacted).
 fn catalog_url(options: &ViewOptions) -> String {
-    options.catalog.clone().unwrap_or_else(|| default_sqlite_url(&options.out))
+    options
+        .catalog
+        .clone()
+        .unwrap_or_else(|| default_sqlite_url(&options.out))
 }
 
 /// The file of an SQLite catalog URL, if it is one (not an in-memory database).
 fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
 }
@@ -216,10 +264,19 @@ async fn open_catalog(options: &ViewOptions, target: Option<&str>) -> Result<Cat
     if let Some(file) = sqlite_file(&url) {
         if !file.exists() {
             let what = match target {
-                Some(t) => format!("`{t}` is not a harvested output directory and there is no catalog at {}", file.display()),
-                None => format!("nothing harvested yet: there is no catalog at {}", file.display()),
+                Some(t) => format!(
+                    "`{t}` is not a harvested output directory and there is no catalog at {}",
+                    file.display()
+                ),
+                None => format!(
+                    "nothing harvested yet: there is no catalog at {}",
+                    file.display()
+                ),
             };
-            return Err(ViewError::Usage(format!("{what}; {}", harvest_first(options))));
+            return Err(ViewError::Usage(format!(
+                "{what}; {}",
+                harvest_first(options)
+            )));
         }
     }
     tracing::debug!(catalog = redact_url(&url), "opening the catalog");
@@ -244,16 +301,26 @@ pub fn read_report(dir: &Path) -> Result<Report, ViewError> {
 
 async fn resolve(options: &ViewOptions, target: &str) -> Result<View, ViewError> {
     if target.trim().is_empty() {
-        return Err(ViewError::Usage("the target is empty: give an output directory, a source path or a content-hash prefix".into()));
+        return Err(ViewError::Usage(
+            "the target is empty: give an output directory, a source path or a content-hash prefix"
+                .into(),
+        ));
     }
     let as_path = Path::new(target);
-    for dir in [Some(as_path.to_path_buf()), as_path.is_relative().then(|| options.out.join(as_path))]
-        .into_iter()
-        .flatten()
+    for dir in [
+        Some(as_path.to_path_buf()),
+        as_path.is_relative().then(|| options.out.join(as_path)),
+    ]
+    .into_iter()
+    .flatten()
     {
         if is_output_dir(&dir) {
             let report = read_report(&dir)?;
-            return Ok(View::Report(Box::new(Resolved { report, output_dir: Some(dir), record: None })));
+            return Ok(View::Report(Box::new(Resolved {
+                report,
+                output_dir: Some(dir),
+                record: None,
+            })));
         }
     }
 
@@ -270,7 +337,9 @@ async fn resolve(options: &ViewOptions, target: &str) -> Result<View, ViewError>
 /// The one record `target` names, or a usage error that says what is close.
 async fn find_record(catalog: &Catalog, target: &str) -> Result<FileRecord, ViewError> {
     let path = Path::new(target);
-    let absolute = std::path::absolute(path).ok().map(|p| p.display().to_string());
+    let absolute = std::path::absolute(path)
+        .ok()
+        .map(|p| p.display().to_string());
     let mut records = catalog.find(target).await?;
     let mut names = vec![target.to_string()];
     if records.is_empty() {
@@ -287,7 +356,11 @@ async fn find_record(catalog: &Catalog, target: &str) -> Result<FileRecord, View
     }
     let by_path: Vec<&FileRecord> = records
         .iter()
-        .filter(|r| names.iter().any(|n| r.source_path == *n || r.paths.contains(n)))
+        .filter(|r| {
+            names
+                .iter()
+                .any(|n| r.source_path == *n || r.paths.contains(n))
+        })
         .collect();
     if let Some(newest) = by_path.first() {
         if by_path.len() > 1 {
@@ -312,8 +385,10 @@ async fn find_record(catalog: &Catalog, target: &str) -> Result<FileRecord, View
         }
         1 => Ok(records.remove(0)),
         n => {
-            let listed: Vec<String> =
-                records.iter().map(|r| format!("{} ({})", short_hash(&r.content_hash), r.source_path)).collect();
+            let listed: Vec<String> = records
+                .iter()
+                .map(|r| format!("{} ({})", short_hash(&r.content_hash), r.source_path))
+                .collect();
             Err(ViewError::Usage(format!(
                 "`{target}` matches {n} files: {}; give more hash digits",
                 listed.join(", ")
@@ -330,32 +405,51 @@ fn hash_file(path: &Path) -> Option<String> {
     Some(hasher.finalize().to_hex().to_string())
 }
 
-async fn view_of_record(catalog: &Catalog, options: &ViewOptions, record: FileRecord) -> Result<View, ViewError> {
+async fn view_of_record(
+    catalog: &Catalog,
+    options: &ViewOptions,
+    record: FileRecord,
+) -> Result<View, ViewError> {
     // The outputs, where the catalog says, or under --out if they were moved with it.
-    let output_dir = record.output_dir.as_ref().map(PathBuf::from).and_then(|dir| {
-        if is_output_dir(&dir) {
-            return Some(dir);
-        }
-        let moved = options.out.join(dir.file_name()?);
-        is_output_dir(&moved).then_some(moved)
-    });
+    let output_dir = record
+        .output_dir
+        .as_ref()
+        .map(PathBuf::from)
+        .and_then(|dir| {
+            if is_output_dir(&dir) {
+                return Some(dir);
+            }
+            let moved = options.out.join(dir.file_name()?);
+            is_output_dir(&moved).then_some(moved)
+        });
     if record.status == "harvested" {
         let report = match catalog.report(&record.content_hash).await? {
             Some(report) => Some(report),
             None => output_dir.as_deref().map(read_report).transpose()?,
         };
         if let Some(report) = report {
-            return Ok(View::Report(Box::new(Resolved { report, output_dir, record: Some(record) })));
+            return Ok(View::Report(Box::new(Resolved {
+                report,
+                output_dir,
+                record: Some(record),
+            })));
         }
     }
     let runs = catalog.run_stats(&record.content_hash).await?;
-    Ok(View::Record { record: Box::new(record), runs })
+    Ok(View::Record {
+        record: Box::new(record),
+        runs,
+    })
 }
 
 fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, ViewError> {
     let report = &resolved.report;
     let known: Vec<&str> = {
-        let mut ids: Vec<&str> = report.coverage.iter().map(|c| c.run_uuid.as_str()).collect();
+        let mut ids: Vec<&str> = report
+            .coverage
+            .iter()
+            .map(|c| c.run_uuid.as_str())
+            .collect();
         ids.extend(report.runs.iter().map(|r| r.run_uuid.as_str()));
         ids.sort_unstable();
         ids.dedup();
@@ -380,12 +474,24 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
     };
     let path = dir.join(run_table_path(id));
     let file = std::fs::File::open(&path).map_err(|e| ViewError::io(&path, e))?;
-    let unreadable = |e: PolarsError| ViewError::Unreadable { path: path.clone(), reason: e.to_string(), retryable: false };
+    let unreadable = |e: PolarsError| ViewError::Unreadable {
+        path: path.clone(),
+        reason: e.to_string(),
+        retryable: false,
+    };
     let mut reader = ParquetReader::new(file);
     let total_rows = reader.num_rows().map_err(unreadable)?;
-    let mut frame = reader.with_slice(Some((0, head))).finish().map_err(unreadable)?;
+    let mut frame = reader
+        .with_slice(Some((0, head)))
+        .finish()
+        .map_err(unreadable)?;
     frame.rechunk_mut();
-    Ok(View::RunRows { run_uuid: id.to_string(), path, frame, total_rows })
+    Ok(View::RunRows {
+        run_uuid: id.to_string(),
+        path,
+        frame,
+        total_rows,
+    })
 }
 
 /// Up to three known paths or hashes close to an unknown target.
@@ -403,7 +509,9 @@ pub fn closest_matches(target: &str, records: &[FileRecord]) -> Vec<String> {
         for path in std::iter::once(&record.source_path).chain(&record.paths) {
             let lower = path.to_lowercase();
             let name = file_name(&lower);
-            let d = if lower.contains(&target_lower) || (!target_name.is_empty() && name.contains(target_name)) {
+            let d = if lower.contains(&target_lower)
+                || (!target_name.is_empty() && name.contains(target_name))
+            {
                 0
             } else {
                 edit_distance(target_name, name)
@@ -412,7 +520,11 @@ pub fn closest_matches(target: &str, records: &[FileRecord]) -> Vec<String> {
         }
         let limit = (target_name.chars().count().max(target.len().min(12)) / 3).max(2);
         if best <= limit {
-            let label = format!("{} ({})", record.source_path, short_hash(&record.content_hash));
+            let label = format!(
+                "{} ({})",
+                record.source_path,
+                short_hash(&record.content_hash)
+            );
             scored.push((best, label));
         }
     }
@@ -458,11 +570,24 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         (View::Report(r), Format::Table) => report_tables(r, style, out),
         (View::Report(r), Format::Json) => {
             let output_dir = r.output_dir.as_ref().map(|d| d.display().to_string());
-            json(out, &ReportJson { report: &r.report, output_dir, status: r.record.as_ref().map(|r| r.status.as_str()) })
+            json(
+                out,
+                &ReportJson {
+                    report: &r.report,
+                    output_dir,
+                    status: r.record.as_ref().map(|r| r.status.as_str()),
+                },
+            )
         }
         (View::Report(r), Format::Csv) => stats_csv(&r.report.runs, out),
         (View::Record { record, runs }, Format::Table) => record_tables(record, runs, style, out),
-        (View::Record { record, runs }, Format::Json) => json(out, &RecordJson { record, run_stats: runs }),
+        (View::Record { record, runs }, Format::Json) => json(
+            out,
+            &RecordJson {
+                record,
+                run_stats: runs,
+            },
+        ),
         (View::Record { runs, .. }, Format::Csv) => stats_csv(runs, out),
         (View::RunRows { frame, .. }, Format::Table) => rows_table(view, frame, style, out),
         (View::RunRows { frame, .. }, Format::Json) => rows_json(frame, out),
@@ -494,7 +619,11 @@ fn json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()>
 
 fn table(style: Style, header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(if style.fancy { presets::UTF8_FULL_CONDENSED } else { presets::ASCII_MARKDOWN });
+    t.load_preset(if style.fancy {
+        presets::UTF8_FULL_CONDENSED
+    } else {
+        presets::ASCII_MARKDOWN
+    });
     t.set_content_arrangement(ContentArrangement::Dynamic);
     if !style.terminal {
         t.force_no_tty();
@@ -543,7 +672,9 @@ pub fn number(v: f64, decimals: usize) -> String {
         return v.to_string();
     }
     let s = format!("{:.*}", decimals, v);
-    let (sign, s) = s.strip_prefix('-').map_or(("", s.as_str()), |rest| ("-", rest));
+    let (sign, s) = s
+        .strip_prefix('-')
+        .map_or(("", s.as_str()), |rest| ("-", rest));
     let (int, frac) = s.split_once('.').map_or((s, None), |(i, f)| (i, Some(f)));
     let mut grouped = group_digits(int);
     if let Some(f) = frac {
@@ -613,7 +744,14 @@ fn opt_number(v: Option<f64>, decimals: usize) -> String {
 fn min_mean_max(s: Option<Summary>, decimals: usize) -> String {
     s.map_or_else(
         || "n/a".into(),
-        |s| format!("{} / {} / {}", number(s.min, decimals), number(s.mean, decimals), number(s.max, decimals)),
+        |s| {
+            format!(
+                "{} / {} / {}",
+                number(s.min, decimals),
+                number(s.mean, decimals),
+                number(s.max, decimals)
+            )
+        },
     )
 }
 
@@ -622,7 +760,10 @@ pub fn harvest_seconds(report: &Report) -> Option<f64> {
     if !report.stages.is_empty() {
         return Some(report.stages.iter().map(|s| s.seconds).sum());
     }
-    let (start, stop) = (parse_iso8601(&report.started_at)?, parse_iso8601(&report.finished_at)?);
+    let (start, stop) = (
+        parse_iso8601(&report.started_at)?,
+        parse_iso8601(&report.finished_at)?,
+    );
     Some(seconds_between(start, stop))
 }
 
@@ -641,7 +782,16 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
     if let Some(record) = &resolved.record {
         summary.push(("status", record.status.clone()));
         if record.paths.len() > 1 {
-            summary.push(("also seen as", record.paths.iter().filter(|p| **p != r.source).cloned().collect::<Vec<_>>().join(", ")));
+            summary.push((
+                "also seen as",
+                record
+                    .paths
+                    .iter()
+                    .filter(|p| **p != r.source)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
         }
     }
     summary.extend([
@@ -654,9 +804,27 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
     }
     summary.extend([
         ("harvested at", r.finished_at.clone()),
-        ("tool version", format!("{} (output schema {})", r.tool_version, r.output_schema_version)),
-        ("alignment", format!("{} (max gap {} s)", alignment_name(r), number(r.max_gap_s, 3).trim_end_matches('0').trim_end_matches('.'))),
-        ("duration", harvest_seconds(r).map_or_else(|| "n/a".into(), |s| format!("{} s", number(s, 2)))),
+        (
+            "tool version",
+            format!(
+                "{} (output schema {})",
+                r.tool_version, r.output_schema_version
+            ),
+        ),
+        (
+            "alignment",
+            format!(
+                "{} (max gap {} s)",
+                alignment_name(r),
+                number(r.max_gap_s, 3)
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+            ),
+        ),
+        (
+            "duration",
+            harvest_seconds(r).map_or_else(|| "n/a".into(), |s| format!("{} s", number(s, 2))),
+        ),
     ]);
     key_values(out, style, summary)?;
 
@@ -669,8 +837,22 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
         style,
         vec![
             ("rows read", count(rows.read)),
-            ("rows kept", format!("{} ({})", count(rows.kept), percent(rows.kept as f64, rows.read as f64))),
-            ("rows dropped", format!("{} ({})", count(dropped), percent(dropped as f64, rows.read as f64))),
+            (
+                "rows kept",
+                format!(
+                    "{} ({})",
+                    count(rows.kept),
+                    percent(rows.kept as f64, rows.read as f64)
+                ),
+            ),
+            (
+                "rows dropped",
+                format!(
+                    "{} ({})",
+                    count(dropped),
+                    percent(dropped as f64, rows.read as f64)
+                ),
+            ),
         ],
     )?;
     let reasons: Vec<_> = rows.dropped.iter().filter(|(_, n)| **n > 0).collect();
@@ -678,7 +860,11 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
         writeln!(out)?;
         let mut t = table(style, &["dropped: reason", "rows", "share of read"]);
         for (reason, n) in reasons {
-            t.add_row(vec![reason.name().to_string(), count(*n), percent(*n as f64, rows.read as f64)]);
+            t.add_row(vec![
+                reason.name().to_string(),
+                count(*n),
+                percent(*n as f64, rows.read as f64),
+            ]);
         }
         align_right(&mut t, [1, 2]);
         print_table(out, &t)?;
@@ -696,16 +882,41 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
 
     writeln!(out)?;
     heading(out, style, "Channel coverage")?;
-    let mut t = table(style, &["run_uuid", "channel", "samples", "coverage (%)", "first (UTC)", "last (UTC)"]);
+    let mut t = table(
+        style,
+        &[
+            "run_uuid",
+            "channel",
+            "samples",
+            "coverage (%)",
+            "first (UTC)",
+            "last (UTC)",
+        ],
+    );
     for run in &r.coverage {
         for (i, (channel, c)) in run.channels.iter().enumerate() {
-            let id = if i == 0 { run.run_uuid.clone() } else { String::new() };
-            t.add_row(vec![id, channel.clone(), count(c.samples), number(100.0 * c.coverage, 1), c.start.clone(), c.stop.clone()]);
+            let id = if i == 0 {
+                run.run_uuid.clone()
+            } else {
+                String::new()
+            };
+            t.add_row(vec![
+                id,
+                channel.clone(),
+                count(c.samples),
+                number(100.0 * c.coverage, 1),
+                c.start.clone(),
+                c.stop.clone(),
+            ]);
         }
     }
     align_right(&mut t, [2, 3]);
     print_table(out, &t)?;
-    let missing: Vec<_> = r.coverage.iter().filter(|c| !c.missing.is_empty()).collect();
+    let missing: Vec<_> = r
+        .coverage
+        .iter()
+        .filter(|c| !c.missing.is_empty())
+        .collect();
     writeln!(out)?;
     if missing.is_empty() {
         writeln!(out, "Missing channels: none")?;
@@ -724,7 +935,10 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
 }
 
 fn alignment_name(r: &Report) -> String {
-    serde_json::to_value(r.alignment).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(r.alignment)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 const STATS_HEADER: [&str; 9] = [
@@ -761,7 +975,12 @@ fn stats_table(runs: &[RunEntry], style: Style, out: &mut dyn Write) -> io::Resu
     print_table(out, &t)
 }
 
-fn record_tables(record: &FileRecord, runs: &[RunEntry], style: Style, out: &mut dyn Write) -> io::Result<()> {
+fn record_tables(
+    record: &FileRecord,
+    runs: &[RunEntry],
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     heading(out, style, "Summary")?;
     let mut rows = vec![
         ("source", record.source_path.clone()),
@@ -783,7 +1002,10 @@ fn record_tables(record: &FileRecord, runs: &[RunEntry], style: Style, out: &mut
     rows.push(("updated", record.updated_at.clone()));
     key_values(out, style, rows)?;
     if record.status == "harvested" {
-        writeln!(out, "(the report is missing from the catalog and the output directory)")?;
+        writeln!(
+            out,
+            "(the report is missing from the catalog and the output directory)"
+        )?;
     }
     if !runs.is_empty() {
         writeln!(out)?;
@@ -793,14 +1015,34 @@ fn record_tables(record: &FileRecord, runs: &[RunEntry], style: Style, out: &mut
     Ok(())
 }
 
-fn list_table(records: &[FileRecord], status: Option<Status>, style: Style, out: &mut dyn Write) -> io::Result<()> {
+fn list_table(
+    records: &[FileRecord],
+    status: Option<Status>,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if records.is_empty() {
         return match status {
             Some(s) => writeln!(out, "no {} files in the catalog", s.name()),
-            None => writeln!(out, "the catalog is empty: harvest first with `harvest <files> --out DIR`"),
+            None => writeln!(
+                out,
+                "the catalog is empty: harvest first with `harvest <files> --out DIR`"
+            ),
         };
     }
-    let mut t = table(style, &["status", "hash", "runs", "rows read", "rows kept", "updated (UTC)", "source", "last error"]);
+    let mut t = table(
+        style,
+        &[
+            "status",
+            "hash",
+            "runs",
+            "rows read",
+            "rows kept",
+            "updated (UTC)",
+            "source",
+            "last error",
+        ],
+    );
     let opt = |v: Option<i64>| v.map(count).unwrap_or_default();
     for r in records {
         t.add_row(vec![
@@ -944,11 +1186,13 @@ impl Value {
             AnyValue::Float32(v) => Value::Float(v as f64),
             AnyValue::String(s) => Value::Text(s.to_string()),
             AnyValue::StringOwned(s) => Value::Text(s.to_string()),
-            other if other.dtype().is_integer() => match (other.extract::<i64>(), other.extract::<u64>()) {
-                (Some(v), _) => Value::Int(v as i128),
-                (None, Some(v)) => Value::Int(v as i128),
-                _ => Value::Text(other.to_string()),
-            },
+            other if other.dtype().is_integer() => {
+                match (other.extract::<i64>(), other.extract::<u64>()) {
+                    (Some(v), _) => Value::Int(v as i128),
+                    (None, Some(v)) => Value::Int(v as i128),
+                    _ => Value::Text(other.to_string()),
+                }
+            }
             other => Value::Text(other.to_string()),
         }
     }
@@ -981,7 +1225,8 @@ impl Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Time(ns) => format_utc(*ns).into(),
-            Value::Float(v) => serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Float(v) => serde_json::Number::from_f64(*v)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::Int(v) => match (i64::try_from(*v), u64::try_from(*v)) {
                 (Ok(i), _) => i.into(),
                 (_, Ok(u)) => u.into(),
@@ -1000,19 +1245,48 @@ impl Value {
 fn frame_rows(frame: &DataFrame) -> Vec<Vec<Value>> {
     let columns = frame.columns();
     (0..frame.height())
-        .map(|i| columns.iter().map(|c| c.get(i).map_or(Value::Null, Value::of)).collect())
+        .map(|i| {
+            columns
+                .iter()
+                .map(|c| c.get(i).map_or(Value::Null, Value::of))
+                .collect()
+        })
         .collect()
 }
 
 fn column_names(frame: &DataFrame) -> Vec<String> {
-    frame.columns().iter().map(|c| c.name().to_string()).collect()
+    frame
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect()
 }
 
 fn rows_table(view: &View, frame: &DataFrame, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    let View::RunRows { run_uuid, path, total_rows, .. } = view else { return Ok(()) };
+    let View::RunRows {
+        run_uuid,
+        path,
+        total_rows,
+        ..
+    } = view
+    else {
+        return Ok(());
+    };
     let names = column_names(frame);
-    let header: Vec<String> = names.iter().map(|n| if n == "time" { "time (UTC)".to_string() } else { n.clone() }).collect();
-    let mut t = table(style, &header.iter().map(String::as_str).collect::<Vec<_>>());
+    let header: Vec<String> = names
+        .iter()
+        .map(|n| {
+            if n == "time" {
+                "time (UTC)".to_string()
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    let mut t = table(
+        style,
+        &header.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let rows = frame_rows(frame);
     for row in &rows {
         t.add_row(row.iter().map(Value::table).collect::<Vec<_>>());
@@ -1022,7 +1296,12 @@ fn rows_table(view: &View, frame: &DataFrame, style: Style, out: &mut dyn Write)
     heading(
         out,
         style,
-        &format!("Run {run_uuid}: first {} of {} rows ({})", count(rows.len() as u64), count(*total_rows as u64), path.display()),
+        &format!(
+            "Run {run_uuid}: first {} of {} rows ({})",
+            count(rows.len() as u64),
+            count(*total_rows as u64),
+            path.display()
+        ),
     )?;
     print_table(out, &t)
 }
@@ -1037,11 +1316,18 @@ fn rows_csv(frame: &DataFrame, out: &mut dyn Write) -> io::Result<()> {
 
 /// An array of objects, keys in column order (one object per line).
 fn rows_json(frame: &DataFrame, out: &mut dyn Write) -> io::Result<()> {
-    let keys: Vec<String> = column_names(frame).iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect();
+    let keys: Vec<String> = column_names(frame)
+        .iter()
+        .map(|n| serde_json::Value::from(n.as_str()).to_string())
+        .collect();
     let rows = frame_rows(frame);
     writeln!(out, "[")?;
     for (i, row) in rows.iter().enumerate() {
-        let fields: Vec<String> = keys.iter().zip(row).map(|(k, v)| format!("{k}: {}", v.json())).collect();
+        let fields: Vec<String> = keys
+            .iter()
+            .zip(row)
+            .map(|(k, v)| format!("{k}: {}", v.json()))
+            .collect();
         let comma = if i + 1 < rows.len() { "," } else { "" };
         writeln!(out, "  {{{}}}{comma}", fields.join(", "))?;
     }
@@ -1082,8 +1368,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_file("sqlite://out/catalog.db"), Some(PathBuf::from("out/catalog.db")));
-        assert_eq!(sqlite_file("sqlite:///abs/c.db?mode=ro"), Some(PathBuf::from("/abs/c.db")));
+        assert_eq!(
+            sqlite_file("sqlite://out/catalog.db"),
+            Some(PathBuf::from("out/catalog.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///abs/c.db?mode=ro"),
+            Some(PathBuf::from("/abs/c.db"))
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://u:p@h/db"), None);
     }
@@ -1111,7 +1403,10 @@ mod tests {
 
     #[test]
     fn close_matches_are_suggested() {
-        let records = [record("abcdef0123456789", "/in/cell_a.parquet"), record("0123456789abcdef", "/in/other.csv")];
+        let records = [
+            record("abcdef0123456789", "/in/cell_a.parquet"),
+            record("0123456789abcdef", "/in/other.csv"),
+        ];
         let s = closest_matches("cell_a.parqet", &records);
         assert_eq!(s, vec!["/in/cell_a.parquet (abcdef012345)".to_string()]);
         let s = closest_matches("abcdee", &records);

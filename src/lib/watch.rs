@@ -40,7 +40,11 @@ pub async fn watch(
     on_done: fn(&Path, &FileOutcome),
 ) -> anyhow::Result<ExitCode> {
     for dir in dirs {
-        anyhow::ensure!(dir.is_dir(), "{}: not a directory (--watch takes directories)", dir.display());
+        anyhow::ensure!(
+            dir.is_dir(),
+            "{}: not a directory (--watch takes directories)",
+            dir.display()
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(Arc::clone(&stop))?;
@@ -58,17 +62,30 @@ pub async fn watch(
                 }
             };
             for path in files.into_iter().filter(|p| in_shard(p)) {
-                let Ok(meta) = std::fs::metadata(&path) else { continue };
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
                 let (size, modified) = (meta.len(), meta.modified().ok());
                 let now = Instant::now();
-                let entry = seen
-                    .entry(path.clone())
-                    .or_insert(Sighting { size, modified, stable_since: now, taken: false });
+                let entry = seen.entry(path.clone()).or_insert(Sighting {
+                    size,
+                    modified,
+                    stable_since: now,
+                    taken: false,
+                });
                 if entry.size != size || entry.modified != modified {
-                    *entry = Sighting { size, modified, stable_since: now, taken: false };
+                    *entry = Sighting {
+                        size,
+                        modified,
+                        stable_since: now,
+                        taken: false,
+                    };
                     continue;
                 }
-                if !entry.taken && now.duration_since(entry.stable_since) >= options.settle && looks_complete(&path) {
+                if !entry.taken
+                    && now.duration_since(entry.stable_since) >= options.settle
+                    && looks_complete(&path)
+                {
                     entry.taken = true;
                     ready.push(path);
                 }

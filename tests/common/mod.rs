@@ -18,7 +18,9 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Self {
-        Workdir { dir: tempfile::tempdir().expect("temp dir") }
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -38,7 +40,11 @@ impl Workdir {
     /// Runs `harvest` with `--out <workdir>/out` and the given arguments.
     pub fn harvest(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_harvest"));
-        cmd.arg("--out").arg(self.out()).args(args).env_remove("DATABASE_URL").env("NO_COLOR", "1");
+        cmd.arg("--out")
+            .arg(self.out())
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1");
         cmd.output().expect("run harvest")
     }
 
@@ -56,7 +62,8 @@ impl Workdir {
 }
 
 pub fn report(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json")).expect("valid json")
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json"))
+        .expect("valid json")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -72,7 +79,9 @@ pub fn code(o: &Output) -> i32 {
 pub fn log_time(ns: i64) -> String {
     let secs = ns.div_euclid(SECOND);
     let ms = ns.rem_euclid(SECOND) / 1_000_000;
-    let t = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%Y-%m-%dT%H:%M:%S");
+    let t = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S");
     if ms == 0 {
         format!("{t}Z")
     } else {
@@ -99,14 +108,34 @@ impl LogBuilder {
         self.field.push(field.to_string());
         self.robot.push(robot);
         self.run.push(run);
-        self.sensor.push(if field.starts_with('f') { "load_cell" } else { "encoder" }.to_string());
+        self.sensor.push(
+            if field.starts_with('f') {
+                "load_cell"
+            } else {
+                "encoder"
+            }
+            .to_string(),
+        );
     }
 
     /// Adds one channel sampled at `times` from `signal(t_seconds_since_start)`.
-    pub fn channel(&mut self, run: u64, robot: i64, field: &str, times: &[i64], signal: impl Fn(f64) -> f64) {
+    pub fn channel(
+        &mut self,
+        run: u64,
+        robot: i64,
+        field: &str,
+        times: &[i64],
+        signal: impl Fn(f64) -> f64,
+    ) {
         let t0 = times[0];
         for &t in times {
-            self.push(run, robot, field, t, signal((t - t0) as f64 / SECOND as f64));
+            self.push(
+                run,
+                robot,
+                field,
+                t,
+                signal((t - t0) as f64 / SECOND as f64),
+            );
         }
     }
 
@@ -128,7 +157,9 @@ impl LogBuilder {
 
     pub fn write_parquet(&self, path: &Path) {
         let mut df = self.frame();
-        ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut df).unwrap();
+        ParquetWriter::new(std::fs::File::create(path).unwrap())
+            .finish(&mut df)
+            .unwrap();
     }
 
     pub fn len(&self) -> usize {
@@ -143,7 +174,11 @@ pub fn clock(start: i64, duration_s: f64, period_ms: i64, jitter_ms: i64) -> Vec
     let mut out = Vec::new();
     let mut k: i64 = 0;
     loop {
-        let jitter = if jitter_ms == 0 { 0 } else { (k * 7919 % (2 * jitter_ms + 1)) - jitter_ms };
+        let jitter = if jitter_ms == 0 {
+            0
+        } else {
+            (k * 7919 % (2 * jitter_ms + 1)) - jitter_ms
+        };
         let t = start + k * period_ms * 1_000_000 + if k == 0 { 0 } else { jitter * 1_000_000 };
         if t > end {
             break;
@@ -157,7 +192,8 @@ pub fn clock(start: i64, duration_s: f64, period_ms: i64, jitter_ms: i64) -> Vec
 /// The PostgreSQL server the tests use: `HARVESTER_TEST_PG_URL`, or the local one.
 /// Tests that need it fail when it is unreachable; they never skip.
 pub fn pg_admin_url() -> String {
-    std::env::var("HARVESTER_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("HARVESTER_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A new, empty database on the test server; returns its URL.
@@ -166,18 +202,31 @@ pub fn fresh_pg_database(tag: &str) -> String {
     let name = format!(
         "harvester_{tag}_{}_{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create database");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create database");
         pool.close().await;
     });
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin);
     format!("{base}/{name}")
 }
 
@@ -198,11 +247,18 @@ impl PgCluster {
             .map(|e| e.path().join("bin"))
             .find(|b| b.join("initdb").exists())
             .expect("initdb");
-        let dir = tempfile::Builder::new().prefix("harvester-pg").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("harvester-pg")
+            .tempdir_in("/tmp")
+            .unwrap();
         let port = 20_000 + (std::process::id() % 20_000) as u16;
         let cluster = PgCluster { dir, port, bin };
         if unsafe { libc::geteuid() } == 0 {
-            Command::new("chown").args(["-R", "postgres:postgres"]).arg(cluster.dir.path()).status().unwrap();
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
         }
         let data = cluster.data();
         let ok = cluster
@@ -236,7 +292,11 @@ impl PgCluster {
     }
 
     pub fn up(&self) {
-        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
         let log = self.dir.path().join("log").display().to_string();
         let ok = self
             .as_owner(&self.bin.join("pg_ctl"))
