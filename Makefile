@@ -38,7 +38,7 @@ bench:
 ## Regenerate the committed sample logs.
 sample:
 	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.parquet --rows 60000 --seed 7 --quirks
-	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.csv --rows 20000 --seed 11 --quirks
+	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.csv --rows 6000 --seed 11 --quirks
 
 ## A shell in the harvester container, next to a PostgreSQL catalog.
 docker-shell:

@@ -151,6 +151,19 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     })?;
     staging.write_parquet(RUN_STATS_FILE, &mut stats_frame)?;
 
+    let mut warnings = validated.warnings;
+    let max_gap_s = options.align.max_gap_ns as f64 * 1e-9;
+    let sparse: usize = coverage
+        .iter()
+        .flat_map(|run| run.channels.values())
+        .filter(|c| c.median_interval_s.is_some_and(|i| i > max_gap_s))
+        .count();
+    if sparse > 0 {
+        warnings.push(format!(
+            "{sparse} channel(s) are sampled less often than --max-gap ({max_gap_s} s): values between their readings and their derivatives are null; raise --max-gap to bridge them"
+        ));
+    }
+
     let format = LogFormat::from_extension(&source.path).map_or("unknown", LogFormat::name);
     let mut report = Report {
         output_schema_version: OUTPUT_SCHEMA_VERSION,
@@ -162,9 +175,9 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         started_at: format_utc(started_at.timestamp_nanos_opt().unwrap_or(0)),
         finished_at: String::new(),
         alignment: options.align.alignment,
-        max_gap_s: options.align.max_gap_ns as f64 * 1e-9,
+        max_gap_s,
         rows: validated.rows,
-        warnings: validated.warnings,
+        warnings,
         coverage,
         runs: stats
             .iter()

@@ -154,6 +154,7 @@ impl<'a> RunData<'a> {
                     start: format_utc(s.time[0]),
                     stop: format_utc(*s.time.last().expect("validated channels are non-empty")),
                     coverage: covered_ns(&s.time, self.max_gap_ns) as f64 / duration,
+                    median_interval_s: median_interval_ns(&s.time).map(|ns| ns as f64 * 1e-9),
                 };
                 (channel.column(), cover)
             })
@@ -184,6 +185,15 @@ fn aligned_forces(
         .collect()
 }
 
+fn median_interval_ns(times: &[EpochNanos]) -> Option<i64> {
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let mid = gaps.len() / 2;
+    Some(*gaps.select_nth_unstable(mid).1)
+}
+
 /// A Float64 column with the crate's NaN markers turned into nulls.
 fn float_column(name: &str, values: Vec<f64>) -> Column {
     let validity: polars_arrow::bitmap::Bitmap = values.iter().map(|v| !v.is_nan()).collect();
@@ -199,6 +209,8 @@ pub struct ChannelCoverage {
     pub start: String,
     pub stop: String,
     pub coverage: f64,
+    /// The channel's typical sampling interval (null with a single reading).
+    pub median_interval_s: Option<f64>,
 }
 
 /// Coverage of a run's channels, keyed by column name, and the absent channels.

@@ -130,7 +130,7 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
                 start,
                 stop,
                 runtime_s: seconds_between(start, stop),
-                distance_mm: positions.as_ref().map(|p| path_length(p, max_gap_ns)),
+                distance_mm: positions.as_ref().and_then(|p| path_length(p, max_gap_ns)),
                 speed_mm_s: velocity.as_ref().and_then(|v| Summary::of(&norm(v))),
                 accel_mm_s2: acceleration.as_ref().and_then(|a| Summary::of(&norm(a))),
                 force_n: force.as_ref().and_then(|f| Summary::of(&norm(f))),
@@ -142,17 +142,19 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
         .collect()
 }
 
-/// Length of the polyline through consecutive complete positions at most `max_gap` apart.
-fn path_length(p: &SensorFrame, max_gap_ns: i64) -> f64 {
+/// Length of the polyline through consecutive complete positions at most `max_gap`
+/// apart; `None` when no such pair exists (nothing was measured, which is not 0 mm).
+fn path_length(p: &SensorFrame, max_gap_ns: i64) -> Option<f64> {
     let [x, y, z] = &p.axes;
-    (1..p.times.len())
+    let steps: Vec<f64> = (1..p.times.len())
         .filter(|&i| p.times[i] - p.times[i - 1] <= max_gap_ns)
         .map(|i| {
             let (dx, dy, dz) = (x[i] - x[i - 1], y[i] - y[i - 1], z[i] - z[i - 1]);
             (dx * dx + dy * dy + dz * dz).sqrt()
         })
         .filter(|d| !d.is_nan())
-        .sum()
+        .collect();
+    (!steps.is_empty()).then(|| steps.iter().sum())
 }
 
 #[cfg(test)]
