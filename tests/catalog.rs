@@ -287,3 +287,85 @@ fn unreachable_catalog_is_a_retry_and_hides_the_password() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!work.out().exists() || output_dirs(&work).is_empty());
 }
+
+fn execute(url: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend) {
+    let work = Workdir::new();
+    let url = backend.url(&work, "aging");
+    let a = work.input().join("a.parquet");
+    small_log(&a, 3, 2.0);
+    let first = work.harvest(&[a.to_str().unwrap(), "--catalog", &url]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+
+    // The statistics in the catalog are the numbers of the report.
+    let dir = work.only_output();
+    let report = report(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stored = rt.block_on(async {
+        let c = Catalog::open(&url).await.unwrap();
+        c.run_stats(report["content_hash"].as_str().unwrap())
+            .await
+            .unwrap()
+    });
+    assert_eq!(serde_json::to_value(&stored).unwrap(), report["runs"]);
+
+    // Nothing is outdated yet; after pretending the outputs came from version 0, one
+    // command harvests the source again.
+    let none = work.harvest(&["--reharvest-outdated", "--catalog", &url]);
+    assert!(stderr(&none).contains("0 harvested"), "{}", stderr(&none));
+    execute(&url, "UPDATE harvest_files SET output_schema_version = 0");
+    let again = work.harvest(&["--reharvest-outdated", "--catalog", &url]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(stderr(&again).contains("1 harvested"), "{}", stderr(&again));
+    let files = records(&url);
+    assert_eq!(
+        (files[0].attempts, files[0].output_schema_version),
+        (2, Some(1))
+    );
+
+    // A catalog migrated by a newer harvester is refused, not damaged.
+    let checksum = if url.starts_with("postgres") {
+        "decode('00', 'hex')"
+    } else {
+        "X'00'"
+    };
+    execute(
+        &url,
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', TRUE, {checksum}, 0)"
+        ),
+    );
+    let refused = work.harvest(&[a.to_str().unwrap(), "--catalog", &url, "--force"]);
+    assert_eq!(code(&refused), 78, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("newer harvester"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn aging_outputs_postgres() {
+    outdated_outputs_are_reharvested_and_newer_catalogs_refused(Backend::Postgres);
+}
+
+#[test]
+fn aging_outputs_sqlite() {
+    outdated_outputs_are_reharvested_and_newer_catalogs_refused(Backend::Sqlite);
+}

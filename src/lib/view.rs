@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::catalog::{default_sqlite_url, redact_url, Catalog, CatalogError, FileRecord};
 use crate::error::ExitCode;
 use crate::report::{Report, RunEntry};
+use crate::schema::Channel;
 use crate::stats::Summary;
 use crate::store::{run_table_path, REPORT_FILE};
 use crate::timestamp::{format_utc, parse_iso8601, seconds_between};
@@ -863,7 +864,10 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
             t.add_row(vec![
                 reason.name().to_string(),
                 count(*n),
-                percent(*n as f64, rows.read as f64),
+                format!(
+                    "{} %",
+                    number(100.0 * *n as f64 / rows.read.max(1) as f64, 2)
+                ),
             ]);
         }
         align_right(&mut t, [1, 2]);
@@ -893,8 +897,12 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
             "last (UTC)",
         ],
     );
+    let order: Vec<String> = Channel::all().into_iter().map(Channel::column).collect();
+    let rank = |name: &str| order.iter().position(|c| c == name).unwrap_or(order.len());
     for run in &r.coverage {
-        for (i, (channel, c)) in run.channels.iter().enumerate() {
+        let mut channels: Vec<_> = run.channels.iter().collect();
+        channels.sort_by_key(|(name, _)| (rank(name), name.as_str()));
+        for (i, (channel, c)) in channels.into_iter().enumerate() {
             let id = if i == 0 {
                 run.run_uuid.clone()
             } else {
