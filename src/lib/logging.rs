@@ -27,7 +27,12 @@ pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false);
     let _ = match format {
-        LogFormat::Text => builder.with_ansi(use_colour()).without_time().try_init(),
+        // People read the message; the structured fields are for the JSON format.
+        LogFormat::Text => builder
+            .with_ansi(use_colour())
+            .without_time()
+            .fmt_fields(MessageOnly)
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -40,4 +45,32 @@ pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
 pub fn use_colour() -> bool {
     use std::io::IsTerminal;
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// Formats only an event's message, leaving out its fields.
+struct MessageOnly;
+
+impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for MessageOnly {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        mut writer: tracing_subscriber::fmt::format::Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = MessageVisitor { writer: &mut writer, result: Ok(()) };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct MessageVisitor<'a, 'writer> {
+    writer: &'a mut tracing_subscriber::fmt::format::Writer<'writer>,
+    result: std::fmt::Result,
+}
+
+impl tracing::field::Visit for MessageVisitor<'_, '_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.result = write!(self.writer, "{value:?}");
+        }
+    }
 }

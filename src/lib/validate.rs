@@ -125,60 +125,34 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
             .map(|c| c.as_materialized_series())
             .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
     };
-    let wrong_type = |name: &str, dtype: &DataType, expected: &str| {
-        HarvestError::bad_file(
-            path,
-            format!("column `{name}` has type {dtype}, expected {expected}"),
-        )
-    };
-
-    let times = TimeColumn::new(column(schema::TIME)?).ok_or_else(|| {
-        wrong_type(
-            schema::TIME,
-            column(schema::TIME).unwrap().dtype(),
-            "ISO 8601 strings or datetimes",
-        )
-    })?;
-    let values = NumberColumn::new(column(schema::VALUE)?).ok_or_else(|| {
-        wrong_type(
-            schema::VALUE,
-            column(schema::VALUE).unwrap().dtype(),
-            "float64",
-        )
-    })?;
-    let robots = NumberColumn::new(column(schema::ROBOT_ID)?).ok_or_else(|| {
-        wrong_type(
-            schema::ROBOT_ID,
-            column(schema::ROBOT_ID).unwrap().dtype(),
-            "int64",
-        )
-    })?;
-    let runs = RunColumn::new(column(schema::RUN_UUID)?).ok_or_else(|| {
-        wrong_type(
-            schema::RUN_UUID,
-            column(schema::RUN_UUID).unwrap().dtype(),
-            "uint64, int64, float64 or string",
-        )
-    })?;
-    let fields = text_column(column(schema::FIELD)?).ok_or_else(|| {
-        wrong_type(
-            schema::FIELD,
-            column(schema::FIELD).unwrap().dtype(),
-            "string",
-        )
-    })?;
-    let sensors = text_column(column(schema::SENSOR_TYPE)?).ok_or_else(|| {
-        wrong_type(
-            schema::SENSOR_TYPE,
-            column(schema::SENSOR_TYPE).unwrap().dtype(),
-            "string",
-        )
-    })?;
+    // Decodes a column with `decode`, or names the column, its type and what was expected.
+    fn typed<'a, T>(
+        path: &Path,
+        series: &'a Series,
+        expected: &str,
+        decode: impl FnOnce(&'a Series) -> Option<T>,
+    ) -> Result<T, HarvestError> {
+        decode(series).ok_or_else(|| {
+            HarvestError::bad_file(
+                path,
+                format!("column `{}` has type {}, expected {expected}", series.name(), series.dtype()),
+            )
+        })
+    }
+    let times = typed(path, column(schema::TIME)?, "ISO 8601 strings or datetimes", TimeColumn::new)?;
+    let values = typed(path, column(schema::VALUE)?, "float64", NumberColumn::new)?;
+    let robots = typed(path, column(schema::ROBOT_ID)?, "int64", NumberColumn::new)?;
+    let runs = typed(path, column(schema::RUN_UUID)?, "uint64, int64, float64 or string", RunColumn::new)?;
+    let fields = typed(path, column(schema::FIELD)?, "string", text_column)?;
+    let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
     let float_run_ids = runs.is_float();
 
+    // Every reason is listed, with 0 where nothing was dropped, so reports are
+    // comparable across files.
     let mut rows = RowAccount {
         read: frame.height() as u64,
-        ..Default::default()
+        kept: 0,
+        dropped: DropReason::ALL.iter().map(|&r| (r, 0)).collect(),
     };
     // Readings per (run, channel), with the last key cached: rows come grouped by
     // run, sensor, robot and field, so the map is consulted once per group.
