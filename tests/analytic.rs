@@ -57,7 +57,7 @@ fn assert_close(what: &str, got: f64, want: f64) {
     );
 }
 
-fn entry<'a>(report: &'a serde_json::Value, robot: u64) -> &'a serde_json::Value {
+fn entry(report: &serde_json::Value, robot: u64) -> &serde_json::Value {
     report["runs"]
         .as_array()
         .unwrap()

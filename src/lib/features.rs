@@ -105,10 +105,15 @@ mod tests {
         let t: Vec<i64> = [0, 7, 19, 30, 44, 51].iter().map(|&ms| ms * MS).collect();
         let p: Vec<f64> = t.iter().map(|&t| 3.0 * (t as f64 * 1e-9).powi(2)).collect();
         let d = differentiate(&t, &p, 1_000 * MS);
-        for i in 1..t.len() - 1 {
-            let s = t[i] as f64 * 1e-9;
-            assert!((d.velocity[i] - 6.0 * s).abs() < 1e-9);
-            assert!((d.acceleration[i] - 6.0).abs() < 1e-6);
+        let interior = 1..t.len() - 1;
+        for ((&t, v), a) in t[interior.clone()]
+            .iter()
+            .zip(&d.velocity[interior.clone()])
+            .zip(&d.acceleration[interior])
+        {
+            let s = t as f64 * 1e-9;
+            assert!((v - 6.0 * s).abs() < 1e-9);
+            assert!((a - 6.0).abs() < 1e-6);
         }
     }
 

@@ -304,40 +304,6 @@ impl Stopwatch {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporary_and_hidden_files_are_not_logs() {
-        for name in ["a.parquet", "b.csv", "C.PARQUET"] {
-            assert!(is_candidate_log(Path::new(name)), "{name}");
-        }
-        for name in [
-            ".a.parquet",
-            "a.parquet.part",
-            "a.parquet.tmp",
-            "a.csv~",
-            "a.json",
-            "a",
-        ] {
-            assert!(!is_candidate_log(Path::new(name)), "{name}");
-        }
-    }
-
-    #[test]
-    fn shards_are_disjoint_and_cover() {
-        let paths: Vec<PathBuf> = (0..200)
-            .map(|i| PathBuf::from(format!("/in/log-{i}.parquet")))
-            .collect();
-        for p in &paths {
-            let owners = (0..4).filter(|&i| in_shard(p, i, 4)).count();
-            assert_eq!(owners, 1);
-        }
-        assert!((0..4).all(|i| paths.iter().any(|p| in_shard(p, i, 4))));
-    }
-}
-
 /// Harvests `files` with at most `jobs` at a time, calling `on_done` as each ends.
 ///
 /// Once the catalog stops answering, the files not yet started fail at once with
@@ -385,4 +351,38 @@ pub async fn harvest_files(
         on_done(&path, &outcome);
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_and_hidden_files_are_not_logs() {
+        for name in ["a.parquet", "b.csv", "C.PARQUET"] {
+            assert!(is_candidate_log(Path::new(name)), "{name}");
+        }
+        for name in [
+            ".a.parquet",
+            "a.parquet.part",
+            "a.parquet.tmp",
+            "a.csv~",
+            "a.json",
+            "a",
+        ] {
+            assert!(!is_candidate_log(Path::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover() {
+        let paths: Vec<PathBuf> = (0..200)
+            .map(|i| PathBuf::from(format!("/in/log-{i}.parquet")))
+            .collect();
+        for p in &paths {
+            let owners = (0..4).filter(|&i| in_shard(p, i, 4)).count();
+            assert_eq!(owners, 1);
+        }
+        assert!((0..4).all(|i| paths.iter().any(|p| in_shard(p, i, 4))));
+    }
 }

@@ -127,7 +127,9 @@ pub fn format_utc(ns: EpochNanos) -> String {
     let secs = ns.div_euclid(NANOS_PER_SECOND);
     let nanos = ns.rem_euclid(NANOS_PER_SECOND) as u32;
     match chrono::DateTime::from_timestamp(secs, nanos) {
-        Some(t) if nanos % 1_000_000 == 0 => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Some(t) if nanos.is_multiple_of(1_000_000) => {
+            t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        }
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string(),
         None => format!("{ns}ns"),
     }
