@@ -278,8 +278,20 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
 fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
     let file = path.display().to_string();
     match outcome {
-        FileOutcome::Harvested { output_dir, content_hash, rows_read, rows_kept, runs, stages } => {
-            let stage = |name: &str| stages.iter().find(|(s, _)| s == name).map_or(0.0, |(_, t)| *t);
+        FileOutcome::Harvested {
+            output_dir,
+            content_hash,
+            rows_read,
+            rows_kept,
+            runs,
+            stages,
+        } => {
+            let stage = |name: &str| {
+                stages
+                    .iter()
+                    .find(|(s, _)| s == name)
+                    .map_or(0.0, |(_, t)| *t)
+            };
             let seconds: f64 = stages.iter().map(|(_, t)| t).sum();
             tracing::info!(
                 file,
@@ -298,21 +310,50 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
                 output_dir.display()
             );
         }
-        FileOutcome::AlreadyHarvested { content_hash, output_dir } => {
+        FileOutcome::AlreadyHarvested {
+            content_hash,
+            output_dir,
+        } => {
             let output = output_dir.as_deref().unwrap_or("");
-            tracing::info!(file, content_hash, output, "already harvested: {file} ({output})");
+            tracing::info!(
+                file,
+                content_hash,
+                output,
+                "already harvested: {file} ({output})"
+            );
         }
-        FileOutcome::HeldElsewhere { content_hash, host, pid } => {
-            tracing::info!(file, content_hash, host, pid, "being harvested elsewhere: {file} (by {host} pid {pid})");
+        FileOutcome::HeldElsewhere {
+            content_hash,
+            host,
+            pid,
+        } => {
+            tracing::info!(
+                file,
+                content_hash,
+                host,
+                pid,
+                "being harvested elsewhere: {file} (by {host} pid {pid})"
+            );
         }
-        FileOutcome::FailedBefore { content_hash, last_error } => tracing::error!(
+        FileOutcome::FailedBefore {
+            content_hash,
+            last_error,
+        } => tracing::error!(
             file,
             content_hash,
             "failed before (use --retry-failed to try again): {last_error}"
         ),
-        FileOutcome::Failed { content_hash, error } => {
+        FileOutcome::Failed {
+            content_hash,
+            error,
+        } => {
             let retry = error.is_retryable();
-            tracing::error!(file, content_hash = content_hash.as_deref().unwrap_or(""), retry, "{error}");
+            tracing::error!(
+                file,
+                content_hash = content_hash.as_deref().unwrap_or(""),
+                retry,
+                "{error}"
+            );
         }
     }
 }

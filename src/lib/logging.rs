@@ -56,7 +56,10 @@ impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for MessageOnly {
         mut writer: tracing_subscriber::fmt::format::Writer<'writer>,
         fields: R,
     ) -> std::fmt::Result {
-        let mut visitor = MessageVisitor { writer: &mut writer, result: Ok(()) };
+        let mut visitor = MessageVisitor {
+            writer: &mut writer,
+            result: Ok(()),
+        };
         fields.record(&mut visitor);
         visitor.result
     }

@@ -135,14 +135,28 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
         decode(series).ok_or_else(|| {
             HarvestError::bad_file(
                 path,
-                format!("column `{}` has type {}, expected {expected}", series.name(), series.dtype()),
+                format!(
+                    "column `{}` has type {}, expected {expected}",
+                    series.name(),
+                    series.dtype()
+                ),
             )
         })
     }
-    let times = typed(path, column(schema::TIME)?, "ISO 8601 strings or datetimes", TimeColumn::new)?;
+    let times = typed(
+        path,
+        column(schema::TIME)?,
+        "ISO 8601 strings or datetimes",
+        TimeColumn::new,
+    )?;
     let values = typed(path, column(schema::VALUE)?, "float64", NumberColumn::new)?;
     let robots = typed(path, column(schema::ROBOT_ID)?, "int64", NumberColumn::new)?;
-    let runs = typed(path, column(schema::RUN_UUID)?, "uint64, int64, float64 or string", RunColumn::new)?;
+    let runs = typed(
+        path,
+        column(schema::RUN_UUID)?,
+        "uint64, int64, float64 or string",
+        RunColumn::new,
+    )?;
     let fields = typed(path, column(schema::FIELD)?, "string", text_column)?;
     let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
     let float_run_ids = runs.is_float();
