@@ -21,8 +21,10 @@ view:
 
 ## Every test, against a real PostgreSQL (started or installed when none is reachable).
 test:
-	HARVESTER_TEST_PG_URL="$${HARVESTER_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}" \
-		$(CARGO) test --all-targets --no-fail-fast
+	@url="$${HARVESTER_TEST_PG_URL:-}"; \
+	if [ -z "$$url" ]; then url="$$(bash scripts/ensure-postgres.sh)" || exit 1; fi; \
+	echo "PostgreSQL for the tests: $$url"; \
+	HARVESTER_TEST_PG_URL="$$url" $(CARGO) test --all-targets --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
