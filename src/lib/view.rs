@@ -14,7 +14,9 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use comfy_table::{presets, Attribute, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{
+    presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table,
+};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -317,6 +319,7 @@ async fn resolve(options: &ViewOptions, target: &str) -> Result<View, ViewError>
     {
         if is_output_dir(&dir) {
             let report = read_report(&dir)?;
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
             return Ok(View::Report(Box::new(Resolved {
                 report,
                 output_dir: Some(dir),
@@ -377,8 +380,11 @@ async fn find_record(catalog: &Catalog, target: &str) -> Result<FileRecord, View
         0 => {
             let suggestions = closest_matches(target, &catalog.list(None, 1000).await?);
             let mut message = format!("no harvested file matches `{target}`");
+            if path.is_dir() {
+                message.push_str(" (a directory without report.json is not an output directory)");
+            }
             if suggestions.is_empty() {
-                message.push_str(" (see `view --list`)");
+                message.push_str("; see `view --list`");
             } else {
                 message.push_str(&format!("; closest: {}", suggestions.join(", ")));
             }
@@ -422,7 +428,8 @@ async fn view_of_record(
             }
             let moved = options.out.join(dir.file_name()?);
             is_output_dir(&moved).then_some(moved)
-        });
+        })
+        .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
     if record.status == "harvested" {
         let report = match catalog.report(&record.content_hash).await? {
             Some(report) => Some(report),
@@ -452,7 +459,7 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
             .map(|c| c.run_uuid.as_str())
             .collect();
         ids.extend(report.runs.iter().map(|r| r.run_uuid.as_str()));
-        ids.sort_unstable();
+        ids.sort_unstable_by_key(|id| (id.len(), *id));
         ids.dedup();
         ids
     };
@@ -652,6 +659,15 @@ fn align_right(t: &mut Table, columns: impl IntoIterator<Item = usize>) {
     }
 }
 
+/// Keeps the given columns (ids, times) on one line; the others wrap to fit the terminal.
+fn no_wrap(t: &mut Table, columns: impl IntoIterator<Item = usize>) {
+    for i in columns {
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+}
+
 fn heading(out: &mut dyn Write, style: Style, title: &str) -> io::Result<()> {
     if style.fancy {
         writeln!(out, "\x1b[1m{title}\x1b[0m")
@@ -704,7 +720,7 @@ pub fn count(n: impl Into<i128>) -> String {
 fn group_digits(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -742,17 +758,42 @@ fn opt_number(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "n/a".into(), |v| number(v, decimals))
 }
 
-fn min_mean_max(s: Option<Summary>, decimals: usize) -> String {
+fn min_mean_max(s: Option<Summary>, decimals: usize, separator: &str) -> String {
     s.map_or_else(
         || "n/a".into(),
         |s| {
-            format!(
-                "{} / {} / {}",
-                number(s.min, decimals),
-                number(s.mean, decimals),
-                number(s.max, decimals)
-            )
+            [s.min, s.mean, s.max]
+                .map(|v| number(v, decimals))
+                .join(separator)
         },
+    )
+}
+
+/// A table that fits the terminal: built wide, and built again `narrow` (cells on
+/// several lines: dates above times, min/mean/max stacked) when the wide one would
+/// have to wrap inside numbers and times.
+fn fitted(style: Style, build: impl Fn(bool) -> Table) -> Table {
+    let wide = build(false);
+    match wide.width() {
+        Some(width) if style.terminal && natural_width(&wide) > usize::from(width) => build(true),
+        _ => wide,
+    }
+}
+
+/// An ISO time on one line, or as date over time.
+fn iso_cell(iso: &str, narrow: bool) -> String {
+    if narrow {
+        iso.replacen('T', "\n", 1)
+    } else {
+        iso.to_string()
+    }
+}
+
+/// An ISO 8601 time as the catalog writes them (milliseconds), or as given.
+fn to_millis(iso: &str) -> String {
+    parse_iso8601(iso).map_or_else(
+        || iso.to_string(),
+        |ns| format_utc(ns - ns.rem_euclid(1_000_000)),
     )
 }
 
@@ -804,7 +845,7 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
         summary.push(("output", dir.display().to_string()));
     }
     summary.extend([
-        ("harvested at", r.finished_at.clone()),
+        ("harvested at", to_millis(&r.finished_at)),
         (
             "tool version",
             format!(
@@ -965,21 +1006,33 @@ fn stats_table(runs: &[RunEntry], style: Style, out: &mut dyn Write) -> io::Resu
     if runs.is_empty() {
         return writeln!(out, "no run statistics");
     }
-    let mut t = table(style, &STATS_HEADER);
-    for e in runs {
-        t.add_row(vec![
-            e.run_uuid.clone(),
-            e.robot_id.to_string(),
-            e.start.clone(),
-            e.stop.clone(),
-            number(e.runtime_s, 2),
-            opt_number(e.distance_mm, 1),
-            min_mean_max(e.speed_mm_s, 2),
-            min_mean_max(e.accel_mm_s2, 1),
-            min_mean_max(e.force_n, 2),
-        ]);
-    }
-    align_right(&mut t, [1, 4, 5, 6, 7, 8]);
+    let t = fitted(style, |narrow| {
+        let separator = if narrow { "\n" } else { " / " };
+        let header = STATS_HEADER.map(|h| {
+            if narrow {
+                h.replacen(" min/", "\nmin/", 1)
+            } else {
+                h.to_string()
+            }
+        });
+        let mut t = table(style, &header.each_ref().map(String::as_str));
+        for e in runs {
+            t.add_row(vec![
+                e.run_uuid.clone(),
+                e.robot_id.to_string(),
+                iso_cell(&e.start, narrow),
+                iso_cell(&e.stop, narrow),
+                number(e.runtime_s, 2),
+                opt_number(e.distance_mm, 1),
+                min_mean_max(e.speed_mm_s, 2, separator),
+                min_mean_max(e.accel_mm_s2, 1, separator),
+                min_mean_max(e.force_n, 2, separator),
+            ]);
+        }
+        align_right(&mut t, [1, 4, 5, 6, 7, 8]);
+        no_wrap(&mut t, [0, 1, 2, 3]);
+        t
+    });
     print_table(out, &t)
 }
 
@@ -1038,33 +1091,35 @@ fn list_table(
             ),
         };
     }
-    let mut t = table(
-        style,
-        &[
-            "status",
-            "hash",
-            "runs",
-            "rows read",
-            "rows kept",
-            "updated (UTC)",
-            "source",
-            "last error",
-        ],
-    );
+    let header = [
+        "status",
+        "hash",
+        "runs",
+        "rows read",
+        "rows kept",
+        "updated (UTC)",
+        "source",
+        "last error",
+    ];
     let opt = |v: Option<i64>| v.map(count).unwrap_or_default();
-    for r in records {
-        t.add_row(vec![
-            r.status.clone(),
-            short_hash(&r.content_hash).to_string(),
-            opt(r.runs),
-            opt(r.rows_read),
-            opt(r.rows_kept),
-            r.updated_at.clone(),
-            r.source_path.clone(),
-            r.last_error.clone().unwrap_or_default(),
-        ]);
-    }
-    align_right(&mut t, [2, 3, 4]);
+    let t = fitted(style, |narrow| {
+        let mut t = table(style, &header);
+        for r in records {
+            t.add_row(vec![
+                r.status.clone(),
+                short_hash(&r.content_hash).to_string(),
+                opt(r.runs),
+                opt(r.rows_read),
+                opt(r.rows_kept),
+                iso_cell(&r.updated_at, narrow),
+                r.source_path.clone(),
+                r.last_error.clone().unwrap_or_default(),
+            ]);
+        }
+        align_right(&mut t, [2, 3, 4]);
+        no_wrap(&mut t, [0, 1, 2, 3, 4, 5]);
+        t
+    });
     print_table(out, &t)
 }
 
@@ -1280,27 +1335,25 @@ fn rows_table(view: &View, frame: &DataFrame, style: Style, out: &mut dyn Write)
     else {
         return Ok(());
     };
-    let names = column_names(frame);
-    let header: Vec<String> = names
-        .iter()
+    let names: Vec<String> = column_names(frame)
+        .into_iter()
         .map(|n| {
             if n == "time" {
                 "time (UTC)".to_string()
             } else {
-                n.clone()
+                n
             }
         })
         .collect();
-    let mut t = table(
-        style,
-        &header.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
     let rows = frame_rows(frame);
+    let numeric: Vec<usize> = (0..names.len())
+        .filter(|&i| rows.iter().any(|r| r[i].is_number()))
+        .collect();
+    let mut t = table(style, &names.iter().map(String::as_str).collect::<Vec<_>>());
     for row in &rows {
         t.add_row(row.iter().map(Value::table).collect::<Vec<_>>());
     }
-    let numeric = (0..names.len()).filter(|&i| rows.iter().any(|r| r[i].is_number()));
-    align_right(&mut t, numeric.collect::<Vec<_>>());
+    align_right(&mut t, numeric.iter().copied());
     heading(
         out,
         style,
@@ -1311,7 +1364,33 @@ fn rows_table(view: &View, frame: &DataFrame, style: Style, out: &mut dyn Write)
             path.display()
         ),
     )?;
+    // Too wide for the terminal: one line per column instead of wrapping every
+    // number digit by digit (like psql's expanded display).
+    if let Some(width) = t.width().filter(|_| style.terminal) {
+        if natural_width(&t) > usize::from(width) {
+            let mut header = vec!["column".to_string()];
+            header.extend((1..=rows.len()).map(|i| format!("row {i}")));
+            let mut tt = table(
+                style,
+                &header.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            for (i, name) in names.iter().enumerate() {
+                let mut line = vec![name.clone()];
+                line.extend(rows.iter().map(|r| r[i].table()));
+                tt.add_row(line);
+            }
+            align_right(&mut tt, 1..=rows.len());
+            no_wrap(&mut tt, [0]);
+            return print_table(out, &tt);
+        }
+    }
     print_table(out, &t)
+}
+
+/// Width of a table whose cells are not wrapped: content, padding and borders.
+fn natural_width(t: &Table) -> usize {
+    let widths = t.column_max_content_widths();
+    widths.iter().map(|w| usize::from(*w) + 2).sum::<usize>() + widths.len() + 1
 }
 
 fn rows_csv(frame: &DataFrame, out: &mut dyn Write) -> io::Result<()> {
