@@ -15,7 +15,6 @@ use crate::runs::{RunCoverage, RunData};
 use crate::schema::OUTPUT_SCHEMA_VERSION;
 use crate::stats::{robot_stats, RobotStats};
 use crate::store::{output_dir_name, run_table_path, Staging, REPORT_FILE, RUN_STATS_FILE};
-use crate::timestamp::format_utc;
 use crate::validate::validate;
 
 /// A log file read whole into memory, with its identity.
@@ -172,7 +171,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         size_bytes: source.size(),
         content_hash: source.content_hash.clone(),
         format: format.to_string(),
-        started_at: format_utc(started_at.timestamp_nanos_opt().unwrap_or(0)),
+        started_at: wall_clock(started_at),
         finished_at: String::new(),
         alignment: options.align.alignment,
         max_gap_s,
@@ -187,7 +186,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     };
     stages.lap("statistics");
     report.stages = stages.0;
-    report.finished_at = format_utc(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    report.finished_at = wall_clock(chrono::Utc::now());
     let json = serde_json::to_vec_pretty(&report).expect("reports serialize");
     staging.write_bytes(REPORT_FILE, &json)?;
     let output_dir = staging.commit()?;
@@ -196,6 +195,11 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         report,
         stats,
     })
+}
+
+/// A wall-clock instant with millisecond precision, as the catalog records them.
+fn wall_clock(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// run_stats.parquet: one row per run and robot; null where a quantity is not measurable.
