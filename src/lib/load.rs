@@ -64,22 +64,41 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
                 "not a Parquet file, or truncated (no PAR1 header and footer); it may still be being copied",
             ))
         }
+        // Only the required columns are decoded: extras (an index, cell_id) cost
+        // time and memory and are never used.
         LogFormat::Parquet => guarded(path, "corrupt Parquet file", || {
-            ParquetReader::new(Cursor::new(bytes)).finish()
-        })?,
+            let mut reader = ParquetReader::new(Cursor::new(bytes));
+            let schema = reader.schema()?;
+            let present: Vec<String> = REQUIRED_COLUMNS
+                .iter()
+                .filter(|c| schema.contains(c))
+                .map(|c| c.to_string())
+                .collect();
+            if present.len() < REQUIRED_COLUMNS.len() {
+                let found: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+                return Ok(Err(missing_columns(path, &found)));
+            }
+            reader.with_columns(Some(present)).finish().map(Ok)
+        })??,
         LogFormat::Csv if is_parquet => {
             return Err(HarvestError::bad_file(path, "a Parquet file named .csv; rename it to .parquet"))
         }
-        LogFormat::Csv => guarded(path, "unreadable CSV", || {
-            CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(0))
-                .with_raise_if_empty(true)
-                .into_reader_with_file_handle(Cursor::new(bytes))
-                .finish()
-        })?,
+        LogFormat::Csv => {
+            let frame = guarded(path, "unreadable CSV", || {
+                CsvReadOptions::default()
+                    .with_has_header(true)
+                    .with_infer_schema_length(Some(0))
+                    .with_raise_if_empty(true)
+                    .into_reader_with_file_handle(Cursor::new(bytes))
+                    .finish()
+            })?;
+            let names: Vec<&str> = frame.get_column_names().iter().map(|n| n.as_str()).collect();
+            if REQUIRED_COLUMNS.iter().any(|c| !names.contains(c)) {
+                return Err(missing_columns(path, &names));
+            }
+            frame
+        }
     };
-    check_columns(path, &frame)?;
     if frame.height() == 0 {
         return Err(HarvestError::bad_file(
             path,
@@ -91,13 +110,9 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
 
 /// Runs a polars reader, turning both its errors and any panic inside it into a
 /// one-line bad-file error: a corrupt file must never take the process down.
-fn guarded(
-    path: &Path,
-    what: &str,
-    read: impl FnOnce() -> PolarsResult<DataFrame>,
-) -> Result<DataFrame, HarvestError> {
+fn guarded<T>(path: &Path, what: &str, read: impl FnOnce() -> PolarsResult<T>) -> Result<T, HarvestError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
-        Ok(Ok(frame)) => Ok(frame),
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(HarvestError::bad_file(
             path,
             format!("{what}: {}", one_line(&e.to_string())),
@@ -109,37 +124,22 @@ fn guarded(
     }
 }
 
-fn check_columns(path: &Path, frame: &DataFrame) -> Result<(), HarvestError> {
-    let missing: Vec<&str> = REQUIRED_COLUMNS
+fn missing_columns(path: &Path, found: &[&str]) -> HarvestError {
+    let missing: Vec<String> = REQUIRED_COLUMNS
         .iter()
-        .copied()
-        .filter(|name| frame.column(name).is_err())
+        .filter(|name| !found.contains(name))
+        .map(|m| format!("`{m}`"))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let found: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect();
-    Err(HarvestError::bad_file(
+    let found: Vec<String> = found.iter().map(|n| format!("`{n}`")).collect();
+    HarvestError::bad_file(
         path,
         format!(
             "missing column{} {} (found {})",
             if missing.len() > 1 { "s" } else { "" },
-            missing
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if found.is_empty() {
-                "none".to_string()
-            } else {
-                found.join(", ")
-            }
+            missing.join(", "),
+            if found.is_empty() { "none".to_string() } else { found.join(", ") }
         ),
-    ))
+    )
 }
 
 /// Polars errors can span lines; a user sees one line per failed file.
