@@ -195,7 +195,7 @@ fn shards_split_a_directory() {
 }
 
 #[test]
-fn a_crash_at_any_moment_leaves_no_partial_output() {
+fn a_crash_at_any_moment_leaves_no_partial_output_and_a_consistent_catalog() {
     let work = Workdir::new();
     let input = work.input().join("shift.parquet");
     let mut log = harvester::generator::generate(&harvester::generator::GeneratorConfig {
@@ -211,14 +211,16 @@ fn a_crash_at_any_moment_leaves_no_partial_output() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let expected = snapshot(&reference.only_output());
 
-    for trial in 0..6u64 {
+    // 20 SIGKILLs spread over the whole harvest (start-up, load, runs, writing,
+    // renaming, catalog update), each followed by a look at what is visible.
+    for trial in 0..20u64 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_harvest"))
             .arg(&input)
             .args(["--out", work.out().to_str().unwrap(), "--force"])
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(80 + trial * 130));
+        std::thread::sleep(Duration::from_millis(20 + trial * 45));
         let _ = child.kill();
         child.wait().unwrap();
         for entry in std::fs::read_dir(work.out())
@@ -235,7 +237,15 @@ fn a_crash_at_any_moment_leaves_no_partial_output() {
                 );
             }
         }
+        for (_, status, _) in catalog_statuses(&work) {
+            assert!(
+                status == "claimed" || status == "harvested",
+                "trial {trial}: {status}"
+            );
+        }
     }
+    let out = work.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = work.harvest(&[input.to_str().unwrap(), "--force"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
@@ -243,6 +253,64 @@ fn a_crash_at_any_moment_leaves_no_partial_output() {
         expected,
         "a rerun gives the full result"
     );
+    let statuses = catalog_statuses(&work);
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].1, "harvested");
+    let hidden: Vec<_> = std::fs::read_dir(work.out())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "leftovers of killed writers are cleaned: {hidden:?}"
+    );
+}
+
+#[test]
+fn a_full_disk_is_a_clear_retryable_error_with_no_partial_output() {
+    let work = Workdir::new();
+    let input = work.input().join("shift.parquet");
+    let mut log = harvester::generator::generate(&harvester::generator::GeneratorConfig {
+        seed: 2,
+        rows: 300_000,
+        run_uuid_type: harvester::generator::RunUuidType::UInt64,
+        quirks: false,
+    });
+    harvester::generator::write_parquet(&mut log.frame, &input).unwrap();
+    let small = work.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "this test mounts a 1 MiB tmpfs (needs root, as in CI)"
+    );
+    let catalog = format!("sqlite://{}", work.path("catalog.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_harvest"))
+        .arg(&input)
+        .args(["--out", small.to_str().unwrap(), "--catalog", &catalog])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let listing: Vec<String> = std::fs::read_dir(&small)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    Command::new("umount").arg(&small).status().unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("ERROR")).count(),
+        1,
+        "{err}"
+    );
+    assert!(listing.is_empty(), "no partial output: {listing:?}");
 }
 
 /// Every output file's name and bytes (report.json without its timing fields).

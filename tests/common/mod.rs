@@ -251,7 +251,12 @@ impl PgCluster {
             .prefix("harvester-pg")
             .tempdir_in("/tmp")
             .unwrap();
-        let port = 20_000 + (std::process::id() % 20_000) as u16;
+        // A port nobody listens on right now (the OS picks it).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let cluster = PgCluster { dir, port, bin };
         if unsafe { libc::geteuid() } == 0 {
             Command::new("chown")
