@@ -45,3 +45,25 @@ print("      stages: " + ", ".join(f"{s['stage']} {s['seconds']:.3f}s" for s in 
 PY
   rm -rf "$out" "$out.floor" "$out.time"
 done
+
+# Many small files: 1,000 logs of 10,000 rows, --jobs 2, into a PostgreSQL catalog.
+SMALL_FILES="${SMALL_FILES:-1000}"
+small="$DATA/small-$SMALL_FILES"
+if [ ! -d "$small" ] || [ "$(ls "$small" | wc -l)" -ne "$SMALL_FILES" ]; then
+  rm -rf "$small" && mkdir -p "$small"
+  for i in $(seq 1 "$SMALL_FILES"); do
+    "$BIN/generate-log" --out "$small/log-$i.parquet" --rows 10000 --seed "$i" --run-uuid-type uint64 >/dev/null
+  done
+fi
+pg_admin="${HARVESTER_TEST_PG_URL:-$(bash scripts/ensure-postgres.sh)}"
+db="harvester_bench_$$"
+psql "$pg_admin" -qc "CREATE DATABASE $db" >/dev/null
+out=$(mktemp -d)
+/usr/bin/time -f '%e %M' -o "$out.time" "$BIN/harvest" "$small" --out "$out" --jobs 2 --quiet \
+  --catalog "${pg_admin%/*}/$db"
+read -r secs kib < "$out.time"
+harvested=$(find "$out" -mindepth 1 -maxdepth 1 -type d | wc -l)
+awk -v n="$harvested" -v s="$secs" -v p="$kib" \
+  'BEGIN { printf "small files: %d files of 10,000 rows in %.2f s = %.0f files/s (--jobs 2, PostgreSQL catalog), peak %.0f MiB\n", n, s, n / s, p / 1024 }'
+psql "$pg_admin" -qc "DROP DATABASE $db" >/dev/null
+rm -rf "$out" "$out.time"

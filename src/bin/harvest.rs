@@ -132,11 +132,9 @@ fn main() -> ProcessExit {
         }
     };
     if let Some(threads) = args.threads {
-        // Must happen before polars or rayon start their pools.
+        // polars sizes its thread pool, which this crate's parallel work shares, from
+        // this variable when the pool first starts: set it before any data work.
         std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads as usize)
-            .build_global();
     }
     logging::init(args.log_format, args.verbose, args.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

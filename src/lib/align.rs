@@ -14,7 +14,7 @@
 //!
 //! Anywhere else the channel has no value (null in the outputs; NaN inside this crate).
 
-use crate::timestamp::EpochNanos;
+use crate::timestamp::{nanos_between, seconds_between, EpochNanos};
 
 /// How a channel is evaluated between its own samples.
 #[derive(
@@ -82,13 +82,18 @@ pub fn resample(
             } else {
                 match options.alignment {
                     Alignment::Interpolate => match times.get(next) {
-                        Some(&right_t) if right_t - times[left] <= options.max_gap_ns => {
-                            let w = (t - times[left]) as f64 / (right_t - times[left]) as f64;
+                        Some(&right_t)
+                            if nanos_between(times[left], right_t) <= options.max_gap_ns =>
+                        {
+                            let w = seconds_between(times[left], t)
+                                / seconds_between(times[left], right_t);
                             values[left] + (values[next] - values[left]) * w
                         }
                         _ => MISSING,
                     },
-                    Alignment::Hold if t - times[left] <= options.max_gap_ns => values[left],
+                    Alignment::Hold if nanos_between(times[left], t) <= options.max_gap_ns => {
+                        values[left]
+                    }
                     Alignment::Hold => MISSING,
                 }
             }
@@ -121,9 +126,9 @@ pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> V
 pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
     times
         .windows(2)
-        .map(|w| w[1] - w[0])
+        .map(|w| nanos_between(w[0], w[1]))
         .filter(|&d| d <= max_gap_ns)
-        .sum()
+        .fold(0, i64::saturating_add)
 }
 
 #[cfg(test)]

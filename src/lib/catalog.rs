@@ -153,17 +153,24 @@ fn now() -> String {
     now_plus(Duration::ZERO)
 }
 
-/// A URL with its password removed, safe for logs and errors.
+/// A URL with its credentials' password (and query, which may carry one) removed,
+/// safe for logs and errors. Whatever its shape, nothing between the scheme and an
+/// `@` survives except a user name parsed as such.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(None);
-            }
+    if let Ok(mut u) = url::Url::parse(url) {
+        if u.has_host() {
+            let _ = u.set_password(None);
             u.set_query(None);
-            u.to_string()
+            return u.to_string();
         }
-        Err(_) => url.split('@').next_back().unwrap_or("").to_string(),
+    }
+    // Not a hierarchical URL (`postgres:user:pw@host/db`, a typo…): keep the scheme
+    // and what follows the last `@`.
+    let rest = url.rsplit('@').next().unwrap_or("");
+    let rest = rest.split('?').next().unwrap_or("");
+    match url.split_once(':') {
+        Some((scheme, _)) if url.contains('@') => format!("{scheme}:…@{rest}"),
+        _ => rest.to_string(),
     }
 }
 
@@ -782,6 +789,14 @@ mod tests {
         );
         assert_eq!(r, "postgres://alice@db.example:5432/harvest");
         assert!(!redact_url("postgres://u:pw@h/db").contains("pw"));
+        assert_eq!(
+            redact_url("postgres:alice:s3cr3t-pw@host/db"),
+            "postgres:…@host/db"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/harvest/catalog.db"),
+            "sqlite:///var/harvest/catalog.db"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! A stretch of one sample has neither; a stretch of two has a velocity only.
 
 use crate::align::MISSING;
-use crate::timestamp::EpochNanos;
+use crate::timestamp::{nanos_between, seconds_between, EpochNanos};
 
 /// First and second time derivatives of a sampled signal, at its own sample times.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,7 @@ pub fn differentiate(times: &[EpochNanos], values: &[f64], max_gap_ns: i64) -> D
     let mut start = 0;
     while start < n {
         let mut end = start + 1;
-        while end < n && times[end] - times[end - 1] <= max_gap_ns {
+        while end < n && nanos_between(times[end - 1], times[end]) <= max_gap_ns {
             end += 1;
         }
         differentiate_stretch(
@@ -54,7 +54,7 @@ fn differentiate_stretch(t: &[EpochNanos], p: &[f64], v: &mut [f64], a: &mut [f6
     if n < 2 {
         return;
     }
-    let secs = |i: usize| (t[i + 1] - t[i]) as f64 * 1e-9;
+    let secs = |i: usize| seconds_between(t[i], t[i + 1]);
     v[0] = (p[1] - p[0]) / secs(0);
     v[n - 1] = (p[n - 1] - p[n - 2]) / secs(n - 2);
     for i in 1..n - 1 {
@@ -67,14 +67,29 @@ fn differentiate_stretch(t: &[EpochNanos], p: &[f64], v: &mut [f64], a: &mut [f6
         a[0] = a[1];
         a[n - 1] = a[n - 2];
     }
+    // Finite readings can still give an overflowing derivative (±1e308 mm): that is
+    // not a measurement, so it is missing rather than infinite.
+    for x in v.iter_mut().chain(a.iter_mut()) {
+        if !x.is_finite() {
+            *x = MISSING;
+        }
+    }
 }
 
-/// Euclidean norm of three components, element by element; missing if any is.
+/// Euclidean norm of three components, element by element; missing if any is, or
+/// if the norm itself overflows.
 pub fn magnitude(x: &[f64], y: &[f64], z: &[f64]) -> Vec<f64> {
     x.iter()
         .zip(y)
         .zip(z)
-        .map(|((x, y), z)| (x * x + y * y + z * z).sqrt())
+        .map(|((x, y), z)| {
+            let norm = x.hypot(*y).hypot(*z);
+            if norm.is_finite() || norm.is_nan() {
+                norm
+            } else {
+                MISSING
+            }
+        })
         .collect()
 }
 

@@ -230,7 +230,8 @@ fn internal(path: &Path, join: tokio::task::JoinError) -> HarvestError {
 /// Whether a directory entry is a log to take: a .parquet or .csv file that is not
 /// hidden and not a temporary (`.part`, `.tmp`, `~`).
 pub fn is_candidate_log(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    // Names that are not UTF-8 are logs too: judge them by their lossy form.
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
         return false;
     };
     !name.starts_with('.')

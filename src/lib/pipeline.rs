@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use crate::align::AlignOptions;
 use crate::error::HarvestError;
@@ -119,11 +118,12 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     }
 
     let staging = Staging::create(&options.out_root, &source.output_name())?;
-    // Runs are independent: each is derived, aligned, summarised and written on its
-    // own, so at most one wide table per thread is in memory at a time.
+    // Runs are processed one after another, each using every thread for its columns
+    // and its Parquet encoding: this keeps one wide table in memory at a time and the
+    // stack flat however many runs a file holds.
     let per_run: Vec<(Vec<RobotStats>, RunCoverage)> = validated
         .readings
-        .par_iter()
+        .iter()
         .map(|(run_uuid, channels)| {
             let run = RunData::new(*run_uuid, channels, options.align.max_gap_ns);
             let mut table = run.wide_table(options.align).map_err(|e| {

@@ -6,15 +6,16 @@
 //! and accelerations of each encoder channel (`vx_1` … `az_2`), and the magnitudes
 //! `v1 v2 a1 a2 f1 f2` where all three components exist. Missing values are null.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::align::{covered_ns, resample, union_timeline, AlignOptions};
 use crate::features::{differentiate, magnitude, Derivatives};
 use crate::schema::{Channel, Sensor, ROBOTS};
-use crate::timestamp::{format_utc, EpochNanos};
+use crate::timestamp::{format_utc, nanos_between, EpochNanos};
 use crate::validate::{ChannelSeries, RunId};
 
 /// One run's readings with the derivatives of its encoder channels, computed once
@@ -32,11 +33,18 @@ impl<'a> RunData<'a> {
         channels: &'a BTreeMap<Channel, ChannelSeries>,
         max_gap_ns: i64,
     ) -> Self {
-        let derivatives = channels
+        let encoders: Vec<(&Channel, &ChannelSeries)> = channels
             .iter()
             .filter(|(c, _)| c.field.sensor() == Sensor::Encoder)
-            .map(|(c, s)| (*c, differentiate(&s.time, &s.value, max_gap_ns)))
             .collect();
+        let derivatives = in_pool(|| {
+            encoders
+                .par_iter()
+                .map(|(c, s)| (**c, differentiate(&s.time, &s.value, max_gap_ns)))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .collect();
         RunData {
             run_uuid,
             channels,
@@ -78,73 +86,77 @@ impl<'a> RunData<'a> {
     /// The wide table, each channel evaluated on the run's timeline per `options`.
     pub fn wide_table(&self, options: AlignOptions) -> PolarsResult<DataFrame> {
         let timeline = union_timeline(self.channels.values().map(|s| s.time.as_slice()));
-        let at = |series: &ChannelSeries, values: &[f64]| {
-            resample(&series.time, values, &timeline, options)
-        };
 
-        let mut columns: Vec<Column> = Vec::with_capacity(32);
-        let time = Int64Chunked::from_vec("time".into(), timeline.clone())
-            .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
-        columns.push(time.into_column());
-
-        let mut aligned: BTreeMap<Channel, Vec<f64>> = BTreeMap::new();
-        for (channel, series) in self.channels {
-            aligned.insert(*channel, at(series, &series.value));
-        }
-        let mut velocities: BTreeMap<Channel, Vec<f64>> = BTreeMap::new();
-        let mut accelerations: BTreeMap<Channel, Vec<f64>> = BTreeMap::new();
-        for (channel, d) in &self.derivatives {
-            let series = &self.channels[channel];
-            velocities.insert(*channel, at(series, &d.velocity));
-            accelerations.insert(*channel, at(series, &d.acceleration));
-        }
-
+        // Every column that is a signal resampled onto the timeline, in output order:
+        // readings, then velocities and accelerations of the encoder channels.
+        let mut signals: Vec<(String, &ChannelSeries, &[f64])> = Vec::new();
         for channel in Channel::all() {
-            if let Some(values) = aligned.remove(&channel) {
-                columns.push(float_column(&channel.column(), values));
+            if let Some(series) = self.channels.get(&channel) {
+                signals.push((channel.column(), series, &series.value));
             }
         }
-        for (prefix, signals) in [("v", &velocities), ("a", &accelerations)] {
+        for (prefix, pick) in [
+            ("v", Self::velocity as fn(&Self, Channel) -> Option<&[f64]>),
+            ("a", Self::acceleration),
+        ] {
             for robot in ROBOTS {
                 for field in Sensor::Encoder.fields() {
-                    if let Some(values) = signals.get(&Channel { robot, field }) {
-                        columns.push(float_column(
-                            &format!("{prefix}{}_{robot}", field.name()),
-                            values.clone(),
-                        ));
+                    let channel = Channel { robot, field };
+                    if let (Some(series), Some(values)) =
+                        (self.channels.get(&channel), pick(self, channel))
+                    {
+                        signals.push((format!("{prefix}{}_{robot}", field.name()), series, values));
                     }
                 }
             }
         }
-        for (name, signals, sensor) in [
-            ("v", &velocities, Sensor::Encoder),
-            ("a", &accelerations, Sensor::Encoder),
-            (
-                "f",
-                &aligned_forces(self, &timeline, options),
-                Sensor::LoadCell,
-            ),
-        ] {
+        let resampled: Vec<Vec<f64>> = in_pool(|| {
+            signals
+                .par_iter()
+                .map(|(_, series, values)| resample(&series.time, values, &timeline, options))
+                .collect()
+        });
+
+        // Magnitudes where all three components are there.
+        let position: HashMap<&str, usize> = signals
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ..))| (name.as_str(), i))
+            .collect();
+        let mut magnitudes: Vec<(String, Vec<f64>)> = Vec::new();
+        for name in ["v", "a", "f"] {
             for robot in ROBOTS {
-                let parts: Option<Vec<&Vec<f64>>> = sensor
-                    .fields()
-                    .iter()
-                    .map(|&field| signals.get(&Channel { robot, field }))
-                    .collect();
-                if let Some(p) = parts {
-                    columns.push(float_column(
-                        &format!("{name}{robot}"),
-                        magnitude(p[0], p[1], p[2]),
+                // vx_1, ax_1 and fx_1 alike: the name, the axis, the robot.
+                let parts = ["x", "y", "z"].map(|axis| {
+                    position
+                        .get(format!("{name}{axis}_{robot}").as_str())
+                        .copied()
+                });
+                if let [Some(x), Some(y), Some(z)] = parts {
+                    magnitudes.push((
+                        format!("{name}{robot}"),
+                        magnitude(&resampled[x], &resampled[y], &resampled[z]),
                     ));
                 }
             }
+        }
+
+        let mut columns: Vec<Column> = Vec::with_capacity(1 + signals.len() + magnitudes.len());
+        let time = Int64Chunked::from_vec("time".into(), timeline.clone())
+            .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+        columns.push(time.into_column());
+        for ((name, ..), values) in signals.iter().zip(resampled) {
+            columns.push(float_column(name, values));
+        }
+        for (name, values) in magnitudes {
+            columns.push(float_column(&name, values));
         }
         DataFrame::new(timeline.len(), columns)
     }
 
     /// How well each channel covers the run, and which of the twelve are absent.
     pub fn coverage(&self) -> RunCoverage {
-        let duration = (self.stop() - self.start()).max(1) as f64;
+        let duration = (self.stop() as i128 - self.start() as i128).max(1) as f64;
         let channels = self
             .channels
             .iter()
@@ -172,26 +184,22 @@ impl<'a> RunData<'a> {
     }
 }
 
-/// Forces evaluated on the timeline (the wide table's force columns, kept for f1/f2).
-fn aligned_forces(
-    run: &RunData,
-    timeline: &[EpochNanos],
-    options: AlignOptions,
-) -> BTreeMap<Channel, Vec<f64>> {
-    run.channels
-        .iter()
-        .filter(|(c, _)| c.field.sensor() == Sensor::LoadCell)
-        .map(|(c, s)| (*c, resample(&s.time, &s.value, timeline, options)))
-        .collect()
-}
-
 fn median_interval_ns(times: &[EpochNanos]) -> Option<i64> {
-    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| nanos_between(w[0], w[1]))
+        .collect();
     if gaps.is_empty() {
         return None;
     }
     let mid = gaps.len() / 2;
     Some(*gaps.select_nth_unstable(mid).1)
+}
+
+/// Runs `work` on polars' thread pool, so this crate's parallel work and polars'
+/// share one set of threads (sized by `POLARS_MAX_THREADS` / `--threads`).
+pub fn in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    polars_core::runtime::THREAD_POOL.install(work)
 }
 
 /// A Float64 column with the crate's NaN markers turned into nulls.

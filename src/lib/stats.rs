@@ -20,7 +20,7 @@ use crate::align::{resample, union_timeline, AlignOptions, Alignment};
 use crate::features::magnitude;
 use crate::runs::RunData;
 use crate::schema::{Channel, Sensor, ROBOTS};
-use crate::timestamp::{seconds_between, EpochNanos};
+use crate::timestamp::{nanos_between, seconds_between, EpochNanos};
 use crate::validate::{ChannelSeries, RunId};
 
 /// Minimum, mean and maximum of a quantity.
@@ -34,18 +34,15 @@ pub struct Summary {
 impl Summary {
     /// Summarises the non-missing values; `None` when there are none.
     pub fn of(values: &[f64]) -> Option<Summary> {
-        let (mut min, mut max, mut sum, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize);
-        for &v in values.iter().filter(|v| !v.is_nan()) {
+        let (mut min, mut max, mut mean, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0usize);
+        for &v in values.iter().filter(|v| v.is_finite()) {
             min = min.min(v);
             max = max.max(v);
-            sum += v;
             n += 1;
+            // A running mean: a plain sum of finite values near f64::MAX overflows.
+            mean += (v - mean) / n as f64;
         }
-        (n > 0).then(|| Summary {
-            min,
-            mean: sum / n as f64,
-            max,
-        })
+        (n > 0).then_some(Summary { min, mean, max })
     }
 }
 
@@ -146,15 +143,24 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
 /// apart; `None` when no such pair exists (nothing was measured, which is not 0 mm).
 fn path_length(p: &SensorFrame, max_gap_ns: i64) -> Option<f64> {
     let [x, y, z] = &p.axes;
-    let steps: Vec<f64> = (1..p.times.len())
-        .filter(|&i| p.times[i] - p.times[i - 1] <= max_gap_ns)
-        .map(|i| {
-            let (dx, dy, dz) = (x[i] - x[i - 1], y[i] - y[i - 1], z[i] - z[i - 1]);
-            (dx * dx + dy * dy + dz * dz).sqrt()
-        })
-        .filter(|d| !d.is_nan())
-        .collect();
-    (!steps.is_empty()).then(|| steps.iter().sum())
+    let mut total = 0.0;
+    let mut measured = false;
+    for i in (1..p.times.len()).filter(|&i| nanos_between(p.times[i - 1], p.times[i]) <= max_gap_ns)
+    {
+        let step = (x[i] - x[i - 1])
+            .hypot(y[i] - y[i - 1])
+            .hypot(z[i] - z[i - 1]);
+        if step.is_nan() {
+            continue;
+        }
+        if !step.is_finite() {
+            // Readings so far apart that the step overflows: no meaningful distance.
+            return None;
+        }
+        total += step;
+        measured = true;
+    }
+    measured.then_some(total)
 }
 
 #[cfg(test)]

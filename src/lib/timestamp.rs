@@ -135,9 +135,15 @@ pub fn format_utc(ns: EpochNanos) -> String {
     }
 }
 
-/// Seconds between two instants, as a float.
+/// Seconds between two instants, as a float (exact in i128: the instants may be
+/// centuries apart without overflowing).
 pub fn seconds_between(start: EpochNanos, stop: EpochNanos) -> f64 {
-    (stop - start) as f64 / NANOS_PER_SECOND as f64
+    (stop as i128 - start as i128) as f64 / NANOS_PER_SECOND as f64
+}
+
+/// `later − earlier` in nanoseconds, saturating instead of overflowing.
+pub fn nanos_between(earlier: EpochNanos, later: EpochNanos) -> i64 {
+    later.saturating_sub(earlier)
 }
 
 #[cfg(test)]
