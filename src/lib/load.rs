@@ -8,6 +8,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+use polars_parquet_format::{PageHeader, PageType};
 
 use crate::error::HarvestError;
 use crate::schema::REQUIRED_COLUMNS;
@@ -261,17 +263,14 @@ fn check_pages(
                 let (mut pos, end) = (start as usize, end as usize);
                 let mut seen: i64 = 0;
                 while pos < end && seen < values {
-                    let (header, len) = page_header::parse(&bytes[pos..end])
+                    let (header, len) = read_page_header(&bytes[pos..end])
                         .ok_or_else(|| at(format!("unreadable page header at byte {pos}")))?;
-                    header
-                        .check(values - seen)
+                    seen += check_page(&header, values - seen)
                         .map_err(|p| at(format!("page at byte {pos}: {p}")))?;
-                    if header.is_data() {
-                        seen += header.num_values.unwrap_or(0);
-                    }
+                    // Not negative: check_page has checked it.
                     pos = pos
                         .checked_add(len)
-                        .and_then(|p| p.checked_add(header.compressed_size as usize))
+                        .and_then(|p| p.checked_add(header.compressed_page_size as usize))
                         .filter(|&p| p <= end)
                         .ok_or_else(|| at(format!("page at byte {pos} runs past its chunk")))?;
                 }
@@ -281,232 +280,72 @@ fn check_pages(
     Ok(())
 }
 
-/// Just enough of the Thrift compact protocol to read a Parquet page header.
-mod page_header {
-    /// The counts of a page header; `None` where the header lacks the field.
-    #[derive(Debug, Default)]
-    pub struct PageHeader {
-        pub page_type: i64,
-        pub uncompressed_size: i64,
-        pub compressed_size: i64,
-        pub num_values: Option<i64>,
-        /// Data page v2 only.
-        pub num_nulls: Option<i64>,
-        pub num_rows: Option<i64>,
-        pub levels_bytes: Vec<i64>,
+/// Reads the page header at the start of `buf` with the Thrift reader polars itself
+/// decodes it with, so the counts checked are the ones it will use: the header and its
+/// length. Reading stops at the end of `buf`, and the reader's size limit of
+/// `buf.len()` bounds what a corrupt list or string length can make it allocate.
+fn read_page_header(buf: &[u8]) -> Option<(PageHeader, usize)> {
+    let mut rest = buf;
+    let mut protocol = TCompactInputProtocol::new(&mut rest, buf.len());
+    let header = PageHeader::read_from_in_protocol(&mut protocol).ok()?;
+    Some((header, buf.len() - rest.len()))
+}
+
+/// Checks that a page header's counts are consistent and fit the values its chunk
+/// has left (a dictionary holds at most as many entries as the chunk has values);
+/// returns the values it adds to the chunk's count (those of a data page).
+fn check_page(header: &PageHeader, left: i64) -> Result<i64, String> {
+    let data = matches!(header.type_, PageType::DATA_PAGE | PageType::DATA_PAGE_V2);
+    if !data
+        && !matches!(
+            header.type_,
+            PageType::INDEX_PAGE | PageType::DICTIONARY_PAGE
+        )
+    {
+        return Err(format!("unknown page type {}", header.type_.0));
     }
-
-    const DATA_PAGE: i64 = 0;
-    const INDEX_PAGE: i64 = 1;
-    const DICTIONARY_PAGE: i64 = 2;
-    const DATA_PAGE_V2: i64 = 3;
-
-    impl PageHeader {
-        pub fn is_data(&self) -> bool {
-            matches!(self.page_type, DATA_PAGE | DATA_PAGE_V2)
+    let compressed = i64::from(header.compressed_page_size);
+    let uncompressed = i64::from(header.uncompressed_page_size);
+    if compressed < 0 || uncompressed < 0 {
+        return Err("negative page size".into());
+    }
+    let v2 = header
+        .data_page_header_v2
+        .as_ref()
+        .filter(|_| header.type_ == PageType::DATA_PAGE_V2);
+    let values = match header.type_ {
+        PageType::INDEX_PAGE => return Ok(0),
+        PageType::DATA_PAGE => header.data_page_header.as_ref().map(|p| p.num_values),
+        PageType::DICTIONARY_PAGE => header.dictionary_page_header.as_ref().map(|p| p.num_values),
+        _ => v2.map(|p| p.num_values),
+    }
+    .map(i64::from)
+    .ok_or_else(|| "no value count".to_string())?;
+    if values < 0 || (data && values > left) {
+        return Err(format!("{values} values where {left} remain"));
+    }
+    // A dictionary entry takes at least a bit of the page.
+    if header.type_ == PageType::DICTIONARY_PAGE && values > uncompressed * 8 {
+        return Err(format!(
+            "{values} dictionary entries in {uncompressed} bytes"
+        ));
+    }
+    if let Some(p) = v2 {
+        for n in [p.num_nulls, p.num_rows].map(i64::from) {
+            if n < 0 || n > values {
+                return Err(format!("{n} nulls or rows of {values} values"));
+            }
         }
-
-        /// Whether the counts are consistent and fit the values the chunk has left
-        /// (a dictionary holds at most as many entries as the chunk has values).
-        pub fn check(&self, left: i64) -> Result<(), String> {
-            if !matches!(
-                self.page_type,
-                DATA_PAGE | INDEX_PAGE | DICTIONARY_PAGE | DATA_PAGE_V2
-            ) {
-                return Err(format!("unknown page type {}", self.page_type));
-            }
-            if self.compressed_size < 0 || self.uncompressed_size < 0 {
-                return Err("negative page size".into());
-            }
-            if self.page_type == INDEX_PAGE {
-                return Ok(());
-            }
-            let values = self
-                .num_values
-                .ok_or_else(|| "no value count".to_string())?;
-            if values < 0 || (self.is_data() && values > left) {
-                return Err(format!("{values} values where {left} remain"));
-            }
-            // A dictionary entry takes at least a bit of the page.
-            if self.page_type == DICTIONARY_PAGE
-                && values > self.uncompressed_size.saturating_mul(8)
-            {
-                return Err(format!(
-                    "{values} dictionary entries in {} bytes",
-                    self.uncompressed_size
-                ));
-            }
-            for n in [self.num_nulls, self.num_rows].into_iter().flatten() {
-                if n < 0 || n > values {
-                    return Err(format!("{n} nulls or rows of {values} values"));
-                }
-            }
-            let levels: i64 = self.levels_bytes.iter().sum();
-            if self.levels_bytes.iter().any(|&n| n < 0) || levels > self.compressed_size {
-                return Err("level lengths outside the page".into());
-            }
-            Ok(())
+        let levels = [
+            p.definition_levels_byte_length,
+            p.repetition_levels_byte_length,
+        ]
+        .map(i64::from);
+        if levels.iter().any(|&n| n < 0) || levels.iter().sum::<i64>() > compressed {
+            return Err("level lengths outside the page".into());
         }
     }
-
-    /// Parses a page header at the start of `buf`: the header and its length.
-    pub fn parse(buf: &[u8]) -> Option<(PageHeader, usize)> {
-        let mut r = Reader { buf, pos: 0 };
-        let mut header = PageHeader::default();
-        r.fields(0, |r, id, ty| {
-            match (id, ty) {
-                (1, I32) => header.page_type = r.int()?,
-                (2, I32) => header.uncompressed_size = r.int()?,
-                (3, I32) => header.compressed_size = r.int()?,
-                // data_page_header, dictionary_page_header, data_page_header_v2
-                (5 | 7 | 8, STRUCT) => r.fields(1, |r, sub, ty| {
-                    match (id, sub, ty) {
-                        (_, 1, I32) => header.num_values = Some(r.int()?),
-                        (8, 2, I32) => header.num_nulls = Some(r.int()?),
-                        (8, 3, I32) => header.num_rows = Some(r.int()?),
-                        (8, 5 | 6, I32) => header.levels_bytes.push(r.int()?),
-                        _ => r.skip(ty, 2)?,
-                    }
-                    Some(())
-                })?,
-                _ => r.skip(ty, 1)?,
-            }
-            Some(())
-        })?;
-        Some((header, r.pos))
-    }
-
-    const BOOL_TRUE: u8 = 1;
-    const BOOL_FALSE: u8 = 2;
-    const BYTE: u8 = 3;
-    const I16: u8 = 4;
-    const I32: u8 = 5;
-    const I64: u8 = 6;
-    const DOUBLE: u8 = 7;
-    const BINARY: u8 = 8;
-    const LIST: u8 = 9;
-    const SET: u8 = 10;
-    const MAP: u8 = 11;
-    const STRUCT: u8 = 12;
-    /// Deeper nesting than any page header has is corruption.
-    const MAX_DEPTH: usize = 16;
-
-    struct Reader<'a> {
-        buf: &'a [u8],
-        pos: usize,
-    }
-
-    impl Reader<'_> {
-        fn byte(&mut self) -> Option<u8> {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            Some(b)
-        }
-
-        fn varint(&mut self) -> Option<u64> {
-            let mut v = 0u64;
-            for shift in (0..70).step_by(7) {
-                let b = self.byte()?;
-                v |= u64::from(b & 0x7f).checked_shl(shift)?;
-                if b & 0x80 == 0 {
-                    return Some(v);
-                }
-            }
-            None
-        }
-
-        /// A zigzag-encoded integer (i16, i32 and i64 alike).
-        fn int(&mut self) -> Option<i64> {
-            let v = self.varint()?;
-            Some((v >> 1) as i64 ^ -((v & 1) as i64))
-        }
-
-        fn advance(&mut self, n: u64) -> Option<()> {
-            let n = usize::try_from(n).ok()?;
-            if n > self.buf.len() - self.pos {
-                return None;
-            }
-            self.pos += n;
-            Some(())
-        }
-
-        /// Reads a struct's fields, calling `field(reader, id, type)` for each, which
-        /// must consume the field's value.
-        fn fields(
-            &mut self,
-            depth: usize,
-            mut field: impl FnMut(&mut Self, i16, u8) -> Option<()>,
-        ) -> Option<()> {
-            if depth > MAX_DEPTH {
-                return None;
-            }
-            let mut id: i16 = 0;
-            loop {
-                let b = self.byte()?;
-                if b == 0 {
-                    return Some(());
-                }
-                let (delta, ty) = (b >> 4, b & 0x0f);
-                id = if delta == 0 {
-                    i16::try_from(self.int()?).ok()?
-                } else {
-                    id.checked_add(i16::from(delta))?
-                };
-                match ty {
-                    // A bool field's value is its type.
-                    BOOL_TRUE | BOOL_FALSE => {}
-                    _ => field(self, id, ty)?,
-                }
-            }
-        }
-
-        /// Skips a value of type `ty` (inside a collection, a bool takes a byte).
-        fn skip(&mut self, ty: u8, depth: usize) -> Option<()> {
-            if depth > MAX_DEPTH {
-                return None;
-            }
-            match ty {
-                BOOL_TRUE | BOOL_FALSE | BYTE => self.advance(1),
-                I16 | I32 | I64 => self.varint().map(drop),
-                DOUBLE => self.advance(8),
-                BINARY => {
-                    let n = self.varint()?;
-                    self.advance(n)
-                }
-                LIST | SET => {
-                    let b = self.byte()?;
-                    let n = match b >> 4 {
-                        15 => self.varint()?,
-                        n => u64::from(n),
-                    };
-                    self.elements(n, &[b & 0x0f], depth)
-                }
-                MAP => {
-                    let n = self.varint()?;
-                    if n == 0 {
-                        return Some(());
-                    }
-                    let kv = self.byte()?;
-                    self.elements(n, &[kv >> 4, kv & 0x0f], depth)
-                }
-                STRUCT => self.fields(depth + 1, |r, _, ty| r.skip(ty, depth + 1)),
-                _ => None,
-            }
-        }
-
-        fn elements(&mut self, n: u64, types: &[u8], depth: usize) -> Option<()> {
-            // Every element takes at least a byte: a count beyond the buffer is corrupt.
-            if n > (self.buf.len() - self.pos) as u64 {
-                return None;
-            }
-            for _ in 0..n {
-                for &ty in types {
-                    self.skip(ty, depth + 1)?;
-                }
-            }
-            Some(())
-        }
-    }
+    Ok(if data { values } else { 0 })
 }
 
 fn missing_columns(path: &Path, found: &[&str]) -> HarvestError {
@@ -547,7 +386,8 @@ pub(crate) fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::page_header::parse;
+    use super::{check_page, read_page_header};
+    use polars_parquet_format::PageType;
 
     #[test]
     fn page_headers_are_read_and_checked() {
@@ -556,17 +396,24 @@ mod tests {
             0x15, 0x00, 0x15, 0x28, 0x15, 0x28, 0x2c, 0x15, 0x14, 0x15, 0x00, 0x15, 0x06, 0x15,
             0x06, 0x00, 0x00,
         ];
-        let (h, len) = parse(&v1).unwrap();
+        let (h, len) = read_page_header(&v1).unwrap();
         assert_eq!(len, v1.len());
         assert_eq!(
-            (h.page_type, h.compressed_size, h.num_values),
-            (0, 20, Some(10))
+            (
+                h.type_,
+                h.compressed_page_size,
+                h.data_page_header.as_ref().map(|p| p.num_values)
+            ),
+            (PageType::DATA_PAGE, 20, Some(10))
         );
-        assert!(h.check(10).is_ok());
-        assert!(h.check(9).is_err(), "more values than the chunk has left");
+        assert_eq!(check_page(&h, 10), Ok(10));
+        assert!(
+            check_page(&h, 9).is_err(),
+            "more values than the chunk has left"
+        );
         let mut negative = v1;
         negative[8] = 0x13; // zigzag(-10)
-        assert!(parse(&negative).unwrap().0.check(10).is_err());
+        assert!(check_page(&read_page_header(&negative).unwrap().0, 10).is_err());
 
         // type 3, data_page_header_v2 { 10 values, 2 nulls, 10 rows, encoding 0,
         // levels 1 and 0 bytes, is_compressed true (a bool field) }, then fields to
@@ -576,16 +423,32 @@ mod tests {
             0x00, 0x15, 0x02, 0x15, 0x00, 0x11, 0x00, 0x05, 0x12, 0x00, 0x18, 0x03, b'a', b'b',
             b'c', 0x19, 0x35, 0x02, 0x04, 0x06, 0x00,
         ];
-        let (h, len) = parse(&v2).unwrap();
+        let (h, len) = read_page_header(&v2).unwrap();
         assert_eq!(len, v2.len());
-        assert_eq!(
-            (h.num_values, h.num_nulls, h.num_rows),
-            (Some(10), Some(2), Some(10))
-        );
-        assert!(h.check(10).is_ok());
+        let p = h.data_page_header_v2.as_ref().unwrap();
+        assert_eq!((p.num_values, p.num_nulls, p.num_rows), (10, 2, 10));
+        assert_eq!(check_page(&h, 10), Ok(10));
 
-        // Truncated, or a list longer than the buffer: unreadable, not a panic.
-        assert!(parse(&v1[..10]).is_none());
-        assert!(parse(&[0x19, 0xf5, 0xff, 0xff, 0xff, 0x0f]).is_none());
+        // A data page without its data page header: no value count.
+        let mut no_header = v1;
+        no_header[1] = 0x04; // type 2, a dictionary page, with a v1 data page header
+        assert!(check_page(&read_page_header(&no_header).unwrap().0, 10).is_err());
+
+        // Truncated, or a list or string longer than the buffer: unreadable, not a
+        // panic or a huge allocation.
+        assert!(read_page_header(&v1[..10]).is_none());
+        assert!(read_page_header(&[0x99, 0xf5, 0xff, 0xff, 0xff, 0x0f]).is_none());
+        assert!(read_page_header(&[0x98, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_none());
+    }
+
+    proptest::proptest! {
+        /// Garbage is unreadable or a header inside the buffer, never a panic.
+        #[test]
+        fn page_header_reading_is_bounded(buf in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            if let Some((header, len)) = read_page_header(&buf) {
+                proptest::prop_assert!(len <= buf.len());
+                let _ = check_page(&header, i64::MAX);
+            }
+        }
     }
 }
