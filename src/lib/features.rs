@@ -83,14 +83,25 @@ pub fn magnitude(x: &[f64], y: &[f64], z: &[f64]) -> Vec<f64> {
         .zip(y)
         .zip(z)
         .map(|((x, y), z)| {
-            let norm = x.hypot(*y).hypot(*z);
-            if norm.is_finite() || norm.is_nan() {
-                norm
-            } else {
+            let n = norm(*x, *y, *z);
+            if n.is_infinite() {
                 MISSING
+            } else {
+                n
             }
         })
         .collect()
+}
+
+/// ‖(x, y, z)‖: the plain formula, and `hypot` (slower, but exact up to f64::MAX)
+/// only when the squares overflow.
+pub fn norm(x: f64, y: f64, z: f64) -> f64 {
+    let n = (x * x + y * y + z * z).sqrt();
+    if n.is_infinite() && x.is_finite() && y.is_finite() && z.is_finite() {
+        x.hypot(y).hypot(z)
+    } else {
+        n
+    }
 }
 
 #[cfg(test)]

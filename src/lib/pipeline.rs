@@ -1,20 +1,24 @@
 //! The harvest of one file: load → validate → split runs → align and derive →
 //! statistics → store. The catalog decides whether this runs at all; see `job`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::align::AlignOptions;
 use crate::error::HarvestError;
 use crate::load::{load_log, LogFormat};
 use crate::report::{Report, RunEntry, StageTime};
-use crate::runs::{RunCoverage, RunData};
+use crate::runs::{in_pool, pool_threads, RunCoverage, RunData};
+use crate::schema::Channel;
 use crate::schema::OUTPUT_SCHEMA_VERSION;
 use crate::stats::{robot_stats, RobotStats};
 use crate::store::{output_dir_name, run_table_path, Staging, REPORT_FILE, RUN_STATS_FILE};
 use crate::validate::validate;
+use crate::validate::{ChannelSeries, RunId};
 
 /// A log file read whole into memory, with its identity.
 pub struct SourceFile {
@@ -118,25 +122,35 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     }
 
     let staging = Staging::create(&options.out_root, &source.output_name())?;
-    // Runs are processed one after another, each using every thread for its columns
-    // and its Parquet encoding: this keeps one wide table in memory at a time and the
-    // stack flat however many runs a file holds.
-    let per_run: Vec<(Vec<RobotStats>, RunCoverage)> = validated
-        .readings
-        .iter()
-        .map(|(run_uuid, channels)| {
-            let run = RunData::new(*run_uuid, channels, options.align.max_gap_ns);
-            let mut table = run.wide_table(options.align).map_err(|e| {
-                HarvestError::io(
-                    &source.path,
-                    "cannot build a run table",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
-            staging.write_parquet(&run_table_path(*run_uuid), &mut table)?;
-            Ok((robot_stats(&run), run.coverage()))
-        })
-        .collect::<Result<_, HarvestError>>()?;
+    // Runs are processed in batches of one run per thread: Parquet compression runs
+    // on the calling thread, so runs must be written side by side to use every core,
+    // while batches bound both the wide tables held in memory and how deep a worker
+    // waiting inside polars can nest by stealing other runs.
+    let runs: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> =
+        validated.readings.iter().collect();
+    let mut per_run: Vec<(Vec<RobotStats>, RunCoverage)> = Vec::with_capacity(runs.len());
+    for batch in runs.chunks(pool_threads()) {
+        let done: Vec<Result<_, HarvestError>> = in_pool(|| {
+            batch
+                .par_iter()
+                .map(|(run_uuid, channels)| {
+                    let run = RunData::new(**run_uuid, channels, options.align.max_gap_ns);
+                    let mut table = run.wide_table(options.align).map_err(|e| {
+                        HarvestError::io(
+                            &source.path,
+                            "cannot build a run table",
+                            std::io::Error::other(e.to_string()),
+                        )
+                    })?;
+                    staging.write_parquet(&run_table_path(**run_uuid), &mut table)?;
+                    Ok((robot_stats(&run), run.coverage()))
+                })
+                .collect()
+        });
+        for result in done {
+            per_run.push(result?);
+        }
+    }
     stages.lap("runs");
 
     let (stats, coverage): (Vec<Vec<RobotStats>>, Vec<RunCoverage>) = per_run.into_iter().unzip();

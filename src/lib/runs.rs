@@ -202,6 +202,13 @@ pub fn in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     polars_core::runtime::THREAD_POOL.install(work)
 }
 
+/// The number of threads of the shared pool.
+pub fn pool_threads() -> usize {
+    polars_core::runtime::THREAD_POOL
+        .current_num_threads()
+        .max(1)
+}
+
 /// A Float64 column with the crate's NaN markers turned into nulls.
 fn float_column(name: &str, values: Vec<f64>) -> Column {
     let validity: polars_arrow::bitmap::Bitmap = values.iter().map(|v| !v.is_nan()).collect();

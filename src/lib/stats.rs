@@ -147,9 +147,7 @@ fn path_length(p: &SensorFrame, max_gap_ns: i64) -> Option<f64> {
     let mut measured = false;
     for i in (1..p.times.len()).filter(|&i| nanos_between(p.times[i - 1], p.times[i]) <= max_gap_ns)
     {
-        let step = (x[i] - x[i - 1])
-            .hypot(y[i] - y[i - 1])
-            .hypot(z[i] - z[i - 1]);
+        let step = crate::features::norm(x[i] - x[i - 1], y[i] - y[i - 1], z[i] - z[i - 1]);
         if step.is_nan() {
             continue;
         }
