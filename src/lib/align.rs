@@ -14,7 +14,7 @@
 //!
 //! Anywhere else the channel has no value (null in the outputs; NaN inside this crate).
 
-use crate::timestamp::{nanos_between, seconds_between, EpochNanos};
+use crate::timestamp::{nanos_between, EpochNanos};
 
 /// How a channel is evaluated between its own samples.
 #[derive(
@@ -85,8 +85,8 @@ pub fn resample(
                         Some(&right_t)
                             if nanos_between(times[left], right_t) <= options.max_gap_ns =>
                         {
-                            let w = seconds_between(times[left], t)
-                                / seconds_between(times[left], right_t);
+                            // Both spans are at most max_gap: plain i64 arithmetic is exact.
+                            let w = (t - times[left]) as f64 / (right_t - times[left]) as f64;
                             values[left] + (values[next] - values[left]) * w
                         }
                         _ => MISSING,

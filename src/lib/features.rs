@@ -15,7 +15,7 @@
 //! A stretch of one sample has neither; a stretch of two has a velocity only.
 
 use crate::align::MISSING;
-use crate::timestamp::{nanos_between, seconds_between, EpochNanos};
+use crate::timestamp::{nanos_between, EpochNanos};
 
 /// First and second time derivatives of a sampled signal, at its own sample times.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +54,8 @@ fn differentiate_stretch(t: &[EpochNanos], p: &[f64], v: &mut [f64], a: &mut [f6
     if n < 2 {
         return;
     }
-    let secs = |i: usize| seconds_between(t[i], t[i + 1]);
+    // Within a stretch consecutive samples are at most max_gap apart: no overflow.
+    let secs = |i: usize| (t[i + 1] - t[i]) as f64 * 1e-9;
     v[0] = (p[1] - p[0]) / secs(0);
     v[n - 1] = (p[n - 1] - p[n - 2]) / secs(n - 2);
     for i in 1..n - 1 {

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use crate::align::AlignOptions;
 use crate::error::HarvestError;
 use crate::load::{load_log, LogFormat};
 use crate::report::{Report, RunEntry, StageTime};
-use crate::runs::{in_pool, pool_threads, RunCoverage, RunData};
+use crate::runs::{pool_threads, RunCoverage, RunData};
 use crate::schema::Channel;
 use crate::schema::OUTPUT_SCHEMA_VERSION;
 use crate::stats::{robot_stats, RobotStats};
@@ -122,35 +123,46 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     }
 
     let staging = Staging::create(&options.out_root, &source.output_name())?;
-    // Runs are processed in batches of one run per thread: Parquet compression runs
-    // on the calling thread, so runs must be written side by side to use every core,
-    // while batches bound both the wide tables held in memory and how deep a worker
-    // waiting inside polars can nest by stealing other runs.
-    let runs: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> =
+    // Runs are independent. Parquet compression runs on the thread that writes, so
+    // one worker per pool thread takes runs off a queue, largest first, and writes
+    // them side by side; at most one wide table per worker is in memory at a time.
+    // Workers are plain threads, not pool tasks, so a worker waiting inside polars
+    // never nests another run on its stack, however many runs a file holds.
+    let mut runs: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> =
         validated.readings.iter().collect();
-    let mut per_run: Vec<(Vec<RobotStats>, RunCoverage)> = Vec::with_capacity(runs.len());
-    for batch in runs.chunks(pool_threads()) {
-        let done: Vec<Result<_, HarvestError>> = in_pool(|| {
-            batch
-                .par_iter()
-                .map(|(run_uuid, channels)| {
-                    let run = RunData::new(**run_uuid, channels, options.align.max_gap_ns);
-                    let mut table = run.wide_table(options.align).map_err(|e| {
-                        HarvestError::io(
-                            &source.path,
-                            "cannot build a run table",
-                            std::io::Error::other(e.to_string()),
-                        )
-                    })?;
-                    staging.write_parquet(&run_table_path(**run_uuid), &mut table)?;
-                    Ok((robot_stats(&run), run.coverage()))
-                })
-                .collect()
-        });
-        for result in done {
-            per_run.push(result?);
+    runs.sort_by_key(|(_, channels)| {
+        std::cmp::Reverse(channels.values().map(|s| s.len()).sum::<usize>())
+    });
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(RunId, Result<(Vec<RobotStats>, RunCoverage), HarvestError>)>> =
+        Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..pool_threads().min(runs.len()) {
+            scope.spawn(|| {
+                while let Some((run_uuid, channels)) =
+                    runs.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    let outcome =
+                        harvest_run(**run_uuid, channels, options, &staging, &source.path);
+                    let failed = outcome.is_err();
+                    results
+                        .lock()
+                        .expect("no worker panics holding the lock")
+                        .push((**run_uuid, outcome));
+                    if failed {
+                        // Let the other workers stop early too.
+                        next.store(runs.len(), Ordering::Relaxed);
+                    }
+                }
+            });
         }
-    }
+    });
+    let mut results = results.into_inner().expect("workers are done");
+    results.sort_by_key(|(run_uuid, _)| *run_uuid);
+    let per_run: Vec<(Vec<RobotStats>, RunCoverage)> = results
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Result<_, _>>()?;
     stages.lap("runs");
 
     let (stats, coverage): (Vec<Vec<RobotStats>>, Vec<RunCoverage>) = per_run.into_iter().unzip();
@@ -209,6 +221,26 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         report,
         stats,
     })
+}
+
+/// One run: derive, align, write its wide table, and summarise it.
+fn harvest_run(
+    run_uuid: RunId,
+    channels: &BTreeMap<Channel, ChannelSeries>,
+    options: &HarvestOptions,
+    staging: &Staging,
+    source: &Path,
+) -> Result<(Vec<RobotStats>, RunCoverage), HarvestError> {
+    let run = RunData::new(run_uuid, channels, options.align.max_gap_ns);
+    let mut table = run.wide_table(options.align).map_err(|e| {
+        HarvestError::io(
+            source,
+            "cannot build a run table",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    staging.write_parquet(&run_table_path(run_uuid), &mut table)?;
+    Ok((robot_stats(&run), run.coverage()))
 }
 
 /// A wall-clock instant with millisecond precision, as the catalog records them.
