@@ -134,8 +134,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         std::cmp::Reverse(channels.values().map(|s| s.len()).sum::<usize>())
     });
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(RunId, Result<(Vec<RobotStats>, RunCoverage), HarvestError>)>> =
-        Mutex::new(Vec::new());
+    let results: Mutex<Vec<(RunId, Result<RunSummary, HarvestError>)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..pool_threads().min(runs.len()) {
             scope.spawn(|| {
@@ -159,7 +158,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     });
     let mut results = results.into_inner().expect("workers are done");
     results.sort_by_key(|(run_uuid, _)| *run_uuid);
-    let per_run: Vec<(Vec<RobotStats>, RunCoverage)> = results
+    let per_run: Vec<RunSummary> = results
         .into_iter()
         .map(|(_, r)| r)
         .collect::<Result<_, _>>()?;
@@ -223,6 +222,9 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     })
 }
 
+/// A run's statistics per robot and its channel coverage.
+type RunSummary = (Vec<RobotStats>, RunCoverage);
+
 /// One run: derive, align, write its wide table, and summarise it.
 fn harvest_run(
     run_uuid: RunId,
@@ -230,7 +232,7 @@ fn harvest_run(
     options: &HarvestOptions,
     staging: &Staging,
     source: &Path,
-) -> Result<(Vec<RobotStats>, RunCoverage), HarvestError> {
+) -> Result<RunSummary, HarvestError> {
     let run = RunData::new(run_uuid, channels, options.align.max_gap_ns);
     let mut table = run.wide_table(options.align).map_err(|e| {
         HarvestError::io(

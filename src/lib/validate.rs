@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HarvestError;
@@ -119,6 +120,103 @@ pub struct ValidatedLog {
 /// Validates a loaded log. Errors only for problems of the whole file (a column of a
 /// type that cannot hold its values); row-level problems are counted.
 pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestError> {
+    // Rows are classified in parallel, a slice of the frame per task; the slices'
+    // readings are then joined in file order, so duplicates resolve exactly as in a
+    // single pass.
+    let height = frame.height();
+    let tasks = (crate::runs::pool_threads() * 4)
+        .min(height.div_ceil(64 * 1024))
+        .max(1);
+    let step = height.div_ceil(tasks);
+    let parts: Vec<Result<Classified, HarvestError>> = crate::runs::in_pool(|| {
+        (0..tasks)
+            .into_par_iter()
+            .map(|i| classify(path, &frame.slice((i * step) as i64, step)))
+            .collect()
+    });
+
+    // Every reason is listed, with 0 where nothing was dropped, so reports are
+    // comparable across files.
+    let mut rows = RowAccount {
+        read: height as u64,
+        kept: 0,
+        dropped: DropReason::ALL.iter().map(|&r| (r, 0)).collect(),
+    };
+    let mut float_run_ids = false;
+    let mut joined: HashMap<ChannelKey, Pairs> = HashMap::new();
+    for part in parts {
+        let part = part?;
+        float_run_ids |= part.float_run_ids;
+        for (reason, n) in part.dropped {
+            *rows.dropped.entry(reason).or_insert(0) += n;
+        }
+        for (key, pairs) in part.buckets {
+            match joined.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.get_mut().extend_from_slice(&pairs)
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(pairs);
+                }
+            }
+        }
+    }
+
+    let collapsed: Vec<((RunId, Channel), ChannelSeries, RowAccount)> =
+        crate::runs::in_pool(|| {
+            joined
+                .into_par_iter()
+                .map(|(key, pairs)| {
+                    let mut duplicates = RowAccount::default();
+                    let series = sort_and_collapse(pairs, &mut duplicates);
+                    (key, series, duplicates)
+                })
+                .collect()
+        });
+    let mut readings = Readings::new();
+    for ((run, channel), series, duplicates) in collapsed {
+        for (reason, n) in duplicates.dropped {
+            *rows.dropped.entry(reason).or_insert(0) += n;
+        }
+        readings.entry(run).or_default().insert(channel, series);
+    }
+    rows.kept = readings
+        .values()
+        .flat_map(|c| c.values())
+        .map(|s| s.len() as u64)
+        .sum();
+
+    let mut warnings = Vec::new();
+    if float_run_ids {
+        let ids: Vec<String> = readings.keys().map(|r| r.to_string()).collect();
+        warnings.push(format!(
+            "run_uuid is stored as float64, which cannot hold 64-bit ids exactly; runs are keyed by the exact integer value of each float: {}",
+            ids.join(", ")
+        ));
+    }
+    Ok(ValidatedLog {
+        readings,
+        rows,
+        warnings,
+    })
+}
+
+/// Where a reading belongs: its run and channel.
+type ChannelKey = (RunId, Channel);
+
+/// Readings of one channel as (time, value), in file order.
+type Pairs = Vec<(EpochNanos, f64)>;
+
+/// What one slice of the frame holds: its readings per (run, channel) in file
+/// order, and its dropped rows per reason.
+struct Classified {
+    buckets: Vec<(ChannelKey, Pairs)>,
+    dropped: BTreeMap<DropReason, u64>,
+    float_run_ids: bool,
+}
+
+/// Classifies every row of `frame`: a reading of a channel, or a drop reason.
+fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> {
     let column = |name: &str| -> Result<&Series, HarvestError> {
         frame
             .column(name)
@@ -161,13 +259,7 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
     let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
     let float_run_ids = runs.is_float();
 
-    // Every reason is listed, with 0 where nothing was dropped, so reports are
-    // comparable across files.
-    let mut rows = RowAccount {
-        read: frame.height() as u64,
-        kept: 0,
-        dropped: DropReason::ALL.iter().map(|&r| (r, 0)).collect(),
-    };
+    let mut dropped: BTreeMap<DropReason, u64> = BTreeMap::new();
     // Readings per (run, channel), with the last key cached: rows come grouped by
     // run, sensor, robot and field, so the map is consulted once per group.
     let mut buckets: Vec<Vec<(EpochNanos, f64)>> = Vec::new();
@@ -248,33 +340,18 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
                 };
                 buckets[slot].push((time, value));
             }
-            Err(reason) => rows.drop(reason),
+            Err(reason) => *dropped.entry(reason).or_insert(0) += 1,
         }
     }
-
-    let mut readings = Readings::new();
-    for ((run, channel), slot) in index {
-        let series = sort_and_collapse(std::mem::take(&mut buckets[slot]), &mut rows);
-        readings.entry(run).or_default().insert(channel, series);
-    }
-    rows.kept = readings
-        .values()
-        .flat_map(|c| c.values())
-        .map(|s| s.len() as u64)
-        .sum();
-
-    let mut warnings = Vec::new();
-    if float_run_ids {
-        let ids: Vec<String> = readings.keys().map(|r| r.to_string()).collect();
-        warnings.push(format!(
-            "run_uuid is stored as float64, which cannot hold 64-bit ids exactly; runs are keyed by the exact integer value of each float: {}",
-            ids.join(", ")
-        ));
-    }
-    Ok(ValidatedLog {
-        readings,
-        rows,
-        warnings,
+    let mut keys: Vec<((RunId, Channel), usize)> = index.into_iter().collect();
+    keys.sort_by_key(|(_, slot)| *slot);
+    Ok(Classified {
+        buckets: keys
+            .into_iter()
+            .map(|(key, slot)| (key, std::mem::take(&mut buckets[slot])))
+            .collect(),
+        dropped,
+        float_run_ids,
     })
 }
 
