@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use harvester::catalog::{Catalog, FileRecord};
+use harvester::catalog::Catalog;
 
 enum Backend {
     Sqlite,
@@ -21,19 +21,6 @@ impl Backend {
             Backend::Postgres => fresh_pg_database(tag),
         }
     }
-}
-
-fn records(url: &str) -> Vec<FileRecord> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let catalog = Catalog::open(url).await.expect("open catalog");
-        let list = catalog.list(None, 10_000).await.expect("list");
-        catalog.close().await;
-        list
-    })
 }
 
 /// A small valid log whose content depends on `id`.
@@ -106,7 +93,7 @@ fn race(backend: Backend) {
         harvested_events, 50,
         "each file harvested by exactly one worker"
     );
-    let files = records(&url);
+    let files = catalog_records(&url);
     assert_eq!(files.len(), 50);
     assert!(
         files
@@ -151,7 +138,7 @@ fn same_content_two_names_and_new_content_one_name(backend: Backend) {
         "{}",
         stderr(&second)
     );
-    let files = records(&url);
+    let files = catalog_records(&url);
     assert_eq!(files.len(), 1);
     assert_eq!(
         files[0].paths.len(),
@@ -165,7 +152,7 @@ fn same_content_two_names_and_new_content_one_name(backend: Backend) {
     let third = harvest(&a);
     assert_eq!(code(&third), 0, "{}", stderr(&third));
     assert!(stderr(&third).contains("harvested "), "{}", stderr(&third));
-    let files = records(&url);
+    let files = catalog_records(&url);
     assert_eq!(files.len(), 2);
     assert!(files.iter().all(|f| f.status == "harvested"));
     assert_eq!(
@@ -181,7 +168,7 @@ fn same_content_two_names_and_new_content_one_name(backend: Backend) {
     assert!(stderr(&again).contains("already harvested"));
     let forced = work.harvest(&[a.to_str().unwrap(), "--catalog", &url, "--force"]);
     assert_eq!(code(&forced), 0);
-    let rec = records(&url)
+    let rec = catalog_records(&url)
         .into_iter()
         .find(|f| f.source_path.ends_with("a.parquet") && f.attempts == 2);
     assert!(rec.is_some(), "forced harvest counted as a second attempt");
@@ -225,7 +212,7 @@ fn killed_worker_does_not_block(backend: Backend) {
     // Kill it while it holds the claim.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if records(&url).iter().any(|f| f.status == "claimed") {
+        if catalog_records(&url).iter().any(|f| f.status == "claimed") {
             break;
         }
         assert!(
@@ -236,11 +223,11 @@ fn killed_worker_does_not_block(backend: Backend) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(records(&url)[0].status, "claimed");
+    assert_eq!(catalog_records(&url)[0].status, "claimed");
 
     let rerun = work.harvest(&[input.to_str().unwrap(), "--catalog", &url]);
     assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
-    let files = records(&url);
+    let files = catalog_records(&url);
     assert_eq!(files[0].status, "harvested");
     assert_eq!(files[0].attempts, 2);
     assert_eq!(
@@ -332,7 +319,7 @@ fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend)
     let again = work.harvest(&["--reharvest-outdated", "--catalog", &url]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert!(stderr(&again).contains("1 harvested"), "{}", stderr(&again));
-    let files = records(&url);
+    let files = catalog_records(&url);
     assert_eq!(
         (files[0].attempts, files[0].output_schema_version),
         (2, Some(1))

@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::*;
-use harvester::catalog::{Catalog, FileRecord};
+use harvester::catalog::FileRecord;
 use polars::prelude::*;
 
 const HEADER: &str = "time,value,field,robot_id,run_uuid,sensor_type";
@@ -913,18 +913,8 @@ fn case(name: &str) -> &'static Case {
 }
 
 /// The catalog of an output directory.
-fn catalog_records(out: &Path) -> Vec<FileRecord> {
-    let url = format!("sqlite://{}", out.join("catalog.db").display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let catalog = Catalog::open(&url).await.expect("catalog");
-        let records = catalog.list(None, 1_000_000).await.expect("list");
-        catalog.close().await;
-        records
-    })
+fn catalog_records_in(out: &Path) -> Vec<FileRecord> {
+    catalog_records(&format!("sqlite://{}", out.join("catalog.db").display()))
 }
 
 /// The catalog record that saw `path`.
@@ -970,7 +960,7 @@ fn check(case: &Case) -> (Workdir, Option<PathBuf>) {
     let out = work.harvest(&[path.to_str().unwrap()]);
     let err = stderr(&out);
     assert_no_panic(&out, case.name);
-    let records = catalog_records(&work.out());
+    let records = catalog_records_in(&work.out());
     let record = record_of(&records, &path)
         .unwrap_or_else(|| panic!("{}: not in the catalog: {records:?}", case.name));
     match &case.expect {
@@ -1307,7 +1297,7 @@ fn ten_thousand_runs_give_ten_thousand_tables() {
     assert_eq!(tables, 10_000);
     let report = report(&dir);
     assert_eq!(report["runs"].as_array().unwrap().len(), 10_000);
-    let records = catalog_records(&work.out());
+    let records = catalog_records_in(&work.out());
     assert_eq!(records[0].runs, Some(10_000));
 }
 
@@ -1411,7 +1401,7 @@ fn directory_mode_is_not_disturbed_by_special_files() {
     for line in error_lines(&out) {
         assert!(line.contains("not a regular file"), "{err}");
     }
-    let records = catalog_records(&work.out());
+    let records = catalog_records_in(&work.out());
     assert_eq!(records.len(), 2, "{records:?}");
     assert!(records.iter().all(|r| r.status == "harvested"));
 }
@@ -1450,7 +1440,7 @@ fn the_whole_corpus_in_one_directory_run() {
         err.contains(&format!("summary: {good} harvested, ")),
         "{err}"
     );
-    let records = catalog_records(&work.out());
+    let records = catalog_records_in(&work.out());
     for case in &cases {
         let path = input.join(case.name);
         let record = record_of(&records, &path);

@@ -9,18 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use harvester::catalog::{Catalog, FileRecord};
-
-fn records(url: &str) -> Vec<FileRecord> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = Catalog::open(url).await.unwrap();
-        c.list(None, 10_000).await.unwrap()
-    })
-}
 
 fn watcher(dir: &Path, out: &Path, url: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_harvest"))
@@ -92,12 +80,14 @@ fn a_file_copied_slowly_is_harvested_once_complete() {
     drop(file);
 
     wait_until("the harvest", Duration::from_secs(120), || {
-        records(&url).iter().any(|r| r.status == "harvested")
+        catalog_records(&url)
+            .iter()
+            .any(|r| r.status == "harvested")
     });
     let (code, harvested) = stop(child);
     assert_eq!(code, 0);
     assert_eq!(harvested, 1);
-    let files = records(&url);
+    let files = catalog_records(&url);
     assert_eq!(files.len(), 1, "never read half-written: {files:#?}");
     assert_eq!(files[0].rows_read, Some(log.frame.height() as i64));
 }
@@ -124,7 +114,7 @@ fn three_watchers_share_a_directory_on_postgres() {
         write_log(i);
     }
     wait_until("20 harvests", Duration::from_secs(120), || {
-        records(&url)
+        catalog_records(&url)
             .iter()
             .filter(|r| r.status == "harvested")
             .count()
@@ -137,5 +127,5 @@ fn three_watchers_share_a_directory_on_postgres() {
         total += harvested;
     }
     assert_eq!(total, 20, "each file harvested by exactly one watcher");
-    assert!(records(&url).iter().all(|r| r.attempts == 1));
+    assert!(catalog_records(&url).iter().all(|r| r.attempts == 1));
 }

@@ -327,3 +327,19 @@ impl Drop for PgCluster {
         self.down();
     }
 }
+
+/// Every file the catalog at `url` records, newest first.
+pub fn catalog_records(url: &str) -> Vec<harvester::catalog::FileRecord> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let catalog = harvester::catalog::Catalog::open(url)
+            .await
+            .expect("open catalog");
+        let list = catalog.list(None, 1_000_000).await.expect("list");
+        catalog.close().await;
+        list
+    })
+}
