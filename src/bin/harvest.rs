@@ -12,7 +12,7 @@ use clap::Parser;
 use harvester::align::{AlignOptions, Alignment};
 use harvester::catalog::{default_sqlite_url, Catalog, ClaimPolicy};
 use harvester::error::ExitCode;
-use harvester::job::{self, FileOutcome, JobOptions, Stopwatch};
+use harvester::job::{self, FileOutcome, JobOptions};
 use harvester::logging::{self, LogFormat};
 use harvester::pipeline::HarvestOptions;
 use harvester::schema::OUTPUT_SCHEMA_VERSION;
@@ -228,7 +228,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     files.dedup();
 
-    let clock = Stopwatch::start();
+    let clock = std::time::Instant::now();
     let progress = progress_bar(files.len());
     let summary = job::harvest_files(
         &catalog,
@@ -246,12 +246,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         harvested = summary.harvested,
         skipped = summary.skipped,
         failed = summary.failed,
-        seconds = format!("{:.2}", clock.seconds()),
+        seconds = format!("{:.2}", clock.elapsed().as_secs_f64()),
         "summary: {} harvested, {} skipped, {} failed in {:.2} s",
         summary.harvested,
         summary.skipped,
         summary.failed,
-        clock.seconds()
+        clock.elapsed().as_secs_f64()
     );
     catalog.close().await;
     Ok(exit.worst(summary.exit))

@@ -244,10 +244,6 @@ impl Catalog {
         Ok(catalog)
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Where the catalog is, without credentials.
     pub fn location(&self) -> &str {
         &self.location

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::catalog::{Catalog, CatalogError, ClaimOutcome, ClaimPolicy};
 use crate::error::{ExitCode, HarvestError};
@@ -289,19 +289,6 @@ impl Summary {
             }
             FileOutcome::FailedBefore { .. } | FileOutcome::Failed { .. } => self.failed += 1,
         }
-    }
-}
-
-/// Times a whole job.
-pub struct Stopwatch(Instant);
-
-impl Stopwatch {
-    pub fn start() -> Self {
-        Stopwatch(Instant::now())
-    }
-
-    pub fn seconds(&self) -> f64 {
-        self.0.elapsed().as_secs_f64()
     }
 }
 

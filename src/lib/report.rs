@@ -1,7 +1,5 @@
 //! report.json: what a harvest did, in stable keys that `view --format json` shares.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::align::Alignment;
@@ -79,16 +77,5 @@ impl RunEntry {
             load_cell_samples: stats.load_cell_samples,
             table,
         }
-    }
-}
-
-impl Report {
-    /// Total dropped rows per reason name, for logs and the catalog.
-    pub fn dropped_by_name(&self) -> BTreeMap<&'static str, u64> {
-        self.rows
-            .dropped
-            .iter()
-            .map(|(r, n)| (r.name(), *n))
-            .collect()
     }
 }

@@ -142,7 +142,8 @@ impl<'a> RunData<'a> {
         }
 
         let mut columns: Vec<Column> = Vec::with_capacity(1 + signals.len() + magnitudes.len());
-        let time = Int64Chunked::from_vec("time".into(), timeline.clone())
+        let height = timeline.len();
+        let time = Int64Chunked::from_vec("time".into(), timeline)
             .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
         columns.push(time.into_column());
         for ((name, ..), values) in signals.iter().zip(resampled) {
@@ -151,7 +152,7 @@ impl<'a> RunData<'a> {
         for (name, values) in magnitudes {
             columns.push(float_column(&name, values));
         }
-        DataFrame::new(timeline.len(), columns)
+        DataFrame::new(height, columns)
     }
 
     /// How well each channel covers the run, and which of the twelve are absent.

@@ -5,6 +5,7 @@
 //! DataFrame plus the kept readings. A row with several problems is counted under the
 //! first in this order: time, value, field, robot_id, sensor_type, run_uuid.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -104,8 +105,8 @@ impl RowAccount {
         self.dropped.values().sum()
     }
 
-    fn drop(&mut self, reason: DropReason) {
-        *self.dropped.entry(reason).or_insert(0) += 1;
+    fn drop(&mut self, reason: DropReason, rows: u64) {
+        *self.dropped.entry(reason).or_insert(0) += rows;
     }
 }
 
@@ -148,35 +149,33 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
         let part = part?;
         float_run_ids |= part.float_run_ids;
         for (reason, n) in part.dropped {
-            *rows.dropped.entry(reason).or_insert(0) += n;
+            rows.drop(reason, n);
         }
         for (key, pairs) in part.buckets {
+            // The first slice's readings are moved, later ones appended.
             match joined.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    e.get_mut().extend_from_slice(&pairs)
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
+                Entry::Occupied(mut e) => e.get_mut().extend(pairs),
+                Entry::Vacant(e) => {
                     e.insert(pairs);
                 }
             }
         }
     }
 
-    let collapsed: Vec<((RunId, Channel), ChannelSeries, RowAccount)> =
-        crate::runs::in_pool(|| {
-            joined
-                .into_par_iter()
-                .map(|(key, pairs)| {
-                    let mut duplicates = RowAccount::default();
-                    let series = sort_and_collapse(pairs, &mut duplicates);
-                    (key, series, duplicates)
-                })
-                .collect()
-        });
+    let collapsed: Vec<(ChannelKey, ChannelSeries, RowAccount)> = crate::runs::in_pool(|| {
+        joined
+            .into_par_iter()
+            .map(|(key, pairs)| {
+                let mut duplicates = RowAccount::default();
+                let series = sort_and_collapse(pairs, &mut duplicates);
+                (key, series, duplicates)
+            })
+            .collect()
+    });
     let mut readings = Readings::new();
     for ((run, channel), series, duplicates) in collapsed {
         for (reason, n) in duplicates.dropped {
-            *rows.dropped.entry(reason).or_insert(0) += n;
+            rows.drop(reason, n);
         }
         readings.entry(run).or_default().insert(channel, series);
     }
@@ -372,11 +371,12 @@ fn sort_and_collapse(mut pairs: Vec<(EpochNanos, f64)>, rows: &mut RowAccount) -
                 .value
                 .last()
                 .expect("time and value are pushed together");
-            rows.drop(if first.to_bits() == value.to_bits() {
+            let reason = if first.to_bits() == value.to_bits() {
                 DropReason::DuplicateIdentical
             } else {
                 DropReason::DuplicateConflicting
-            });
+            };
+            rows.drop(reason, 1);
             continue;
         }
         out.time.push(time);
