@@ -1,6 +1,6 @@
 //! The I/O floor of a harvest, for `make bench`: read the input log whole into a
 //! DataFrame and write outputs of exactly the shape the harvest wrote (its own run
-//! tables and statistics, loaded beforehand), and nothing else.
+//! tables and statistics, loaded beforehand, with the harvest's own Parquet writer and codec), and nothing else.
 //!
 //! Usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS
 //! Prints the median seconds of REPEATS timed rounds.
@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use harvester::report::Report;
+use harvester::store::write_parquet;
 use polars::prelude::*;
 
 fn read_parquet(path: &Path) -> DataFrame {
@@ -44,6 +46,9 @@ fn main() {
         ));
     }
     let report = std::fs::read(harvested.join("report.json")).expect("report");
+    let compression = serde_json::from_slice::<Report>(&report)
+        .expect("a harvest report")
+        .compression;
 
     let mut times = Vec::new();
     for _ in 0..repeats {
@@ -57,9 +62,7 @@ fn main() {
         std::hint::black_box(frame.height());
         for (name, frame) in outputs.iter_mut() {
             let file = std::fs::File::create(scratch.join(name.as_str())).unwrap();
-            ParquetWriter::new(std::io::BufWriter::new(&file))
-                .finish(frame)
-                .unwrap();
+            write_parquet(std::io::BufWriter::new(&file), frame, compression).unwrap();
             if std::env::var_os("FLOOR_NO_SYNC").is_none() {
                 file.sync_all().unwrap();
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use harvester::catalog::Catalog;
+use polars::prelude::*;
 
 fn small_log(path: &Path, id: u64) {
     let mut log = LogBuilder::default();
@@ -46,6 +47,8 @@ fn usage_errors_exit_64() {
         vec!["--jobs", "0", "x.parquet"],
         vec!["--max-gap", "-1", "x.parquet"],
         vec!["--shard", "4/4", "x"],
+        vec!["--compression", "zip", "x.parquet"],
+        vec!["--compression", "zstd:23", "x.parquet"],
         vec![],
     ] {
         let out = work.harvest(&args);
@@ -54,6 +57,45 @@ fn usage_errors_exit_64() {
     }
     let help = work.harvest(&["--help"]);
     assert_eq!(code(&help), 0);
+}
+
+#[test]
+fn every_codec_writes_the_same_tables() {
+    let source = Workdir::new();
+    let input = source.input().join("shift.parquet");
+    small_log(&input, 7);
+    let table = |work: &Workdir| {
+        let dir = work.only_output();
+        let path = dir.join("runs/7.parquet");
+        let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        (report(&dir)["compression"].clone(), frame, size)
+    };
+
+    let plain = Workdir::new();
+    let out = plain.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (codec, expected, plain_size) = table(&plain);
+    assert_eq!(codec, "none");
+    assert!(expected.height() > 50);
+
+    for (arg, name) in [
+        ("snappy", "snappy"),
+        ("lz4", "lz4"),
+        ("zstd", "zstd:3"),
+        ("zstd:19", "zstd:19"),
+    ] {
+        let work = Workdir::new();
+        let out = work.harvest(&["--compression", arg, input.to_str().unwrap()]);
+        assert_eq!(code(&out), 0, "{arg}: {}", stderr(&out));
+        let (codec, frame, size) = table(&work);
+        assert_eq!(codec, name);
+        assert!(frame.equals_missing(&expected), "{arg}: the table differs");
+        // A straight line at constant speed compresses well under every codec.
+        assert!(size < plain_size, "{arg}: {size} >= {plain_size}");
+    }
 }
 
 #[test]

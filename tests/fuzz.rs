@@ -684,6 +684,7 @@ proptest! {
                 alignment: if hold { Alignment::Hold } else { Alignment::Interpolate },
                 max_gap_ns: max_gap_ms * 1_000_000,
             },
+            compression: Default::default(),
         };
         let done = harvest(&source, &options).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let rows = &done.report.rows;

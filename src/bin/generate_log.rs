@@ -12,6 +12,12 @@ use harvester::generator::{
     generate, write_csv, write_parquet, GeneratorConfig, RunUuidType, DEFAULT_ROWS,
 };
 
+/// polars allocates and frees large buffers all the time; mimalloc keeps freed
+/// memory for reuse instead of handing it back to the kernel and faulting in fresh
+/// zeroed pages for the next buffer.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Write a synthetic robot machine log with the quirks real files have.
 #[derive(Debug, Parser)]
 #[command(name = "generate-log", version)]

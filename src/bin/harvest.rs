@@ -16,7 +16,14 @@ use harvester::job::{self, FileOutcome, JobOptions};
 use harvester::logging::{self, LogFormat};
 use harvester::pipeline::HarvestOptions;
 use harvester::schema::OUTPUT_SCHEMA_VERSION;
+use harvester::store::Compression;
 use harvester::watch;
+
+/// polars allocates and frees large buffers all the time; mimalloc keeps freed
+/// memory for reuse instead of handing it back to the kernel and faulting in fresh
+/// zeroed pages for the next buffer.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Harvest robot machine logs (Parquet or CSV) into clean, time-aligned datasets.
 ///
@@ -45,6 +52,10 @@ struct Args {
     /// Longest gap, in seconds, that interpolation, hold or a derivative may bridge.
     #[arg(long, default_value = "1", value_parser = parse_seconds)]
     max_gap: Duration,
+
+    /// Codec of the Parquet outputs: none, snappy, lz4, zstd or zstd:LEVEL (1-22).
+    #[arg(long, env = "HARVEST_COMPRESSION", default_value_t = Compression::None)]
+    compression: Compression,
 
     /// Harvest again even if already harvested.
     #[arg(long)]
@@ -180,6 +191,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 alignment: args.align,
                 max_gap_ns: args.max_gap.as_nanos() as i64,
             },
+            compression: args.compression,
         },
         policy: ClaimPolicy {
             force: args.force,

@@ -65,42 +65,80 @@ pub fn resample(
     at: &[EpochNanos],
     options: AlignOptions,
 ) -> Vec<f64> {
-    debug_assert_eq!(times.len(), values.len());
-    let mut out = Vec::with_capacity(at.len());
-    // `next` is the index of the first sample strictly after the current instant.
-    let mut next = 0;
-    for &t in at {
-        while next < times.len() && times[next] <= t {
-            next += 1;
-        }
-        let value = if next == 0 {
-            MISSING
-        } else {
-            let left = next - 1;
-            if times[left] == t {
-                values[left]
-            } else {
-                match options.alignment {
-                    Alignment::Interpolate => match times.get(next) {
-                        Some(&right_t)
-                            if nanos_between(times[left], right_t) <= options.max_gap_ns =>
-                        {
-                            // Both spans are at most max_gap: plain i64 arithmetic is exact.
-                            let w = (t - times[left]) as f64 / (right_t - times[left]) as f64;
-                            values[left] + (values[next] - values[left]) * w
-                        }
-                        _ => MISSING,
-                    },
-                    Alignment::Hold if nanos_between(times[left], t) <= options.max_gap_ns => {
-                        values[left]
-                    }
-                    Alignment::Hold => MISSING,
-                }
+    Resampler::new(times, at, options).apply(values)
+}
+
+/// Where each instant of a timeline falls on one time axis, worked out once and
+/// applied to every signal sampled on that axis: a clock's x, y and z and their
+/// derivatives share their sample times, so the walk along the timeline is done
+/// once per clock instead of once per column.
+pub struct Resampler {
+    /// Per instant: the index of the sample at or before it, or [`Self::NONE`]
+    /// where no value may be given.
+    left: Vec<usize>,
+    /// Per instant: how far it lies from that sample towards the next, in (0, 1)
+    /// when interpolating between two samples; 0 to take the sample as it is.
+    weight: Vec<f64>,
+}
+
+impl Resampler {
+    const NONE: usize = usize::MAX;
+
+    /// Plans the evaluation at `at` of signals sampled at `times` (both ascending,
+    /// `times` strictly).
+    pub fn new(times: &[EpochNanos], at: &[EpochNanos], options: AlignOptions) -> Resampler {
+        let mut left = Vec::with_capacity(at.len());
+        let mut weight = Vec::with_capacity(at.len());
+        let mut next = 0;
+        for &t in at {
+            while next < times.len() && times[next] <= t {
+                next += 1;
             }
-        };
-        out.push(value);
+            let (index, w) = if next == 0 {
+                (Self::NONE, 0.0)
+            } else {
+                let l = next - 1;
+                if times[l] == t {
+                    (l, 0.0)
+                } else {
+                    match options.alignment {
+                        Alignment::Interpolate => match times.get(next) {
+                            Some(&right_t)
+                                if nanos_between(times[l], right_t) <= options.max_gap_ns =>
+                            {
+                                (l, (t - times[l]) as f64 / (right_t - times[l]) as f64)
+                            }
+                            _ => (Self::NONE, 0.0),
+                        },
+                        Alignment::Hold if nanos_between(times[l], t) <= options.max_gap_ns => {
+                            (l, 0.0)
+                        }
+                        Alignment::Hold => (Self::NONE, 0.0),
+                    }
+                }
+            };
+            left.push(index);
+            weight.push(w);
+        }
+        Resampler { left, weight }
     }
-    out
+
+    /// The signal with these `values` (one per sample time) at every planned instant.
+    pub fn apply(&self, values: &[f64]) -> Vec<f64> {
+        self.left
+            .iter()
+            .zip(&self.weight)
+            .map(|(&l, &w)| {
+                if l == Self::NONE {
+                    MISSING
+                } else if w == 0.0 {
+                    values[l]
+                } else {
+                    values[l] + (values[l + 1] - values[l]) * w
+                }
+            })
+            .collect()
+    }
 }
 
 /// The sorted union of several sorted time axes.

@@ -17,7 +17,9 @@ use crate::runs::{pool_threads, RunCoverage, RunData};
 use crate::schema::Channel;
 use crate::schema::OUTPUT_SCHEMA_VERSION;
 use crate::stats::{robot_stats, RobotStats};
-use crate::store::{output_dir_name, run_table_path, Staging, REPORT_FILE, RUN_STATS_FILE};
+use crate::store::{
+    output_dir_name, run_table_path, Compression, Staging, REPORT_FILE, RUN_STATS_FILE,
+};
 use crate::validate::validate;
 use crate::validate::{ChannelSeries, RunId};
 
@@ -73,6 +75,7 @@ impl SourceFile {
 pub struct HarvestOptions {
     pub out_root: PathBuf,
     pub align: AlignOptions,
+    pub compression: Compression,
 }
 
 /// A completed harvest: its output directory (already in place) and its report.
@@ -173,7 +176,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
             std::io::Error::other(e.to_string()),
         )
     })?;
-    staging.write_parquet(RUN_STATS_FILE, &mut stats_frame)?;
+    staging.write_parquet(RUN_STATS_FILE, &mut stats_frame, options.compression)?;
 
     let mut warnings = validated.warnings;
     let max_gap_s = options.align.max_gap_ns as f64 * 1e-9;
@@ -200,6 +203,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         finished_at: String::new(),
         alignment: options.align.alignment,
         max_gap_s,
+        compression: options.compression,
         rows: validated.rows,
         warnings,
         coverage,
@@ -241,7 +245,7 @@ fn harvest_run(
             std::io::Error::other(e.to_string()),
         )
     })?;
-    staging.write_parquet(&run_table_path(run_uuid), &mut table)?;
+    staging.write_parquet(&run_table_path(run_uuid), &mut table, options.compression)?;
     Ok((robot_stats(&run), run.coverage()))
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::align::Alignment;
 use crate::runs::RunCoverage;
 use crate::stats::{RobotStats, Summary};
+use crate::store::Compression;
 use crate::timestamp::format_utc;
 use crate::validate::RowAccount;
 
@@ -24,12 +25,20 @@ pub struct Report {
     pub finished_at: String,
     pub alignment: Alignment,
     pub max_gap_s: f64,
+    /// Codec of the Parquet outputs (absent in reports of older versions: zstd:3).
+    #[serde(default = "older_compression")]
+    pub compression: Compression,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
     pub coverage: Vec<RunCoverage>,
     pub runs: Vec<RunEntry>,
     /// Wall-clock seconds spent in each stage, in pipeline order.
     pub stages: Vec<StageTime>,
+}
+
+/// What versions before the codec became a choice wrote.
+fn older_compression() -> Compression {
+    Compression::Zstd(Compression::DEFAULT_ZSTD_LEVEL)
 }
 
 /// Time spent in one pipeline stage.

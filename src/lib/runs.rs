@@ -12,7 +12,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::align::{covered_ns, resample, union_timeline, AlignOptions};
+use crate::align::{covered_ns, union_timeline, AlignOptions, Resampler};
 use crate::features::{differentiate, magnitude, Derivatives};
 use crate::schema::{Channel, Sensor, ROBOTS};
 use crate::timestamp::{format_utc, nanos_between, EpochNanos};
@@ -110,10 +110,27 @@ impl<'a> RunData<'a> {
                 }
             }
         }
+        // One plan per distinct time axis (a clock's channels usually share theirs).
+        let mut axes: Vec<&[EpochNanos]> = Vec::new();
+        let axis_of: Vec<usize> = signals
+            .iter()
+            .map(|(_, series, _)| {
+                let time = series.time.as_slice();
+                axes.iter().position(|a| *a == time).unwrap_or_else(|| {
+                    axes.push(time);
+                    axes.len() - 1
+                })
+            })
+            .collect();
         let resampled: Vec<Vec<f64>> = in_pool(|| {
+            let plans: Vec<Resampler> = axes
+                .par_iter()
+                .map(|axis| Resampler::new(axis, &timeline, options))
+                .collect();
             signals
                 .par_iter()
-                .map(|(_, series, values)| resample(&series.time, values, &timeline, options))
+                .zip(&axis_of)
+                .map(|((_, _, values), &axis)| plans[axis].apply(values))
                 .collect()
         });
 
@@ -212,8 +229,19 @@ pub fn pool_threads() -> usize {
 
 /// A Float64 column with the crate's NaN markers turned into nulls.
 fn float_column(name: &str, values: Vec<f64>) -> Column {
-    let validity: polars_arrow::bitmap::Bitmap = values.iter().map(|v| !v.is_nan()).collect();
-    let validity = (validity.unset_bits() > 0).then_some(validity);
+    let validity = values.iter().any(|v| v.is_nan()).then(|| {
+        // Eight values to a byte, least significant bit first, as Arrow lays it out.
+        let bytes: Vec<u8> = values
+            .chunks(8)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u8, |byte, (i, v)| byte | (u8::from(!v.is_nan()) << i))
+            })
+            .collect();
+        polars_arrow::bitmap::Bitmap::from_u8_vec(bytes, values.len())
+    });
     Float64Chunked::from_vec_validity(name.into(), values, validity).into_column()
 }
 
@@ -235,4 +263,34 @@ pub struct RunCoverage {
     pub run_uuid: String,
     pub channels: BTreeMap<String, ChannelCoverage>,
     pub missing: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_values_become_nulls_at_exactly_their_rows() {
+        // 19 values: a partial last byte, and NaNs at both ends of a byte.
+        let missing = [0, 7, 8, 9, 15, 18];
+        let values: Vec<f64> = (0..19)
+            .map(|i| {
+                if missing.contains(&i) {
+                    f64::NAN
+                } else {
+                    i as f64
+                }
+            })
+            .collect();
+        let column = float_column("x", values);
+        let got: Vec<Option<f64>> = column.f64().unwrap().iter().collect();
+        for (i, v) in got.iter().enumerate() {
+            let expected = (!missing.contains(&i)).then_some(i as f64);
+            assert_eq!(*v, expected, "row {i}");
+        }
+
+        let dense = float_column("y", vec![1.0, 2.0]);
+        assert_eq!(dense.null_count(), 0);
+        assert!(!dense.f64().unwrap().has_nulls());
+    }
 }

@@ -1,8 +1,8 @@
 //! Validation: every row of the loaded DataFrame is either kept as a reading of one
 //! channel of one run, or dropped and counted under a named reason.
 //!
-//! Rows are checked in one pass, column iterators zipped, so memory stays at the
-//! DataFrame plus the kept readings. A row with several problems is counted under the
+//! Rows are checked in parallel slices of the frame; within a slice each column is
+//! decoded into plain values, then every row is checked across them. A row with several problems is counted under the
 //! first in this order: time, value, field, robot_id, sensor_type, run_uuid.
 
 use std::collections::hash_map::Entry;
@@ -118,15 +118,21 @@ pub struct ValidatedLog {
     pub warnings: Vec<String>,
 }
 
+/// Rows per slice of the frame validated as one task.
+const SLICE_ROWS: usize = 256 * 1024;
+
 /// Validates a loaded log. Errors only for problems of the whole file (a column of a
 /// type that cannot hold its values); row-level problems are counted.
 pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestError> {
     // Rows are classified in parallel, a slice of the frame per task; the slices'
     // readings are then joined in file order, so duplicates resolve exactly as in a
     // single pass.
+    // Slices are small enough that their decoded columns stay a few tens of MB, and
+    // many enough to keep every thread busy.
     let height = frame.height();
-    let tasks = (crate::runs::pool_threads() * 4)
-        .min(height.div_ceil(64 * 1024))
+    let tasks = height
+        .div_ceil(SLICE_ROWS)
+        .max((crate::runs::pool_threads() * 4).min(height.div_ceil(SLICE_ROWS / 4)))
         .max(1);
     let step = height.div_ceil(tasks);
     let parts: Vec<Result<Classified, HarvestError>> = crate::runs::in_pool(|| {
@@ -271,21 +277,23 @@ fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> 
     let sensors = sensors
         .str()
         .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
-    let mut field_iter = fields.iter();
-    let mut sensor_iter = sensors.iter();
-    let mut time_iter = times.iter();
-    let mut value_iter = values.iter();
-    let mut robot_iter = robots.iter();
-    let mut run_iter = runs.iter();
+    // Each column is decoded whole into plain values first (a tight loop per column
+    // and chunk), then rows are checked across them.
+    let times = times.decode();
+    let values = values.decode();
+    let robots = robots.decode();
+    let runs = runs.decode();
+    let fields = decode_text(fields, |f| f.and_then(Field::parse));
+    let sensors = decode_text(sensors, |s| s.and_then(Sensor::parse));
 
-    for _ in 0..frame.height() {
+    for row in 0..frame.height() {
         let (time, value, field, robot, sensor, run) = (
-            time_iter.next().flatten_err(),
-            value_iter.next().flatten_err(),
-            field_iter.next().flatten(),
-            robot_iter.next().flatten_err(),
-            sensor_iter.next().flatten(),
-            run_iter.next().flatten_err(),
+            times[row],
+            values[row],
+            fields[row],
+            robots[row],
+            sensors[row],
+            runs[row],
         );
         let reading = (|| {
             let time = time.map_err(|null| {
@@ -305,14 +313,12 @@ fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> 
             if !value.is_finite() {
                 return Err(DropReason::ValueNotFinite);
             }
-            let field = field
-                .and_then(Field::parse)
-                .ok_or(DropReason::FieldUnknown)?;
+            let field = field.ok_or(DropReason::FieldUnknown)?;
             let robot = match robot {
                 Ok(r) if r == 1.0 || r == 2.0 => r as u8,
                 _ => return Err(DropReason::RobotIdInvalid),
             };
-            if sensor.and_then(Sensor::parse) != Some(field.sensor()) {
+            if sensor != Some(field.sensor()) {
                 return Err(DropReason::SensorMismatch);
             }
             let run = run.map_err(|null| {
@@ -388,14 +394,25 @@ fn sort_and_collapse(mut pairs: Vec<(EpochNanos, f64)>, rows: &mut RowAccount) -
 /// A cell that is missing (`Err(true)`) or present but unusable (`Err(false)`).
 type Cell<T> = Result<T, bool>;
 
-trait FlattenCell<T> {
-    fn flatten_err(self) -> Cell<T>;
+/// Decodes a numeric column, chunk by chunk, with `f` applied to every cell.
+fn decode_numbers<T: PolarsNumericType, R>(
+    column: &ChunkedArray<T>,
+    f: impl Fn(Option<T::Native>) -> R,
+) -> Vec<R> {
+    let mut out = Vec::with_capacity(column.len());
+    for chunk in column.downcast_iter() {
+        out.extend(chunk.iter().map(|v| f(v.copied())));
+    }
+    out
 }
 
-impl<T> FlattenCell<T> for Option<Cell<T>> {
-    fn flatten_err(self) -> Cell<T> {
-        self.unwrap_or(Err(true))
+/// Decodes a text column, chunk by chunk, with `f` applied to every cell.
+fn decode_text<R>(column: &StringChunked, f: impl Fn(Option<&str>) -> R) -> Vec<R> {
+    let mut out = Vec::with_capacity(column.len());
+    for chunk in column.downcast_iter() {
+        out.extend(chunk.iter().map(&f));
     }
+    out
 }
 
 /// Field and sensor_type as text, whatever string-like type the file used.
@@ -433,20 +450,14 @@ impl TimeColumn {
         }
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = Cell<EpochNanos>> + '_> {
+    fn decode(&self) -> Vec<Cell<EpochNanos>> {
         match self {
-            TimeColumn::Text(s) => Box::new(
-                s.str()
-                    .expect("text time column")
-                    .iter()
-                    .map(|t| t.ok_or(true).and_then(|t| parse_iso8601(t).ok_or(false))),
-            ),
-            TimeColumn::Nanos(s) => Box::new(
-                s.i64()
-                    .expect("int64 time column")
-                    .iter()
-                    .map(|t| t.ok_or(true)),
-            ),
+            TimeColumn::Text(s) => decode_text(s.str().expect("text time column"), |t| {
+                t.ok_or(true).and_then(|t| parse_iso8601(t).ok_or(false))
+            }),
+            TimeColumn::Nanos(s) => {
+                decode_numbers(s.i64().expect("int64 time column"), |t| t.ok_or(true))
+            }
         }
     }
 }
@@ -468,15 +479,15 @@ impl NumberColumn {
         }
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = Cell<f64>> + '_> {
+    fn decode(&self) -> Vec<Cell<f64>> {
         match self {
             NumberColumn::Numeric(s) => {
-                Box::new(s.f64().expect("float column").iter().map(|v| v.ok_or(true)))
+                decode_numbers(s.f64().expect("float column"), |v| v.ok_or(true))
             }
-            NumberColumn::Text(s) => Box::new(s.str().expect("text column").iter().map(|v| {
+            NumberColumn::Text(s) => decode_text(s.str().expect("text column"), |v| {
                 v.ok_or(true)
                     .and_then(|v| v.trim().parse::<f64>().map_err(|_| false))
-            })),
+            }),
         }
     }
 }
@@ -509,23 +520,20 @@ impl RunColumn {
         matches!(self, RunColumn::Float(_))
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = Cell<RunId>> + '_> {
+    fn decode(&self) -> Vec<Cell<RunId>> {
         match self {
-            RunColumn::Unsigned(s) => Box::new(s.u64().expect("u64").iter().map(|v| v.ok_or(true))),
-            RunColumn::Signed(s) => Box::new(s.i64().expect("i64").iter().map(|v| {
+            RunColumn::Unsigned(s) => decode_numbers(s.u64().expect("u64"), |v| v.ok_or(true)),
+            RunColumn::Signed(s) => decode_numbers(s.i64().expect("i64"), |v| {
                 v.ok_or(true)
                     .and_then(|v| u64::try_from(v).map_err(|_| false))
-            })),
-            RunColumn::Float(s) => Box::new(
-                s.f64()
-                    .expect("f64")
-                    .iter()
-                    .map(|v| v.ok_or(true).and_then(float_run_id)),
-            ),
-            RunColumn::Text(s) => Box::new(s.str().expect("text").iter().map(|v| {
+            }),
+            RunColumn::Float(s) => decode_numbers(s.f64().expect("f64"), |v| {
+                v.ok_or(true).and_then(float_run_id)
+            }),
+            RunColumn::Text(s) => decode_text(s.str().expect("text"), |v| {
                 v.ok_or(true)
                     .and_then(|v| v.trim().parse::<u64>().map_err(|_| false))
-            })),
+            }),
         }
     }
 }

@@ -863,6 +863,7 @@ fn report_tables(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
                     .trim_end_matches('.')
             ),
         ),
+        ("compression", r.compression.to_string()),
         (
             "duration",
             harvest_seconds(r).map_or_else(|| "n/a".into(), |s| format!("{} s", number(s, 2))),
