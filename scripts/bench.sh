@@ -11,7 +11,7 @@ PROFILE="${PROFILE:-release}"
 DATA=bench_data
 BASE_ROWS=1546591
 
-cargo build --profile "$PROFILE" --bins --example io_floor >&2
+cargo build --profile "$PROFILE" --bin harvest --bin generate-log --example io_floor >&2
 BIN="target/$PROFILE"
 mkdir -p "$DATA"
 
