@@ -973,14 +973,7 @@ fn check(case: &Case) -> (Workdir, Option<PathBuf>) {
             let rows = &report["rows"];
             let read = rows["read"].as_u64().unwrap();
             let got_kept = rows["kept"].as_u64().unwrap();
-            // Reasons with nothing dropped may be listed with 0 or left out.
-            let dropped: BTreeMap<String, u64> = rows["dropped"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-                .filter(|(_, v)| *v > 0)
-                .collect();
+            let dropped = nonzero_drops(rows);
             assert_eq!(
                 read,
                 got_kept + dropped.values().sum::<u64>(),

@@ -47,13 +47,7 @@ fn check(rows: usize, run_uuid_type: RunUuidType, csv: bool) {
     let read = report["rows"]["read"].as_u64().unwrap();
     let kept = report["rows"]["kept"].as_u64().unwrap();
     assert_eq!(read, log.frame.height() as u64);
-    let dropped: BTreeMap<String, u64> = report["rows"]["dropped"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .filter(|(_, v)| *v > 0)
-        .collect();
+    let dropped = nonzero_drops(&report["rows"]);
     assert_eq!(read, kept + dropped.values().sum::<u64>());
     let injected: BTreeMap<String, u64> = log
         .injected

@@ -66,6 +66,18 @@ pub fn report(dir: &Path) -> serde_json::Value {
         .expect("valid json")
 }
 
+/// A report's `rows.dropped`, only the reasons that dropped something (reasons with
+/// nothing dropped may be listed with 0 or left out).
+pub fn nonzero_drops(rows: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    rows["dropped"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
