@@ -56,18 +56,6 @@ impl Default for AlignOptions {
 /// Marker for "no value" inside the crate; becomes null in every output.
 pub const MISSING: f64 = f64::NAN;
 
-/// Evaluates the signal sampled at (`times`, `values`) at each instant of `at`.
-///
-/// `times` and `at` must be sorted ascending; `times` strictly. Runs in O(n + m).
-pub fn resample(
-    times: &[EpochNanos],
-    values: &[f64],
-    at: &[EpochNanos],
-    options: AlignOptions,
-) -> Vec<f64> {
-    Resampler::new(times, at, options).apply(values)
-}
-
 /// Where each instant of a timeline falls on one time axis, worked out once and
 /// applied to every signal sampled on that axis: a clock's x, y and z and their
 /// derivatives share their sample times, so the walk along the timeline is done
@@ -85,7 +73,7 @@ impl Resampler {
     const NONE: usize = usize::MAX;
 
     /// Plans the evaluation at `at` of signals sampled at `times` (both ascending,
-    /// `times` strictly).
+    /// `times` strictly). Runs in O(n + m).
     pub fn new(times: &[EpochNanos], at: &[EpochNanos], options: AlignOptions) -> Resampler {
         let mut left = Vec::with_capacity(at.len());
         let mut weight = Vec::with_capacity(at.len());
@@ -141,6 +129,24 @@ impl Resampler {
     }
 }
 
+/// The distinct time axes among `axes`, compared by content, and for each of `axes`
+/// the index of its distinct axis: signals on one clock share a [`Resampler`].
+pub fn distinct_axes<'a>(
+    axes: impl IntoIterator<Item = &'a [EpochNanos]>,
+) -> (Vec<&'a [EpochNanos]>, Vec<usize>) {
+    let mut distinct: Vec<&[EpochNanos]> = Vec::new();
+    let index = axes
+        .into_iter()
+        .map(|axis| {
+            distinct.iter().position(|a| *a == axis).unwrap_or_else(|| {
+                distinct.push(axis);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    (distinct, index)
+}
+
 /// The sorted union of several sorted time axes.
 pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> Vec<EpochNanos> {
     let axes: Vec<&[EpochNanos]> = axes.into_iter().collect();
@@ -172,6 +178,16 @@ pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The signal sampled at (`times`, `values`) at each instant of `at`.
+    fn resample(
+        times: &[EpochNanos],
+        values: &[f64],
+        at: &[EpochNanos],
+        options: AlignOptions,
+    ) -> Vec<f64> {
+        Resampler::new(times, at, options).apply(values)
+    }
 
     const S: i64 = 1_000_000_000;
 

@@ -126,7 +126,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     }
 
     let staging = Staging::create(&options.out_root, &source.output_name())?;
-    // Runs are independent. Parquet compression runs on the thread that writes, so
+    // Runs are independent. Parquet encoding runs on the thread that writes, so
     // one worker per pool thread takes runs off a queue, largest first, and writes
     // them side by side; at most one wide table per worker is in memory at a time.
     // Workers are plain threads, not pool tasks, so a worker waiting inside polars

@@ -12,7 +12,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::align::{covered_ns, union_timeline, AlignOptions, Resampler};
+use crate::align::{covered_ns, distinct_axes, union_timeline, AlignOptions, Resampler};
 use crate::features::{differentiate, magnitude, Derivatives};
 use crate::schema::{Channel, Sensor, ROBOTS};
 use crate::timestamp::{format_utc, nanos_between, EpochNanos};
@@ -111,17 +111,7 @@ impl<'a> RunData<'a> {
             }
         }
         // One plan per distinct time axis (a clock's channels usually share theirs).
-        let mut axes: Vec<&[EpochNanos]> = Vec::new();
-        let axis_of: Vec<usize> = signals
-            .iter()
-            .map(|(_, series, _)| {
-                let time = series.time.as_slice();
-                axes.iter().position(|a| *a == time).unwrap_or_else(|| {
-                    axes.push(time);
-                    axes.len() - 1
-                })
-            })
-            .collect();
+        let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, s, _)| s.time.as_slice()));
         let resampled: Vec<Vec<f64>> = in_pool(|| {
             let plans: Vec<Resampler> = axes
                 .par_iter()

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::align::{resample, union_timeline, AlignOptions, Alignment};
+use crate::align::{distinct_axes, union_timeline, AlignOptions, Alignment, Resampler};
 use crate::features::magnitude;
 use crate::runs::RunData;
 use crate::schema::{Channel, Sensor, ROBOTS};
@@ -64,36 +64,52 @@ pub struct RobotStats {
     pub load_cell_samples: u64,
 }
 
-/// A sensor's three fields evaluated on the sensor's own instants.
-struct SensorFrame {
+/// A sensor's own instants (the union of its three fields' sample times) and how
+/// each field's samples map onto them, worked out once for the readings and both
+/// derivatives.
+struct SensorAxes {
+    channels: [Channel; 3],
     times: Vec<EpochNanos>,
-    axes: [Vec<f64>; 3],
+    plans: Vec<Resampler>,
+    /// For each channel, the index of its plan (fields on one clock share one).
+    plan_of: Vec<usize>,
 }
 
-/// Evaluates, for each of the sensor's three channels, the signal `pick` selects
-/// (readings or a derivative, aligned with the channel's sample times) on the
-/// sensor's own instants. `None` unless all three channels are present.
-fn sensor_frame<'a>(
-    run: &'a RunData,
-    robot: u8,
-    sensor: Sensor,
-    pick: impl Fn(Channel) -> Option<&'a [f64]>,
-) -> Option<SensorFrame> {
-    let channels = sensor.fields().map(|field| Channel { robot, field });
-    let series: Vec<&ChannelSeries> = channels
-        .iter()
-        .map(|c| run.channels.get(c))
-        .collect::<Option<_>>()?;
-    let times = union_timeline(series.iter().map(|s| s.time.as_slice()));
-    let options = AlignOptions {
-        alignment: Alignment::Interpolate,
-        max_gap_ns: run.max_gap_ns,
-    };
-    let mut axes = [Vec::new(), Vec::new(), Vec::new()];
-    for (i, channel) in channels.into_iter().enumerate() {
-        axes[i] = resample(&series[i].time, pick(channel)?, &times, options);
+impl SensorAxes {
+    /// `None` unless all three of the sensor's channels are present.
+    fn new(run: &RunData, robot: u8, sensor: Sensor) -> Option<SensorAxes> {
+        let channels = sensor.fields().map(|field| Channel { robot, field });
+        let series: Vec<&ChannelSeries> = channels
+            .iter()
+            .map(|c| run.channels.get(c))
+            .collect::<Option<_>>()?;
+        let times = union_timeline(series.iter().map(|s| s.time.as_slice()));
+        let options = AlignOptions {
+            alignment: Alignment::Interpolate,
+            max_gap_ns: run.max_gap_ns,
+        };
+        let (axes, plan_of) = distinct_axes(series.iter().map(|s| s.time.as_slice()));
+        let plans = axes
+            .into_iter()
+            .map(|axis| Resampler::new(axis, &times, options))
+            .collect();
+        Some(SensorAxes {
+            channels,
+            times,
+            plans,
+            plan_of,
+        })
     }
-    Some(SensorFrame { times, axes })
+
+    /// The signal `pick` selects for each field (readings or a derivative, aligned
+    /// with the field's sample times) on the sensor's instants.
+    fn evaluate<'a>(&self, pick: impl Fn(Channel) -> Option<&'a [f64]>) -> Option<[Vec<f64>; 3]> {
+        let mut axes = [Vec::new(), Vec::new(), Vec::new()];
+        for (i, channel) in self.channels.into_iter().enumerate() {
+            axes[i] = self.plans[self.plan_of[i]].apply(pick(channel)?);
+        }
+        Some(axes)
+    }
 }
 
 /// Computes the statistics of every robot that has readings in the run.
@@ -115,25 +131,34 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
                 .max()?;
 
             let readings = |c: Channel| run.channels.get(&c).map(|s| s.value.as_slice());
-            let positions = sensor_frame(run, robot, Sensor::Encoder, readings);
-            let velocity = sensor_frame(run, robot, Sensor::Encoder, |c| run.velocity(c));
-            let acceleration = sensor_frame(run, robot, Sensor::Encoder, |c| run.acceleration(c));
-            let force = sensor_frame(run, robot, Sensor::LoadCell, readings);
+            let encoder = SensorAxes::new(run, robot, Sensor::Encoder);
+            let load_cell = SensorAxes::new(run, robot, Sensor::LoadCell);
+            let positions = encoder.as_ref().and_then(|e| e.evaluate(readings));
+            let velocity = encoder
+                .as_ref()
+                .and_then(|e| e.evaluate(|c| run.velocity(c)));
+            let acceleration = encoder
+                .as_ref()
+                .and_then(|e| e.evaluate(|c| run.acceleration(c)));
+            let force = load_cell.as_ref().and_then(|l| l.evaluate(readings));
 
-            let norm = |f: &SensorFrame| magnitude(&f.axes[0], &f.axes[1], &f.axes[2]);
+            let norm = |[x, y, z]: &[Vec<f64>; 3]| magnitude(x, y, z);
             Some(RobotStats {
                 run_uuid: run.run_uuid,
                 robot_id: robot,
                 start,
                 stop,
                 runtime_s: seconds_between(start, stop),
-                distance_mm: positions.as_ref().and_then(|p| path_length(p, max_gap_ns)),
+                distance_mm: encoder
+                    .as_ref()
+                    .zip(positions.as_ref())
+                    .and_then(|(e, p)| path_length(&e.times, p, max_gap_ns)),
                 speed_mm_s: velocity.as_ref().and_then(|v| Summary::of(&norm(v))),
                 accel_mm_s2: acceleration.as_ref().and_then(|a| Summary::of(&norm(a))),
                 force_n: force.as_ref().and_then(|f| Summary::of(&norm(f))),
                 rows: own.iter().map(|s| s.len() as u64).sum(),
-                encoder_samples: positions.as_ref().map_or(0, |p| p.times.len() as u64),
-                load_cell_samples: force.as_ref().map_or(0, |f| f.times.len() as u64),
+                encoder_samples: encoder.as_ref().map_or(0, |e| e.times.len() as u64),
+                load_cell_samples: load_cell.as_ref().map_or(0, |l| l.times.len() as u64),
             })
         })
         .collect()
@@ -141,12 +166,10 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
 
 /// Length of the polyline through consecutive complete positions at most `max_gap`
 /// apart; `None` when no such pair exists (nothing was measured, which is not 0 mm).
-fn path_length(p: &SensorFrame, max_gap_ns: i64) -> Option<f64> {
-    let [x, y, z] = &p.axes;
+fn path_length(times: &[EpochNanos], [x, y, z]: &[Vec<f64>; 3], max_gap_ns: i64) -> Option<f64> {
     let mut total = 0.0;
     let mut measured = false;
-    for i in (1..p.times.len()).filter(|&i| nanos_between(p.times[i - 1], p.times[i]) <= max_gap_ns)
-    {
+    for i in (1..times.len()).filter(|&i| nanos_between(times[i - 1], times[i]) <= max_gap_ns) {
         let step = crate::features::norm(x[i] - x[i - 1], y[i] - y[i - 1], z[i] - z[i - 1]);
         if step.is_nan() {
             continue;

@@ -2,8 +2,9 @@
 //! channel of one run, or dropped and counted under a named reason.
 //!
 //! Rows are checked in parallel slices of the frame; within a slice each column is
-//! decoded into plain values, then every row is checked across them. A row with several problems is counted under the
-//! first in this order: time, value, field, robot_id, sensor_type, run_uuid.
+//! decoded into plain values, then every row is checked across them. A row with
+//! several problems is counted under the first in this order: time, value, field,
+//! robot_id, sensor_type, run_uuid.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -126,9 +127,8 @@ const SLICE_ROWS: usize = 256 * 1024;
 pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestError> {
     // Rows are classified in parallel, a slice of the frame per task; the slices'
     // readings are then joined in file order, so duplicates resolve exactly as in a
-    // single pass.
-    // Slices are small enough that their decoded columns stay a few tens of MB, and
-    // many enough to keep every thread busy.
+    // single pass. Slices are small enough that their decoded columns stay a few
+    // tens of MB, and many enough to keep every thread busy.
     let height = frame.height();
     let tasks = height
         .div_ceil(SLICE_ROWS)
@@ -267,7 +267,7 @@ fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> 
     let mut dropped: BTreeMap<DropReason, u64> = BTreeMap::new();
     // Readings per (run, channel), with the last key cached: rows come grouped by
     // run, sensor, robot and field, so the map is consulted once per group.
-    let mut buckets: Vec<Vec<(EpochNanos, f64)>> = Vec::new();
+    let mut buckets: Vec<Pairs> = Vec::new();
     let mut index: HashMap<(RunId, Channel), usize> = HashMap::new();
     let mut last: Option<((RunId, Channel), usize)> = None;
 
