@@ -147,22 +147,50 @@ pub fn distinct_axes<'a>(
     (distinct, index)
 }
 
-/// The sorted union of several sorted time axes.
+/// The sorted union of several sorted time axes, each instant once.
+///
+/// The axes are merged pairwise, in linear time: a run's union of four clocks of a
+/// million instants each is three merges, where sorting the concatenation would cost
+/// n log n.
 pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> Vec<EpochNanos> {
-    let axes: Vec<&[EpochNanos]> = axes.into_iter().collect();
-    let mut all = Vec::with_capacity(axes.iter().map(|a| a.len()).sum());
-    let mut previous: Option<&[EpochNanos]> = None;
+    let mut distinct: Vec<&[EpochNanos]> = Vec::new();
     for axis in axes {
         // Fields of one sensor share its clock: skip an axis identical to the last one.
-        if previous == Some(axis) {
-            continue;
+        if distinct.last() != Some(&axis) {
+            distinct.push(axis);
         }
-        all.extend_from_slice(axis);
-        previous = Some(axis);
     }
-    all.sort_unstable();
-    all.dedup();
-    all
+    let pair = |pair: &[&[EpochNanos]]| merge_sorted(pair[0], pair.get(1).copied().unwrap_or(&[]));
+    let mut merged: Vec<Vec<EpochNanos>> = distinct.chunks(2).map(pair).collect();
+    while merged.len() > 1 {
+        merged = merged
+            .chunks(2)
+            .map(|p| pair(&p.iter().map(Vec::as_slice).collect::<Vec<_>>()))
+            .collect();
+    }
+    merged.pop().unwrap_or_default()
+}
+
+/// Merges two ascending slices into one ascending vector without repeated instants.
+fn merge_sorted(a: &[EpochNanos], b: &[EpochNanos]) -> Vec<EpochNanos> {
+    let mut out: Vec<EpochNanos> = Vec::with_capacity(a.len() + b.len());
+    let mut push = |t: EpochNanos| {
+        if out.last() != Some(&t) {
+            out.push(t);
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            push(a[i]);
+            i += 1;
+        } else {
+            push(b[j]);
+            j += 1;
+        }
+    }
+    a[i..].iter().chain(&b[j..]).for_each(|&t| push(t));
+    out
 }
 
 /// How much of a run a channel covers: the summed length of the intervals between
@@ -249,6 +277,13 @@ mod tests {
             union_timeline([&a[..], &a[..], &b[..]]),
             vec![1, 2, 3, 5, 6]
         );
+        let c = [0, 6, 7];
+        assert_eq!(
+            union_timeline([&b[..], &c[..], &a[..]]),
+            vec![0, 1, 2, 3, 5, 6, 7]
+        );
+        assert_eq!(union_timeline([&[4, 4, 5][..]]), vec![4, 5]);
+        assert!(union_timeline(std::iter::empty()).is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use polars::io::parquet::metadata::{FileMetadata, FileMetadataRef};
 use polars::prelude::*;
 use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
 use polars_parquet_format::{PageHeader, PageType};
@@ -42,12 +43,91 @@ impl LogFormat {
     }
 }
 
-/// Parses a whole log into a DataFrame and checks that the required columns are there.
+/// A log whose structure has been checked, ready to be decoded part by part.
+///
+/// A Parquet log is decoded one part (a few consecutive row groups) at a time, by
+/// the validation task that checks it: the decoded text of a whole log (its
+/// timestamps are strings of some 25 bytes) would be most of a harvest's memory, and
+/// allocating it is most of the loading time. A CSV log is parsed whole and is one part.
+pub struct LoadedLog<'a> {
+    path: &'a Path,
+    source: Source<'a>,
+}
+
+enum Source<'a> {
+    Frame(DataFrame),
+    Parquet {
+        bytes: &'a [u8],
+        metadata: FileMetadataRef,
+        columns: Vec<String>,
+        /// Per part: its first row and its number of rows, on row-group boundaries.
+        parts: Vec<(usize, usize)>,
+        rows: usize,
+    },
+}
+
+/// Consecutive row groups are decoded together up to this many rows, so that small
+/// row groups do not each pay the reader's set-up; a larger row group is one part.
+const PART_ROWS: usize = 256 * 1024;
+
+impl LoadedLog<'_> {
+    /// Rows in the log.
+    pub fn height(&self) -> usize {
+        match &self.source {
+            Source::Frame(frame) => frame.height(),
+            Source::Parquet { rows, .. } => *rows,
+        }
+    }
+
+    /// The number of parts the log is decoded in.
+    pub fn parts(&self) -> usize {
+        match &self.source {
+            Source::Frame(_) => 1,
+            Source::Parquet { parts, .. } => parts.len(),
+        }
+    }
+
+    /// The rows of part `index` (`0..self.parts()`), in file order, with the
+    /// required columns. A part that cannot be decoded is a bad file.
+    pub fn part(&self, index: usize) -> Result<DataFrame, HarvestError> {
+        match &self.source {
+            Source::Frame(frame) => Ok(frame.clone()),
+            Source::Parquet {
+                bytes,
+                metadata,
+                columns,
+                parts,
+                ..
+            } => {
+                // Decode columns in parallel only when there are too few parts to
+                // keep every thread busy.
+                let parallel = if parts.len() < crate::runs::pool_threads() {
+                    ParallelStrategy::Columns
+                } else {
+                    ParallelStrategy::None
+                };
+                guarded(self.path, "corrupt Parquet file", || {
+                    let mut reader = ParquetReader::new(Cursor::new(*bytes));
+                    reader.set_metadata(metadata.clone());
+                    reader
+                        .with_columns(Some(columns.clone()))
+                        .with_slice(Some(parts[index]))
+                        .read_parallel(parallel)
+                        .finish()
+                })
+            }
+        }
+    }
+}
+
+/// Checks a whole log's structure (and parses a CSV log) before any row is decoded:
+/// the format, the required columns, and for Parquet the footer and every page
+/// header of the columns to be read.
 ///
 /// Parquet keeps its column types (validation casts them). CSV is read with every
 /// column as text, so one malformed cell drops one row under a named reason instead
 /// of failing the file or being silently inferred as something else.
-pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
+pub fn load_log<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<LoadedLog<'a>, HarvestError> {
     if bytes.is_empty() {
         return Err(HarvestError::bad_file(path, "empty file (0 bytes)"));
     }
@@ -59,7 +139,7 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
     })?;
     let is_parquet =
         bytes.len() >= 8 && bytes.starts_with(PARQUET_MAGIC) && bytes.ends_with(PARQUET_MAGIC);
-    let frame = match format {
+    let source = match format {
         LogFormat::Parquet if !is_parquet => {
             return Err(HarvestError::bad_file(
                 path,
@@ -82,7 +162,14 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
             }
             let metadata = reader.get_metadata()?.clone();
             check_pages(bytes, &metadata, &present)?;
-            reader.with_columns(Some(present)).finish().map(Ok)
+            let parts = parts_of(metadata.row_groups.iter().map(|g| g.num_rows()), PART_ROWS);
+            Ok(Ok(Source::Parquet {
+                bytes,
+                rows: metadata.num_rows,
+                metadata,
+                columns: present,
+                parts,
+            }))
         })??,
         LogFormat::Csv if is_parquet => {
             return Err(HarvestError::bad_file(path, "a Parquet file named .csv; rename it to .parquet"))
@@ -100,16 +187,36 @@ pub fn load_log(path: &Path, bytes: &[u8]) -> Result<DataFrame, HarvestError> {
             if REQUIRED_COLUMNS.iter().any(|c| !names.contains(c)) {
                 return Err(missing_columns(path, &names));
             }
-            frame
+            Source::Frame(frame)
         }
     };
-    if frame.height() == 0 {
+    let log = LoadedLog { path, source };
+    if log.height() == 0 {
         return Err(HarvestError::bad_file(
             path,
             "the file has a header but no rows",
         ));
     }
-    Ok(frame)
+    Ok(log)
+}
+
+/// Splits rows stored in groups of `group_rows` into parts of whole groups, each
+/// of at least `part_rows` rows but the last: (first row, rows) per part.
+fn parts_of(group_rows: impl IntoIterator<Item = usize>, part_rows: usize) -> Vec<(usize, usize)> {
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    let (mut first, mut rows) = (0, 0);
+    for group in group_rows {
+        rows += group;
+        if rows >= part_rows {
+            parts.push((first, rows));
+            first += rows;
+            rows = 0;
+        }
+    }
+    if rows > 0 {
+        parts.push((first, rows));
+    }
+    parts
 }
 
 /// Runs a polars reader, turning both its errors and any panic inside it into a
@@ -205,11 +312,7 @@ const MAX_VALUES_PER_BYTE: u64 = 4096;
 /// non-negative, a chunk's pages hold at most the chunk's values, a flat column's
 /// chunk at most its row group's rows, and the file at most
 /// [`MAX_VALUES_PER_BYTE`] values per byte.
-fn check_pages(
-    bytes: &[u8],
-    metadata: &polars::io::parquet::metadata::FileMetadata,
-    columns: &[String],
-) -> PolarsResult<()> {
+fn check_pages(bytes: &[u8], metadata: &FileMetadata, columns: &[String]) -> PolarsResult<()> {
     let corrupt = |what: String| PolarsError::ComputeError(what.into());
     let limit = (bytes.len() as u64).saturating_mul(MAX_VALUES_PER_BYTE);
     if metadata.num_rows as u64 > limit {
@@ -386,7 +489,7 @@ pub(crate) fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_page, read_page_header};
+    use super::{check_page, parts_of, read_page_header};
     use polars_parquet_format::PageType;
 
     #[test]
@@ -439,6 +542,15 @@ mod tests {
         assert!(read_page_header(&v1[..10]).is_none());
         assert!(read_page_header(&[0x99, 0xf5, 0xff, 0xff, 0xff, 0x0f]).is_none());
         assert!(read_page_header(&[0x98, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_none());
+    }
+
+    #[test]
+    fn parts_are_whole_row_groups_covering_every_row_once() {
+        assert_eq!(parts_of([3, 3, 3, 3, 1], 5), vec![(0, 6), (6, 6), (12, 1)]);
+        assert_eq!(parts_of([10, 2], 5), vec![(0, 10), (10, 2)]);
+        assert_eq!(parts_of([5], 5), vec![(0, 5)]);
+        assert_eq!(parts_of([0, 4, 0], 5), vec![(0, 4)]);
+        assert!(parts_of([], 5).is_empty());
     }
 
     proptest::proptest! {

@@ -110,10 +110,10 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         Instant::now(),
     );
 
-    let frame = load_log(&source.path, &source.bytes)?;
+    let log = load_log(&source.path, &source.bytes)?;
     stages.lap("load");
-    let validated = validate(&source.path, &frame)?;
-    drop(frame);
+    let validated = validate(&source.path, &log)?;
+    drop(log);
     stages.lap("validate");
     if validated.readings.is_empty() {
         return Err(HarvestError::bad_file(

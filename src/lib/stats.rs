@@ -14,6 +14,8 @@
 //!
 //! A quantity whose channels are not all present is `None` (null), never 0 or NaN.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::align::{distinct_axes, union_timeline, AlignOptions, Alignment, Resampler};
@@ -70,9 +72,10 @@ pub struct RobotStats {
 struct SensorAxes {
     channels: [Channel; 3],
     times: Vec<EpochNanos>,
-    plans: Vec<Resampler>,
-    /// For each channel, the index of its plan (fields on one clock share one).
-    plan_of: Vec<usize>,
+    /// Per distinct axis, its plan, and for each channel the index of its plan
+    /// (fields on one clock share one). None when the three fields share one clock:
+    /// their values are already on `times` and are used as they are.
+    plans: Option<(Vec<Resampler>, Vec<usize>)>,
 }
 
 impl SensorAxes {
@@ -89,24 +92,37 @@ impl SensorAxes {
             max_gap_ns: run.max_gap_ns,
         };
         let (axes, plan_of) = distinct_axes(series.iter().map(|s| s.time.as_slice()));
-        let plans = axes
-            .into_iter()
-            .map(|axis| Resampler::new(axis, &times, options))
-            .collect();
+        let plans = (axes.len() > 1).then(|| {
+            let plans = axes
+                .into_iter()
+                .map(|axis| Resampler::new(axis, &times, options))
+                .collect();
+            (plans, plan_of)
+        });
         Some(SensorAxes {
             channels,
             times,
             plans,
-            plan_of,
         })
     }
 
     /// The signal `pick` selects for each field (readings or a derivative, aligned
     /// with the field's sample times) on the sensor's instants.
-    fn evaluate<'a>(&self, pick: impl Fn(Channel) -> Option<&'a [f64]>) -> Option<[Vec<f64>; 3]> {
-        let mut axes = [Vec::new(), Vec::new(), Vec::new()];
+    fn evaluate<'a>(
+        &self,
+        pick: impl Fn(Channel) -> Option<&'a [f64]>,
+    ) -> Option<[Cow<'a, [f64]>; 3]> {
+        let mut axes = [
+            Cow::Borrowed(&[][..]),
+            Cow::Borrowed(&[][..]),
+            Cow::Borrowed(&[][..]),
+        ];
         for (i, channel) in self.channels.into_iter().enumerate() {
-            axes[i] = self.plans[self.plan_of[i]].apply(pick(channel)?);
+            let values = pick(channel)?;
+            axes[i] = match &self.plans {
+                None => Cow::Borrowed(values),
+                Some((plans, plan_of)) => Cow::Owned(plans[plan_of[i]].apply(values)),
+            };
         }
         Some(axes)
     }
@@ -142,7 +158,7 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
                 .and_then(|e| e.evaluate(|c| run.acceleration(c)));
             let force = load_cell.as_ref().and_then(|l| l.evaluate(readings));
 
-            let norm = |[x, y, z]: &[Vec<f64>; 3]| magnitude(x, y, z);
+            let norm = |[x, y, z]: &[Cow<[f64]>; 3]| magnitude(x, y, z);
             Some(RobotStats {
                 run_uuid: run.run_uuid,
                 robot_id: robot,
@@ -166,7 +182,7 @@ pub fn robot_stats(run: &RunData) -> Vec<RobotStats> {
 
 /// Length of the polyline through consecutive complete positions at most `max_gap`
 /// apart; `None` when no such pair exists (nothing was measured, which is not 0 mm).
-fn path_length(times: &[EpochNanos], [x, y, z]: &[Vec<f64>; 3], max_gap_ns: i64) -> Option<f64> {
+fn path_length(times: &[EpochNanos], [x, y, z]: &[Cow<[f64]>; 3], max_gap_ns: i64) -> Option<f64> {
     let mut total = 0.0;
     let mut measured = false;
     for i in (1..times.len()).filter(|&i| nanos_between(times[i - 1], times[i]) <= max_gap_ns) {

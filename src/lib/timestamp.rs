@@ -18,27 +18,62 @@ const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// Returns `None` for anything else, including out-of-range fields (month 13,
 /// second 61) and dates whose nanosecond count does not fit in an `i64`.
 pub fn parse_iso8601(s: &str) -> Option<EpochNanos> {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return None;
+    TimestampParser::default().parse(s)
+}
+
+/// [`parse_iso8601`] for a column of timestamps: it remembers the last date it
+/// read. A log's millions of timestamps fall on a handful of dates, and checking
+/// and counting the days of a date is a fifth of a parse.
+#[derive(Debug, Default)]
+pub struct TimestampParser {
+    /// The last valid `YYYY-MM-DD` read and its days since 1970-01-01.
+    last_date: Option<([u8; 10], i64)>,
+}
+
+impl TimestampParser {
+    /// Parses one timestamp, as [`parse_iso8601`] does.
+    pub fn parse(&mut self, s: &str) -> Option<EpochNanos> {
+        let b = s.as_bytes();
+        if b.len() < 19 {
+            return None;
+        }
+        if b[4] != b'-'
+            || b[7] != b'-'
+            || (b[10] != b'T' && b[10] != b' ')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
+            return None;
+        }
+        let date: [u8; 10] = b[..10].try_into().expect("ten bytes");
+        let days = match self.last_date {
+            Some((last, days)) if last == date => days,
+            _ => {
+                let days = days_of_date(b)?;
+                self.last_date = Some((date, days));
+                days
+            }
+        };
+        time_of_day(b, days)
     }
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
+}
+
+/// Days since 1970-01-01 of the `YYYY-MM-DD` at the start of `b`, if it is a date.
+fn days_of_date(b: &[u8]) -> Option<i64> {
     let year = digits(&b[0..4])? as i64;
     let month = digits(&b[5..7])?;
     let day = digits(&b[8..10])?;
-    let hour = digits(&b[11..13])? as i64;
-    let minute = digits(&b[14..16])? as i64;
-    let second = digits(&b[17..19])? as i64;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
+    Some(days_from_civil(year, month, day))
+}
+
+/// The instant of the `HH:MM:SS[.f][offset]` from byte 11 of `b`, on day `days`.
+fn time_of_day(b: &[u8], days: i64) -> Option<EpochNanos> {
+    let hour = digits(&b[11..13])? as i64;
+    let minute = digits(&b[14..16])? as i64;
+    let second = digits(&b[17..19])? as i64;
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
@@ -81,7 +116,6 @@ pub fn parse_iso8601(s: &str) -> Option<EpochNanos> {
         _ => return None,
     };
 
-    let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
     seconds.checked_mul(NANOS_PER_SECOND)?.checked_add(fraction)
 }
@@ -224,6 +258,32 @@ mod tests {
             parse_iso8601("9999-12-31T23:59:59Z"),
             None,
             "overflows i64 nanoseconds"
+        );
+    }
+
+    #[test]
+    fn a_parser_reusing_its_last_date_agrees_with_a_fresh_parse() {
+        let column = [
+            "2022-11-23T20:40:17.63Z",
+            "2022-11-23T23:59:59.999Z",
+            "2022-11-24T00:00:00Z",
+            "2022-02-30T00:00:00Z",
+            "2022-11-24T25:00:00Z",
+            "2022-11-24T01:00:00+02:00",
+            "2024-02-29T12:00:00Z",
+            "2023-02-29T12:00:00Z",
+            "2024-02-29T12:00:00.5Z",
+            "2022-11-23 20:40:17",
+            "2022-11-23T20:40:17.63Z",
+        ];
+        let mut parser = TimestampParser::default();
+        for s in column {
+            assert_eq!(parser.parse(s), parse_iso8601(s), "{s}");
+        }
+        assert_eq!(parser.parse("2023-02-29T12:00:00Z"), None);
+        assert_eq!(
+            parser.parse("2022-11-24T00:00:00Z"),
+            Some((BASE + 11_983) * NANOS_PER_SECOND)
         );
     }
 

@@ -15,8 +15,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HarvestError;
+use crate::load::LoadedLog;
 use crate::schema::{self, Channel, Field, Sensor};
-use crate::timestamp::{parse_iso8601, EpochNanos};
+use crate::timestamp::{EpochNanos, TimestampParser};
 
 /// Why a row was dropped. The names are part of report.json and the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -123,22 +124,32 @@ pub struct ValidatedLog {
 const SLICE_ROWS: usize = 256 * 1024;
 
 /// Validates a loaded log. Errors only for problems of the whole file (a column of a
-/// type that cannot hold its values); row-level problems are counted.
-pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestError> {
-    // Rows are classified in parallel, a slice of the frame per task; the slices'
+/// type that cannot hold its values, a part that cannot be decoded); row-level
+/// problems are counted.
+pub fn validate(path: &Path, log: &LoadedLog) -> Result<ValidatedLog, HarvestError> {
+    // Parts are decoded and classified in parallel, each in slices; the slices'
     // readings are then joined in file order, so duplicates resolve exactly as in a
     // single pass. Slices are small enough that their decoded columns stay a few
-    // tens of MB, and many enough to keep every thread busy.
-    let height = frame.height();
-    let tasks = height
-        .div_ceil(SLICE_ROWS)
-        .max((crate::runs::pool_threads() * 4).min(height.div_ceil(SLICE_ROWS / 4)))
-        .max(1);
-    let step = height.div_ceil(tasks);
-    let parts: Vec<Result<Classified, HarvestError>> = crate::runs::in_pool(|| {
-        (0..tasks)
+    // tens of MB, and when the log has few parts, many enough to keep every thread busy.
+    let height = log.height();
+    let threads = crate::runs::pool_threads();
+    let few_parts = log.parts() < threads * 2;
+    let parts: Vec<Result<Vec<Classified>, HarvestError>> = crate::runs::in_pool(|| {
+        (0..log.parts())
             .into_par_iter()
-            .map(|i| classify(path, &frame.slice((i * step) as i64, step)))
+            .map(|part| {
+                let frame = log.part(part)?;
+                let rows = frame.height();
+                let mut tasks = rows.div_ceil(SLICE_ROWS);
+                if few_parts {
+                    tasks = tasks.max((threads * 4).min(rows.div_ceil(SLICE_ROWS / 4)));
+                }
+                let step = rows.div_ceil(tasks.max(1)).max(1);
+                (0..tasks)
+                    .into_par_iter()
+                    .map(|i| classify(path, &frame.slice((i * step) as i64, step)))
+                    .collect()
+            })
             .collect()
     });
 
@@ -151,8 +162,12 @@ pub fn validate(path: &Path, frame: &DataFrame) -> Result<ValidatedLog, HarvestE
     };
     let mut float_run_ids = false;
     let mut joined: HashMap<ChannelKey, Pairs> = HashMap::new();
-    for part in parts {
-        let part = part?;
+    for part in parts
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+    {
         float_run_ids |= part.float_run_ids;
         for (reason, n) in part.dropped {
             rows.drop(reason, n);
@@ -407,10 +422,10 @@ fn decode_numbers<T: PolarsNumericType, R>(
 }
 
 /// Decodes a text column, chunk by chunk, with `f` applied to every cell.
-fn decode_text<R>(column: &StringChunked, f: impl Fn(Option<&str>) -> R) -> Vec<R> {
+fn decode_text<R>(column: &StringChunked, mut f: impl FnMut(Option<&str>) -> R) -> Vec<R> {
     let mut out = Vec::with_capacity(column.len());
     for chunk in column.downcast_iter() {
-        out.extend(chunk.iter().map(&f));
+        out.extend(chunk.iter().map(&mut f));
     }
     out
 }
@@ -452,9 +467,12 @@ impl TimeColumn {
 
     fn decode(&self) -> Vec<Cell<EpochNanos>> {
         match self {
-            TimeColumn::Text(s) => decode_text(s.str().expect("text time column"), |t| {
-                t.ok_or(true).and_then(|t| parse_iso8601(t).ok_or(false))
-            }),
+            TimeColumn::Text(s) => {
+                let mut parser = TimestampParser::default();
+                decode_text(s.str().expect("text time column"), |t| {
+                    t.ok_or(true).and_then(|t| parser.parse(t).ok_or(false))
+                })
+            }
             TimeColumn::Nanos(s) => {
                 decode_numbers(s.i64().expect("int64 time column"), |t| t.ok_or(true))
             }
@@ -560,6 +578,87 @@ mod tests {
         assert_eq!(float_run_id(1.5), Err(false));
         assert_eq!(float_run_id(f64::NAN), Err(false));
         assert_eq!(float_run_id(1.8446744073709552e19), Err(false));
+    }
+
+    /// A Parquet log of `rows` encoder readings of robot 1 in three runs, with bad
+    /// rows and duplicates spread through it, stored in row groups of `group_rows`.
+    fn parquet_log(rows: usize, group_rows: usize) -> Vec<u8> {
+        // Rows 3k, 3k+1 and 3k+2 are x, y and z at instant k (milliseconds).
+        let at = |k: usize| {
+            format!(
+                "2022-11-23T20:{:02}:{:02}.{:03}Z",
+                k / 60_000,
+                k / 1000 % 60,
+                k % 1000
+            )
+        };
+        let time: Vec<String> = (0..rows)
+            .map(|i| match i % 1000 {
+                7 => "not a time".to_string(),
+                // The instant of the same field three rows before, another value.
+                0 if i > 0 => at(i / 3 - 1),
+                _ => at(i / 3),
+            })
+            .collect();
+        let value: Vec<f64> = (0..rows)
+            .map(|i| if i % 997 == 0 { f64::NAN } else { i as f64 })
+            .collect();
+        let field: Vec<&str> = (0..rows).map(|i| ["x", "y", "z"][i % 3]).collect();
+        let robot: Vec<i64> = vec![1; rows];
+        let run: Vec<u64> = (0..rows).map(|i| (i * 3 / rows) as u64).collect();
+        let sensor: Vec<&str> = vec!["encoder"; rows];
+        let mut frame = DataFrame::new(
+            rows,
+            vec![
+                Column::new(schema::TIME.into(), time),
+                Column::new(schema::VALUE.into(), value),
+                Column::new(schema::FIELD.into(), field),
+                Column::new(schema::ROBOT_ID.into(), robot),
+                Column::new(schema::RUN_UUID.into(), run),
+                Column::new(schema::SENSOR_TYPE.into(), sensor),
+            ],
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(group_rows))
+            .finish(&mut frame)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_log_validated_in_parts_equals_the_log_validated_whole() {
+        let path = Path::new("parts.parquet");
+        let rows = 700_000;
+        let whole = parquet_log(rows, rows);
+        let split = parquet_log(rows, 90_000);
+        assert_eq!(270_000 % 1000, 0, "a duplicate opens the second part");
+        let whole_log = crate::load::load_log(path, &whole).unwrap();
+        let split_log = crate::load::load_log(path, &split).unwrap();
+        assert_eq!(whole_log.parts(), 1);
+        assert_eq!(
+            split_log.parts(),
+            3,
+            "parts of whole row groups, 270k rows each"
+        );
+
+        let expected = validate(path, &whole_log).unwrap();
+        let got = validate(path, &split_log).unwrap();
+        assert_eq!(got.rows, expected.rows);
+        assert_eq!(got.readings, expected.readings);
+        assert_eq!(got.rows.read, rows as u64);
+        assert_eq!(got.rows.dropped[&DropReason::TimeUnparsable], 700);
+        assert!(got.rows.dropped[&DropReason::ValueNotFinite] > 0);
+        // One row in a thousand repeats a reading (one of them opens the second
+        // part), unless that reading was dropped for its NaN.
+        let repeats = (1000..rows)
+            .step_by(1000)
+            .filter(|i| (i - 3) % 997 != 0)
+            .count() as u64;
+        assert_eq!(repeats, 698);
+        assert_eq!(got.rows.dropped[&DropReason::DuplicateConflicting], repeats);
+        assert_eq!(got.readings.len(), 3);
     }
 
     #[test]
