@@ -1,4 +1,5 @@
-//! Loading: a log file's bytes, whole, into a polars DataFrame.
+//! Loading: a log file's bytes, whole, into polars DataFrames (a CSV log as one,
+//! a Parquet log as parts of whole row groups, decoded when validation needs them).
 //!
 //! The file is read once; the same bytes are hashed for the catalog and parsed here,
 //! so a file that changes while it is harvested cannot give a hash of one version
