@@ -160,12 +160,14 @@ pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> V
             distinct.push(axis);
         }
     }
-    let pair = |pair: &[&[EpochNanos]]| merge_sorted(pair[0], pair.get(1).copied().unwrap_or(&[]));
-    let mut merged: Vec<Vec<EpochNanos>> = distinct.chunks(2).map(pair).collect();
+    let mut merged: Vec<Vec<EpochNanos>> = distinct
+        .chunks(2)
+        .map(|p| merge_sorted(p[0], p.get(1).copied().unwrap_or_default()))
+        .collect();
     while merged.len() > 1 {
         merged = merged
             .chunks(2)
-            .map(|p| pair(&p.iter().map(Vec::as_slice).collect::<Vec<_>>()))
+            .map(|p| merge_sorted(&p[0], p.get(1).map_or(&[], Vec::as_slice)))
             .collect();
     }
     merged.pop().unwrap_or_default()
