@@ -6,11 +6,12 @@ FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY . .
 # The target dir lives in a cache mount, so copy the binaries out of it in the
-# same RUN step.
+# same RUN step. --workspace also builds generate-log, the binary of the generator
+# crate (generator/).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bins \
+    cargo build --release --locked --workspace --bins \
  && mkdir -p /out \
  && cp target/release/harvest target/release/view target/release/generate-log /out/
 

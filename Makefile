@@ -8,7 +8,7 @@ OUT ?= harvested
 all: build
 
 build:
-	$(CARGO) build --bins
+	$(CARGO) build --workspace --bins
 
 ## Harvest the committed sample logs into ./harvested (embedded SQLite catalog).
 pipe:
@@ -24,11 +24,11 @@ test:
 	@url="$${HARVESTER_TEST_PG_URL:-}"; \
 	if [ -z "$$url" ]; then url="$$(bash scripts/ensure-postgres.sh)" || exit 1; fi; \
 	echo "PostgreSQL for the tests: $$url"; \
-	HARVESTER_TEST_PG_URL="$$url" $(CARGO) test --all-targets --no-fail-fast
+	HARVESTER_TEST_PG_URL="$$url" $(CARGO) test --workspace --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -39,8 +39,8 @@ bench:
 
 ## Regenerate the committed sample logs.
 sample:
-	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.parquet --rows 60000 --seed 7 --quirks
-	$(CARGO) run --quiet --bin generate-log -- --out sample_data/forming_cell_small.csv --rows 6000 --seed 11 --quirks
+	$(CARGO) run --quiet -p harvester-generator --bin generate-log -- --out sample_data/forming_cell_small.parquet --rows 60000 --seed 7 --quirks
+	$(CARGO) run --quiet -p harvester-generator --bin generate-log -- --out sample_data/forming_cell_small.csv --rows 6000 --seed 11 --quirks
 
 ## A shell in the harvester container, next to a PostgreSQL catalog.
 docker-shell:

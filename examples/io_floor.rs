@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use harvester::report::Report;
-use harvester::store::write_parquet;
+use harvester::model::report::Report;
+use harvester::pipeline::store::write_parquet;
 use polars::prelude::*;
 
 fn read_parquet(path: &Path) -> DataFrame {

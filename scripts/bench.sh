@@ -11,7 +11,9 @@ PROFILE="${PROFILE:-release}"
 DATA=bench_data
 BASE_ROWS=1546591
 
-cargo build --profile "$PROFILE" --bin harvest --bin generate-log --example io_floor >&2
+# generate-log is the binary of the workspace's generator crate (generator/).
+cargo build --profile "$PROFILE" -p harvester -p harvester-generator \
+  --bin harvest --bin generate-log --example io_floor >&2
 BIN="target/$PROFILE"
 mkdir -p "$DATA"
 

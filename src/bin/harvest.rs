@@ -1,23 +1,25 @@
 //! `harvest`: harvest robot logs into analysis-ready datasets, exactly once per file.
 //!
 //! Exit codes: 0 success (harvested, or already harvested / being harvested
-//! elsewhere), 64 usage error, 65 a bad file, 75 retry later, 78 catalog unusable.
+//! elsewhere), 64 usage error, 65 a bad file, 66 a file that does not exist, 70 an
+//! internal error (a bug: report it), 75 retry later, 78 catalog unusable. Over
+//! several files the worst wins: 75 > 70 > 66 > 65 > 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode as ProcessExit;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
-use harvester::align::{AlignOptions, Alignment};
 use harvester::catalog::{default_sqlite_url, Catalog, ClaimPolicy};
-use harvester::error::ExitCode;
-use harvester::job::{self, FileOutcome, JobOptions};
-use harvester::logging::{self, LogFormat};
+use harvester::cli;
+use harvester::error::{ExitCode, FailureKind, HarvestError};
+use harvester::jobs::inputs::{check_watched_dirs, gather_inputs, InputSelection};
+use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
+use harvester::model::options::{Alignment, Compression};
+use harvester::model::report::Stage;
+use harvester::pipeline::align::AlignOptions;
 use harvester::pipeline::HarvestOptions;
-use harvester::schema::OUTPUT_SCHEMA_VERSION;
-use harvester::store::Compression;
-use harvester::watch;
+use harvester::text::printable_path;
 
 /// polars allocates and frees large buffers all the time; mimalloc keeps freed
 /// memory for reuse instead of handing it back to the kernel and faulting in fresh
@@ -34,11 +36,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(version, about, long_about)]
 struct Args {
     /// Log files, or directories whose .parquet/.csv files to harvest.
-    #[arg(required_unless_present_any = ["reharvest_outdated", "watch"])]
+    #[arg(required_unless_present = "reharvest_outdated")]
     paths: Vec<PathBuf>,
 
     /// Directory that receives one output directory per harvested file.
-    #[arg(long, short, env = "HARVEST_OUT", default_value = "harvested")]
+    #[arg(long, short, env = "HARVEST_OUT", default_value = "harvested", value_parser = cli::parse_out_dir)]
     out: PathBuf,
 
     /// Catalog URL: postgres://user@host/db or sqlite://path [default: sqlite://OUT/catalog.db].
@@ -49,8 +51,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Alignment::Interpolate)]
     align: Alignment,
 
-    /// Longest gap, in seconds, that interpolation, hold or a derivative may bridge.
-    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    /// Longest gap, in seconds (at least 0.001), that interpolation, hold or a derivative may bridge.
+    #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = parse_max_gap)]
     max_gap: Duration,
 
     /// Codec of the Parquet outputs: none, snappy, lz4, zstd or zstd:LEVEL (1-22).
@@ -70,11 +72,13 @@ struct Args {
     reharvest_outdated: bool,
 
     /// Watch the given directories and harvest every file that appears, once complete.
-    #[arg(long)]
+    #[arg(long, requires = "paths")]
     watch: bool,
 
-    /// How long a file's size and mtime must stay unchanged before it is taken (seconds).
-    #[arg(long, default_value = "2", value_parser = parse_seconds)]
+    /// How long a file's size and mtime must stay unchanged before it is taken, and
+    /// how recent a Parquet file without its footer counts as still being written
+    /// (seconds, at least 0.001).
+    #[arg(long, default_value = "2", allow_hyphen_values = true, value_parser = parse_settle)]
     settle: Duration,
 
     /// Files harvested at the same time.
@@ -89,31 +93,27 @@ struct Args {
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(u32, u32)>,
 
-    /// Seconds a claim stays valid if its worker stops renewing it (a killed worker).
-    #[arg(long, default_value = "600", value_parser = parse_seconds)]
+    /// Seconds (at least 1) a claim stays valid if its worker stops renewing it (a killed worker).
+    #[arg(long, default_value = "600", allow_hyphen_values = true, value_parser = parse_lease)]
     lease: Duration,
 
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-
-    /// Only warnings and errors.
-    #[arg(long, short)]
-    quiet: bool,
-
-    /// More detail.
-    #[arg(long, short)]
-    verbose: bool,
+    #[command(flatten)]
+    logging: cli::LogArgs,
 }
 
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(v.is_finite() && v > 0.0 && v < 1e9) {
-        return Err(format!("`{s}` must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
+/// `--max-gap`: at least 1 ms, so no gap rounds down to nothing.
+fn parse_max_gap(s: &str) -> Result<Duration, String> {
+    cli::parse_seconds(s, Duration::from_millis(1))
+}
+
+/// `--settle`: at least 1 ms.
+fn parse_settle(s: &str) -> Result<Duration, String> {
+    cli::parse_seconds(s, Duration::from_millis(1))
+}
+
+/// `--lease`: at least 1 s, so a claim can be renewed (every third of it) in time.
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    cli::parse_seconds(s, Duration::from_secs(1))
 }
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
@@ -130,40 +130,26 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn main() -> ProcessExit {
-    let args = match Args::try_parse() {
+    let args: Args = match cli::parse() {
         Ok(args) => args,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Success
-            };
-            let _ = e.print();
-            return code.into();
-        }
+        Err(code) => return code.into(),
     };
     if let Some(threads) = args.threads {
         // polars sizes its thread pool, which this crate's parallel work shares, from
         // this variable when the pool first starts: set it before any data work.
         std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
     }
-    logging::init(args.log_format, args.verbose, args.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start: {e}");
-            return ExitCode::RetryLater.into();
-        }
+    args.logging.init();
+    let runtime = match cli::runtime(Some(2)) {
+        Ok(runtime) => runtime,
+        Err(code) => return code.into(),
     };
     match runtime.block_on(run(args)) {
         Ok(code) => code.into(),
+        // The watch could not start (its signal handlers): worth a retry.
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::Usage.into()
+            ExitCode::RetryLater.into()
         }
     }
 }
@@ -177,11 +163,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
-            return Ok(if e.is_retryable() {
-                ExitCode::RetryLater
-            } else {
-                ExitCode::Config
-            });
+            return Ok(HarvestError::from(e).exit_code());
         }
     };
     let options = JobOptions {
@@ -201,48 +183,47 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         lease: args.lease,
         settle: args.settle,
     };
-    let in_shard = |p: &std::path::Path| args.shard.is_none_or(|(i, n)| job::in_shard(p, i, n));
-
-    if args.watch {
-        let code = watch::watch(
-            &catalog,
-            &args.paths,
-            &options,
-            args.jobs as usize,
-            &in_shard,
-            report_outcome,
-        )
-        .await?;
-        catalog.close().await;
-        return Ok(code);
-    }
-
-    let mut files = Vec::new();
-    let mut exit = ExitCode::Success;
-    for path in &args.paths {
-        if path.is_dir() {
-            let found = job::logs_in_dir(path)
-                .with_context(|| format!("cannot list {}", path.display()))?;
-            files.extend(found.into_iter().filter(|p| in_shard(p)));
-        } else if in_shard(path) {
-            files.push(path.clone());
-        }
-    }
-    if args.reharvest_outdated {
-        let outdated = catalog.outdated_sources(OUTPUT_SCHEMA_VERSION).await;
-        match outdated {
-            Ok(paths) => files.extend(paths.into_iter().map(PathBuf::from).filter(|p| in_shard(p))),
-            Err(e) => {
-                tracing::error!("{e}");
-                exit = ExitCode::RetryLater;
-            }
-        }
-    }
-    files.dedup();
+    let selection = InputSelection {
+        paths: args.paths.clone(),
+        outdated: args.reharvest_outdated,
+        shard: args.shard,
+    };
 
     let clock = std::time::Instant::now();
+    if args.watch {
+        if let Err((code, line)) = check_watched_dirs(&selection.paths) {
+            tracing::error!("{line}");
+            catalog.close().await;
+            return Ok(code);
+        }
+        let summary = watch::watch(
+            &catalog,
+            &selection,
+            &options,
+            args.jobs as usize,
+            report_outcome,
+        )
+        .await;
+        catalog.close().await;
+        let summary = summary?;
+        log_summary(&summary, clock.elapsed().as_secs_f64());
+        return Ok(summary.exit);
+    }
+
+    let inputs = gather_inputs(&selection, &catalog).await;
+    let mut exit = ExitCode::Success;
+    for error in inputs.unlisted {
+        tracing::error!("{error}");
+        exit = exit.worst(error.exit_code());
+    }
+    if let Some(e) = inputs.catalog_error {
+        tracing::error!("{e}");
+        exit = exit.worst(HarvestError::from(e).exit_code());
+    }
+    let files = inputs.files;
+
     let progress = progress_bar(files.len());
-    let summary = job::harvest_files(
+    let summary = jobs::harvest_files(
         &catalog,
         files,
         &options,
@@ -254,19 +235,23 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .await;
     progress.finish_and_clear();
+    log_summary(&summary, clock.elapsed().as_secs_f64());
+    catalog.close().await;
+    Ok(exit.worst(summary.exit))
+}
+
+/// The job's last line: counts, and how long it took.
+fn log_summary(summary: &JobSummary, seconds: f64) {
     tracing::info!(
         harvested = summary.harvested,
         skipped = summary.skipped,
         failed = summary.failed,
-        seconds = format!("{:.2}", clock.elapsed().as_secs_f64()),
-        "summary: {} harvested, {} skipped, {} failed in {:.2} s",
+        seconds = format!("{seconds:.2}"),
+        "summary: {} harvested, {} skipped, {} failed in {seconds:.2} s",
         summary.harvested,
         summary.skipped,
         summary.failed,
-        clock.elapsed().as_secs_f64()
     );
-    catalog.close().await;
-    Ok(exit.worst(summary.exit))
 }
 
 /// A progress bar on a terminal with several files; hidden otherwise.
@@ -286,7 +271,7 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
 
 /// One log event per file: a sentence for people, fields for collectors.
 fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
-    let file = path.display().to_string();
+    let file = printable_path(path);
     match outcome {
         FileOutcome::Harvested {
             output_dir,
@@ -296,13 +281,13 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
             runs,
             stages,
         } => {
-            let stage = |name: &str| {
+            let stage = |stage: Stage| {
                 stages
                     .iter()
-                    .find(|(s, _)| s == name)
-                    .map_or(0.0, |(_, t)| *t)
+                    .find(|s| s.stage == stage)
+                    .map_or(0.0, |s| s.seconds)
             };
-            let seconds: f64 = stages.iter().map(|(_, t)| t).sum();
+            let seconds: f64 = stages.iter().map(|s| s.seconds).sum();
             tracing::info!(
                 file,
                 content_hash,
@@ -310,11 +295,11 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
                 rows_kept,
                 runs,
                 output = %output_dir.display(),
-                read_s = stage("read"),
-                load_s = stage("load"),
-                validate_s = stage("validate"),
-                runs_s = stage("runs"),
-                statistics_s = stage("statistics"),
+                read_s = stage(Stage::Read),
+                load_s = stage(Stage::Load),
+                validate_s = stage(Stage::Validate),
+                runs_s = stage(Stage::Runs),
+                statistics_s = stage(Stage::Statistics),
                 seconds,
                 "harvested {file} -> {} ({rows_read} rows read, {rows_kept} kept, {runs} runs) in {seconds:.2} s",
                 output_dir.display()
@@ -348,11 +333,22 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
         FileOutcome::FailedBefore {
             content_hash,
             last_error,
-        } => tracing::error!(
-            file,
-            content_hash,
-            "failed before (use --retry-failed to try again): {last_error}"
-        ),
+            kind,
+        } => {
+            let again = match kind {
+                FailureKind::Internal => {
+                    "a harvester bug; a new version or --retry-failed tries again"
+                }
+                _ => "--retry-failed tries again",
+            };
+            let kind = kind.name();
+            tracing::error!(
+                file,
+                content_hash,
+                kind,
+                "{file}: failed before ({again}): {last_error}"
+            )
+        }
         FileOutcome::Failed {
             content_hash,
             error,

@@ -3,15 +3,17 @@
 //!
 //! Exit codes: 0 success (also when stdout is closed early, as by `| head`), 64 usage
 //! error or unknown target, 65 unreadable outputs, 75 catalog unreachable (retry
-//! later), 78 catalog unusable by this version.
+//! later), 78 catalog unusable as configured (bad URL or credentials, no such
+//! database, a corrupt catalog file, made by a newer version).
 
 use std::path::PathBuf;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
+use harvester::catalog::FileStatus;
+use harvester::cli;
 use harvester::error::ExitCode;
-use harvester::logging::{self, LogFormat};
-use harvester::view::{self, Format, Request, Status, ViewOptions};
+use harvester::view::{self, Format, Request, ViewOptions};
 
 /// Show harvested robot logs: a file's summary, data quality and run statistics, the
 /// catalog's list of files, or the first rows of one run's table.
@@ -31,7 +33,7 @@ struct Args {
 
     /// With --list: only files with this status.
     #[arg(long, value_enum, requires = "list")]
-    status: Option<Status>,
+    status: Option<FileStatus>,
 
     /// With --list: at most this many files.
     #[arg(long, default_value_t = 100, requires = "list", value_parser = clap::value_parser!(i64).range(1..))]
@@ -49,41 +51,30 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 
+    /// Tables as wide as their content: no eliding of paths, dropping or stacking of
+    /// columns. Tables otherwise fit COLUMNS when set, else the terminal (in a pipe
+    /// without COLUMNS they are as wide as their content).
+    #[arg(long)]
+    wide: bool,
+
     /// The harvest's output directory (where the default catalog is).
-    #[arg(long, short, env = "HARVEST_OUT", default_value = "harvested")]
+    #[arg(long, short, env = "HARVEST_OUT", default_value = "harvested", value_parser = cli::parse_out_dir)]
     out: PathBuf,
 
     /// Catalog URL: postgres://user@host/db or sqlite://path [default: sqlite://OUT/catalog.db].
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     catalog: Option<String>,
 
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-
-    /// Only warnings and errors.
-    #[arg(long, short)]
-    quiet: bool,
-
-    /// More detail.
-    #[arg(long, short)]
-    verbose: bool,
+    #[command(flatten)]
+    logging: cli::LogArgs,
 }
 
 fn main() -> ProcessExit {
-    let args = match Args::try_parse() {
+    let args: Args = match cli::parse() {
         Ok(args) => args,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Success
-            };
-            let _ = e.print();
-            return code.into();
-        }
+        Err(code) => return code.into(),
     };
-    logging::init(args.log_format, args.verbose, args.quiet);
+    args.logging.init();
     let request = match (args.list, args.target, args.run) {
         (true, _, _) => Request::List {
             status: args.status,
@@ -105,16 +96,11 @@ fn main() -> ProcessExit {
         format: args.format,
         out: args.out,
         catalog: args.catalog,
+        wide: args.wide,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start: {e}");
-            return ExitCode::RetryLater.into();
-        }
+    let runtime = match cli::runtime(None) {
+        Ok(runtime) => runtime,
+        Err(code) => return code.into(),
     };
     runtime.block_on(view::run(&options)).into()
 }

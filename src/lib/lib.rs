@@ -1,26 +1,30 @@
 //! harvester: turns robot machine logs into clean, analysis-ready datasets, exactly
 //! once per file.
 //!
-//! The pipeline, one module per stage: [`load`] → [`validate`] → [`runs`] (split,
-//! [`align`], [`features`]) → [`stats`] → [`store`] → [`catalog`]; [`pipeline`] runs it
-//! for one file and [`job`] wraps it in the catalog's exactly-once protocol.
+//! The modules, from the top of the import graph down (each imports only those
+//! below it):
+//!
+//! * [`jobs`]: one file, a list, or a watched directory: which files to take, and
+//!   the catalog's exactly-once protocol around each harvest; [`view`] reads what
+//!   was harvested.
+//! * [`pipeline`]: the harvest of one file: load → validate → runs → align and
+//!   features → stats → report → store.
+//! * [`catalog`]: which contents were harvested, by whom, with what result.
+//! * foundations: [`storage`] (the file system behind inputs and outputs),
+//!   [`model`] (the log's schema, readings, run statistics, report and layout),
+//!   [`error`], [`time`], [`parallel`], [`host`], [`logging`] and [`cli`] (what both
+//!   binaries share).
 
-pub mod align;
 pub mod catalog;
+pub mod cli;
 pub mod error;
-pub mod features;
-pub mod generator;
-pub mod job;
-pub mod load;
+pub mod host;
+pub mod jobs;
 pub mod logging;
+pub mod model;
+pub mod parallel;
 pub mod pipeline;
-pub mod process;
-pub mod report;
-pub mod runs;
-pub mod schema;
-pub mod stats;
-pub mod store;
-pub mod timestamp;
-pub mod validate;
+pub mod storage;
+pub mod text;
+pub mod time;
 pub mod view;
-pub mod watch;

@@ -1,0 +1,170 @@
+//! What `view` and `--reharvest-outdated` read from the catalog.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{classify, output_location, Catalog, FileRecord, FileStatus};
+use crate::error::CatalogError;
+use crate::model::report::{Report, RunEntry};
+use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
+
+impl Catalog {
+    /// Every harvested content made by an older output version: each one's recorded
+    /// paths, the most recently seen first.
+    pub async fn outdated_sources(
+        &self,
+        output_schema_version: i64,
+    ) -> Result<Vec<Vec<String>>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT f.content_hash, p.path FROM harvest_files f JOIN harvest_paths p ON p.content_hash = f.content_hash
+             WHERE f.status = 'harvested' AND COALESCE(f.output_schema_version, 0) < $1
+             ORDER BY f.content_hash, p.last_seen_at DESC, p.path",
+        )
+        .bind(output_schema_version)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let mut sources: Vec<(String, Vec<String>)> = Vec::new();
+        for row in &rows {
+            let (hash, path): (String, String) = (row.get(0), row.get(1));
+            match sources.last_mut() {
+                Some((last, paths)) if *last == hash => paths.push(path),
+                _ => sources.push((hash, vec![path])),
+            }
+        }
+        Ok(sources.into_iter().map(|(_, paths)| paths).collect())
+    }
+
+    const FILE_COLUMNS: &'static str = "content_hash, source_path, size_bytes, status, attempts, last_error, started_at,
+        finished_at, tool_version, output_schema_version, output_dir, rows_read, rows_kept, runs, updated_at, output_root";
+
+    async fn records(&self, rows: Vec<AnyRow>) -> Result<Vec<FileRecord>, CatalogError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let content_hash: String = r.get(0);
+            let paths = sqlx::query("SELECT path FROM harvest_paths WHERE content_hash = $1 ORDER BY first_seen_at, path")
+                .bind(&content_hash)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err())?
+                .iter()
+                .map(|p| p.get(0))
+                .collect();
+            out.push(FileRecord {
+                content_hash,
+                source_path: r.get(1),
+                size_bytes: r.get(2),
+                status: FileStatus::parse(&r.get::<String, _>(3)),
+                attempts: r.get(4),
+                last_error: r.get(5),
+                started_at: r.get(6),
+                finished_at: r.get(7),
+                tool_version: r.get(8),
+                output_schema_version: r.get(9),
+                output_dir: output_location(r.get(15), r.get(10)),
+                rows_read: r.get(11),
+                rows_kept: r.get(12),
+                runs: r.get(13),
+                updated_at: r.get(14),
+                paths,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Files, newest first, optionally only those with `status`.
+    pub async fn list(
+        &self,
+        status: Option<FileStatus>,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, CatalogError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM harvest_files WHERE ($1 = '' OR status = $1) ORDER BY updated_at DESC, content_hash LIMIT $2",
+            Self::FILE_COLUMNS
+        ))
+        .bind(status.map_or("", FileStatus::name))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        self.records(rows).await
+    }
+
+    /// Files whose content hash starts with `target`, or that were seen under the path `target`.
+    pub async fn find(&self, target: &str) -> Result<Vec<FileRecord>, CatalogError> {
+        let hex = target.len() >= 4 && target.chars().all(|c| c.is_ascii_hexdigit());
+        let prefix = if hex {
+            format!("{}%", target.to_ascii_lowercase())
+        } else {
+            String::new()
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM harvest_files
+             WHERE ($1 <> '' AND content_hash LIKE $1)
+                OR content_hash IN (SELECT content_hash FROM harvest_paths WHERE path = $2)
+             ORDER BY updated_at DESC",
+            Self::FILE_COLUMNS
+        ))
+        .bind(prefix)
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        self.records(rows).await
+    }
+
+    /// The stored report of a harvested content, if any.
+    pub async fn report(&self, content_hash: &str) -> Result<Option<Report>, CatalogError> {
+        let row = sqlx::query("SELECT report FROM harvest_files WHERE content_hash = $1")
+            .bind(content_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row
+            .and_then(|r| r.get::<Option<String>, _>(0))
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// The statistics stored for a content, as report entries.
+    pub async fn run_stats(&self, content_hash: &str) -> Result<Vec<RunEntry>, CatalogError> {
+        let names: Vec<&str> = RUN_STATS_COLUMNS.iter().map(|c| c.sql).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM run_stats WHERE content_hash = $1 ORDER BY run_uuid, robot_id",
+            names.join(", ")
+        ))
+        .bind(content_hash)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        rows.iter()
+            .map(|row| {
+                let values = RUN_STATS_COLUMNS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, column)| stat_value(row, i, column.kind))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| classify(&self.location, e))?;
+                Ok(RunEntry::new(RunStats::from_values(values)))
+            })
+            .collect()
+    }
+}
+
+/// Column `i` of a run-statistics row, typed by `kind`.
+fn stat_value(row: &AnyRow, i: usize, kind: StatKind) -> Result<StatValue, sqlx::Error> {
+    let malformed = |what: &str| sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source: format!("not {what}").into(),
+    };
+    Ok(match kind {
+        StatKind::RunId | StatKind::Instant => {
+            let text: String = row.try_get(i)?;
+            StatValue::from_text(kind, &text).ok_or_else(|| malformed("a run id or an instant"))?
+        }
+        StatKind::Robot => StatValue::Robot(
+            u8::try_from(row.try_get::<i64, _>(i)?).map_err(|_| malformed("a robot id"))?,
+        ),
+        StatKind::Seconds | StatKind::Quantity => StatValue::Float(row.try_get(i)?),
+        StatKind::Count => StatValue::Count(row.try_get::<i64, _>(i)?.max(0) as u64),
+    })
+}

@@ -1,0 +1,222 @@
+//! Which files a job takes: the logs among the paths given (a directory's logs,
+//! sorted), the sources the catalog says an older version harvested, this worker's
+//! shard of them, each once.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::Catalog;
+use crate::error::{CatalogError, ExitCode, HarvestError};
+use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
+use crate::text::{printable, printable_path};
+
+/// What to take from the command line and the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct InputSelection {
+    /// Files, or directories whose logs to take.
+    pub paths: Vec<PathBuf>,
+    /// Also every recorded source whose outputs an older version made.
+    pub outdated: bool,
+    /// Only shard I of N (0-based).
+    pub shard: Option<(u32, u32)>,
+}
+
+impl InputSelection {
+    /// Whether `path`, found under `root` (or given as `root` itself), is this
+    /// worker's.
+    pub fn in_shard(&self, root: &Path, path: &Path) -> bool {
+        self.shard
+            .is_none_or(|(index, count)| in_shard(shard_key(root, path), index, count))
+    }
+}
+
+/// What a job takes: the files, sorted and each once; the paths given that could
+/// not be taken whole (a directory that does not exist or cannot be listed); and
+/// the catalog's error if the outdated sources could not be listed. The files found
+/// are taken whatever else failed.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub files: Vec<PathBuf>,
+    pub unlisted: Vec<HarvestError>,
+    pub catalog_error: Option<CatalogError>,
+}
+
+/// Gathers the files of a job. A path given that does not exist is a file when it is
+/// named like a log (`.parquet`, `.csv`: harvesting it says it is missing, 66) and
+/// otherwise a directory that is not there, such as an unmounted share (retry later, 75).
+pub async fn gather_inputs(selection: &InputSelection, catalog: &Catalog) -> Inputs {
+    let mut inputs = Inputs::default();
+    for root in &selection.paths {
+        let missing = std::fs::symlink_metadata(root).is_err();
+        if root.is_dir() || (missing && InputFormat::from_extension(root).is_none()) {
+            match logs_in_dir(root) {
+                Ok(found) => inputs
+                    .files
+                    .extend(found.into_iter().filter(|p| selection.in_shard(root, p))),
+                Err(e) => inputs.unlisted.push(unlistable(root, e)),
+            }
+        } else if selection.in_shard(root, root) {
+            inputs.files.push(root.clone());
+        }
+    }
+    if selection.outdated {
+        match catalog.outdated_sources(OUTPUT_SCHEMA_VERSION).await {
+            // A source may have moved since: take the most recently seen of its
+            // paths that still exists.
+            Ok(sources) => inputs.files.extend(sources.into_iter().filter_map(|paths| {
+                let found = paths.iter().map(PathBuf::from).find(|p| p.exists());
+                if found.is_none() {
+                    let paths: Vec<String> =
+                        paths.iter().map(|p| printable(p).into_owned()).collect();
+                    tracing::warn!(
+                        "an outdated source is at none of its recorded paths: {}",
+                        paths.join(", ")
+                    );
+                }
+                found.filter(|p| selection.in_shard(p, p))
+            })),
+            Err(e) => inputs.catalog_error = Some(e),
+        }
+    }
+    inputs.files.sort();
+    inputs.files.dedup();
+    inputs
+}
+
+/// Checks the directories given to `--watch`: one that does not exist (an unmounted
+/// share) is worth a retry (75); a path that is not a directory is a usage error (64).
+pub fn check_watched_dirs(dirs: &[PathBuf]) -> Result<(), (ExitCode, String)> {
+    for dir in dirs {
+        if let Err(e) = std::fs::metadata(dir) {
+            let error = unlistable(dir, e);
+            return Err((error.exit_code(), error.to_string()));
+        }
+        if !dir.is_dir() {
+            let line = format!(
+                "{}: not a directory (--watch takes directories)",
+                printable_path(dir)
+            );
+            return Err((ExitCode::Usage, line));
+        }
+    }
+    Ok(())
+}
+
+fn unlistable(dir: &Path, e: std::io::Error) -> HarvestError {
+    let context = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such directory (is the share mounted?)",
+        _ => "cannot list the directory",
+    };
+    HarvestError::io(dir, context, e)
+}
+
+/// Whether a directory entry is a log to take: a .parquet or .csv file that is not
+/// hidden and not a temporary (`.part`, `.tmp`, `~`).
+pub fn is_candidate_log(path: &Path) -> bool {
+    // Names that are not UTF-8 are logs too: judge them by their lossy form.
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
+        return false;
+    };
+    !name.starts_with('.')
+        && !name.ends_with('~')
+        && !name.ends_with(".part")
+        && !name.ends_with(".tmp")
+        && InputFormat::from_extension(path).is_some()
+}
+
+/// The logs directly inside `dir`, sorted by name.
+pub fn logs_in_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| is_candidate_log(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// What a file is sharded by: its path below the root it was found under, or its
+/// name when it was given by itself. Workers that spell the root differently
+/// (`in`, `./in`, `/data/in`) or mount it elsewhere still agree on every file.
+pub fn shard_key<'a>(root: &Path, path: &'a Path) -> &'a Path {
+    path.strip_prefix(root)
+        .ok()
+        .filter(|relative| !relative.as_os_str().is_empty())
+        .or_else(|| path.file_name().map(Path::new))
+        .unwrap_or(path)
+}
+
+/// Whether a file whose [`shard_key`] is `key` falls in shard `index` of `count`: a
+/// stable hash, so N workers split a directory deterministically without talking
+/// to each other.
+pub fn in_shard(key: &Path, index: u32, count: u32) -> bool {
+    let hash = blake3::hash(key.as_os_str().as_encoded_bytes());
+    let n = u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"));
+    n % count as u64 == index as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_and_hidden_files_are_not_logs() {
+        for name in ["a.parquet", "b.csv", "C.PARQUET"] {
+            assert!(is_candidate_log(Path::new(name)), "{name}");
+        }
+        for name in [
+            ".a.parquet",
+            "a.parquet.part",
+            "a.parquet.tmp",
+            "a.csv~",
+            "a.json",
+            "a",
+        ] {
+            assert!(!is_candidate_log(Path::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover() {
+        let paths: Vec<PathBuf> = (0..200)
+            .map(|i| PathBuf::from(format!("/in/log-{i}.parquet")))
+            .collect();
+        for p in &paths {
+            let owners = (0..4).filter(|&i| in_shard(p, i, 4)).count();
+            assert_eq!(owners, 1);
+        }
+        assert!((0..4).all(|i| paths.iter().any(|p| in_shard(p, i, 4))));
+    }
+
+    #[test]
+    fn a_root_spelled_differently_shards_every_file_the_same() {
+        let selection = |shard| InputSelection {
+            shard: Some((shard, 3)),
+            ..InputSelection::default()
+        };
+        for i in 0..100 {
+            let name = format!("log-{i}.parquet");
+            let spellings = [
+                (PathBuf::from("in"), PathBuf::from("in").join(&name)),
+                (PathBuf::from("./in/"), PathBuf::from("./in").join(&name)),
+                (
+                    PathBuf::from("/data/in"),
+                    PathBuf::from("/data/in").join(&name),
+                ),
+                (
+                    PathBuf::from("/data/in").join(&name),
+                    PathBuf::from("/data/in").join(&name),
+                ),
+            ];
+            let owners: Vec<Vec<u32>> = spellings
+                .iter()
+                .map(|(root, path)| {
+                    (0..3)
+                        .filter(|&s| selection(s).in_shard(root, path))
+                        .collect()
+                })
+                .collect();
+            assert_eq!(owners[0].len(), 1, "{name}");
+            assert!(owners.iter().all(|o| *o == owners[0]), "{name}: {owners:?}");
+        }
+    }
+}

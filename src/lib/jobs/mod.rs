@@ -1,0 +1,409 @@
+//! Harvest jobs: one file, a list of files, or a watched directory. Each file is
+//! claimed in the catalog, harvested, and its result recorded: this is where the
+//! exactly-once protocol of [`crate::catalog`] is carried out.
+//!
+//! Takes paths (see [`inputs`]) and a catalog; gives one [`FileOutcome`] per file
+//! and a [`JobSummary`] whose exit code a scheduler can act on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::catalog::{Catalog, ClaimOutcome, ClaimPolicy};
+use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
+use crate::model::report::StageTime;
+use crate::model::schema::OUTPUT_SCHEMA_VERSION;
+use crate::pipeline::{harvest, panic_message, HarvestOptions};
+use crate::storage::{is_broken_link, path_key, SourceFile};
+
+pub mod inputs;
+pub mod watch;
+
+/// Everything a job needs besides the files.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    pub harvest: HarvestOptions,
+    pub policy: ClaimPolicy,
+    /// How long a claim stays valid without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Watch mode: how long a file's size and mtime must stay unchanged before it is taken.
+    pub settle: Duration,
+}
+
+/// What happened to one file.
+#[derive(Debug)]
+pub enum FileOutcome {
+    Harvested {
+        output_dir: PathBuf,
+        content_hash: String,
+        rows_read: u64,
+        rows_kept: u64,
+        runs: usize,
+        stages: Vec<StageTime>,
+    },
+    AlreadyHarvested {
+        content_hash: String,
+        output_dir: Option<String>,
+    },
+    HeldElsewhere {
+        content_hash: String,
+        host: String,
+        pid: i64,
+    },
+    FailedBefore {
+        content_hash: String,
+        last_error: String,
+        kind: FailureKind,
+    },
+    Failed {
+        content_hash: Option<String>,
+        error: HarvestError,
+    },
+}
+
+impl FileOutcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            FileOutcome::Harvested { .. }
+            | FileOutcome::AlreadyHarvested { .. }
+            | FileOutcome::HeldElsewhere { .. } => ExitCode::Success,
+            FileOutcome::FailedBefore { kind, .. } => kind.exit_code(),
+            FileOutcome::Failed { error, .. } => error.exit_code(),
+        }
+    }
+}
+
+/// Harvests one file exactly once across all workers sharing `catalog`.
+pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) -> FileOutcome {
+    let read_path = path.to_path_buf();
+    let source = match tokio::task::spawn_blocking(move || SourceFile::read(&read_path)).await {
+        Ok(Ok(source)) => Arc::new(source),
+        Ok(Err(error @ HarvestError::BadFile { .. })) if is_broken_link(path) => {
+            return record_broken_link(catalog, path, error, options).await
+        }
+        Ok(Err(error)) => {
+            return FileOutcome::Failed {
+                content_hash: None,
+                error,
+            }
+        }
+        Err(join) => {
+            return FileOutcome::Failed {
+                content_hash: None,
+                error: aborted(path, join),
+            }
+        }
+    };
+    let hash = source.content_hash.clone();
+    let claim = match catalog
+        .claim(
+            &hash,
+            &source.path.display().to_string(),
+            source.size(),
+            options.policy,
+            options.lease,
+            OUTPUT_SCHEMA_VERSION,
+        )
+        .await
+    {
+        Ok(ClaimOutcome::Acquired(claim)) => claim,
+        Ok(ClaimOutcome::AlreadyHarvested { output_dir, .. }) => {
+            return FileOutcome::AlreadyHarvested {
+                content_hash: hash,
+                output_dir,
+            }
+        }
+        Ok(ClaimOutcome::HeldElsewhere { host, pid, .. }) => {
+            return FileOutcome::HeldElsewhere {
+                content_hash: hash,
+                host,
+                pid,
+            }
+        }
+        Ok(ClaimOutcome::FailedBefore { last_error, kind }) => {
+            return FileOutcome::FailedBefore {
+                content_hash: hash,
+                last_error,
+                kind,
+            }
+        }
+        Err(e) => {
+            return FileOutcome::Failed {
+                content_hash: Some(hash),
+                error: e.into(),
+            }
+        }
+    };
+
+    let work_source = Arc::clone(&source);
+    let harvest_options = options.harvest.clone();
+    let mut work = tokio::task::spawn_blocking(move || harvest(&work_source, &harvest_options));
+    let mut heartbeat = tokio::time::interval(options.lease / 3);
+    heartbeat.tick().await;
+    let result = loop {
+        tokio::select! {
+            done = &mut work => break done.unwrap_or_else(|join| Err(aborted(path, join))),
+            _ = heartbeat.tick() => {
+                if let Err(e) = catalog.renew(&claim, options.lease).await {
+                    tracing::warn!(file = %source.path.display(), error = %e, "could not renew the claim");
+                }
+            }
+        }
+    };
+
+    match result {
+        Ok(harvested) => {
+            match catalog
+                .complete(
+                    &claim,
+                    &harvested.output_dir,
+                    &harvested.report,
+                    &harvested.stats,
+                )
+                .await
+            {
+                Ok(true) => FileOutcome::Harvested {
+                    output_dir: harvested.output_dir,
+                    content_hash: hash,
+                    rows_read: harvested.report.rows.read,
+                    rows_kept: harvested.report.rows.kept,
+                    runs: harvested.report.coverage.len(),
+                    stages: harvested.report.stages,
+                },
+                // Our lease ran out and another worker took over; its outputs are the same.
+                Ok(false) => FileOutcome::HeldElsewhere {
+                    content_hash: hash,
+                    host: String::new(),
+                    pid: 0,
+                },
+                Err(e) => FileOutcome::Failed {
+                    content_hash: Some(hash),
+                    error: e.into(),
+                },
+            }
+        }
+        Err(error) => {
+            let error = still_being_written(&source, error, options.settle);
+            if let Err(e) = catalog.fail(&claim, &error.to_string(), error.kind()).await {
+                tracing::warn!(file = %source.path.display(), error = %e, "could not record the failure");
+            }
+            FileOutcome::Failed {
+                content_hash: Some(hash),
+                error,
+            }
+        }
+    }
+}
+
+/// A file that fails to parse and is a copy in progress: it has grown or changed
+/// since it was read, or it is a Parquet file without its footer modified less than
+/// `settle` ago. The failure is worth a retry, not a verdict on the file; an older
+/// truncated file stays a bad file.
+fn still_being_written(source: &SourceFile, error: HarvestError, settle: Duration) -> HarvestError {
+    match error {
+        HarvestError::BadFile { path, problem }
+            if source.changed_since_read()
+                || (source.is_parquet_without_footer() && source.modified_within(settle)) =>
+        {
+            HarvestError::io(
+                path,
+                "the file is still being written",
+                std::io::Error::other(problem),
+            )
+        }
+        error => error,
+    }
+}
+
+/// A symbolic link that cannot be followed has no content to hash: it is recorded
+/// as failed under its path's key ([`path_key`]), so the catalog lists it and a
+/// later trigger exits as this one did.
+async fn record_broken_link(
+    catalog: &Catalog,
+    path: &Path,
+    error: HarvestError,
+    options: &JobOptions,
+) -> FileOutcome {
+    let key = path_key(path);
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let claimed = catalog
+        .claim(
+            &key,
+            &shown.display().to_string(),
+            0,
+            options.policy,
+            options.lease,
+            OUTPUT_SCHEMA_VERSION,
+        )
+        .await;
+    match claimed {
+        Ok(ClaimOutcome::Acquired(claim)) => {
+            if let Err(e) = catalog.fail(&claim, &error.to_string(), error.kind()).await {
+                return FileOutcome::Failed {
+                    content_hash: Some(key),
+                    error: e.into(),
+                };
+            }
+        }
+        Ok(ClaimOutcome::FailedBefore { last_error, kind }) => {
+            return FileOutcome::FailedBefore {
+                content_hash: key,
+                last_error,
+                kind,
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return FileOutcome::Failed {
+                content_hash: Some(key),
+                error: e.into(),
+            }
+        }
+    }
+    FileOutcome::Failed {
+        content_hash: Some(key),
+        error,
+    }
+}
+
+/// A harvest task that did not return: a panic is a bug; a cancellation (the
+/// runtime shutting down) is worth a retry.
+fn aborted(path: &Path, join: tokio::task::JoinError) -> HarvestError {
+    if join.is_panic() {
+        let payload = join.into_panic();
+        HarvestError::internal(
+            path,
+            format!("the harvest panicked: {}", panic_message(payload.as_ref())),
+        )
+    } else {
+        HarvestError::io(
+            path,
+            "harvest aborted",
+            std::io::Error::other("harvest cancelled"),
+        )
+    }
+}
+
+/// Counts of a job's outcomes, for the summary line, and the exit code they add up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSummary {
+    pub harvested: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub exit: ExitCode,
+}
+
+impl Default for JobSummary {
+    fn default() -> Self {
+        JobSummary {
+            harvested: 0,
+            skipped: 0,
+            failed: 0,
+            exit: ExitCode::Success,
+        }
+    }
+}
+
+impl JobSummary {
+    /// Counts one file's outcome and folds in its exit code.
+    pub fn add(&mut self, outcome: &FileOutcome) {
+        self.exit = self.exit.worst(outcome.exit_code());
+        match outcome {
+            FileOutcome::Harvested { .. } => self.harvested += 1,
+            FileOutcome::AlreadyHarvested { .. } | FileOutcome::HeldElsewhere { .. } => {
+                self.skipped += 1
+            }
+            FileOutcome::FailedBefore { .. } | FileOutcome::Failed { .. } => self.failed += 1,
+        }
+    }
+}
+
+/// Harvests `files` with at most `jobs` at a time, calling `on_done` as each ends.
+///
+/// Once the catalog stops answering, the files not yet started fail at once with
+/// the same retryable error instead of each waiting for the database.
+pub async fn harvest_files(
+    catalog: &Catalog,
+    files: Vec<PathBuf>,
+    options: &JobOptions,
+    jobs: usize,
+    mut on_done: impl FnMut(&Path, &FileOutcome),
+) -> JobSummary {
+    use futures_util::StreamExt;
+    let catalog_down: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let catalog_down = &catalog_down;
+    let mut summary = JobSummary::default();
+    let mut results = futures_util::stream::iter(files)
+        .map(|path: PathBuf| async move {
+            let down = catalog_down.lock().expect("not poisoned").clone();
+            let outcome = match down {
+                Some(reason) => FileOutcome::Failed {
+                    content_hash: None,
+                    error: CatalogError::Unreachable {
+                        location: catalog.location().to_string(),
+                        reason,
+                    }
+                    .into(),
+                },
+                None => harvest_file(catalog, &path, options).await,
+            };
+            if let FileOutcome::Failed {
+                error: HarvestError::Catalog(e),
+                ..
+            } = &outcome
+            {
+                if e.is_retryable() {
+                    *catalog_down.lock().expect("not poisoned") = Some(e.to_string());
+                }
+            }
+            (path, outcome)
+        })
+        .buffer_unordered(jobs.max(1));
+    while let Some((path, outcome)) = results.next().await {
+        summary.add(&outcome);
+        on_done(&path, &outcome);
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_harvest_is_an_internal_error_not_a_retry() {
+        let join = tokio::spawn(async { panic!("index out of bounds") })
+            .await
+            .unwrap_err();
+        let error = aborted(Path::new("shift.parquet"), join);
+        assert_eq!(error.exit_code(), ExitCode::Internal);
+        let line = error.to_string();
+        assert!(line.contains("shift.parquet"), "{line}");
+        assert!(line.contains("internal error"), "{line}");
+        assert!(line.contains("index out of bounds"), "{line}");
+    }
+
+    #[test]
+    fn a_job_exits_with_its_worst_outcome() {
+        let failed = |kind| FileOutcome::FailedBefore {
+            content_hash: "h".into(),
+            last_error: "e".into(),
+            kind,
+        };
+        let mut summary = JobSummary::default();
+        summary.add(&FileOutcome::AlreadyHarvested {
+            content_hash: "h".into(),
+            output_dir: None,
+        });
+        assert_eq!(summary.exit, ExitCode::Success);
+        summary.add(&failed(FailureKind::BadFile));
+        assert_eq!(summary.exit, ExitCode::BadFile);
+        summary.add(&failed(FailureKind::Internal));
+        assert_eq!(summary.exit, ExitCode::Internal);
+        summary.add(&failed(FailureKind::BadFile));
+        assert_eq!(summary.exit, ExitCode::Internal);
+        summary.add(&failed(FailureKind::Retryable));
+        assert_eq!(summary.exit, ExitCode::RetryLater);
+        assert_eq!((summary.skipped, summary.failed), (1, 4));
+    }
+}

@@ -1,0 +1,226 @@
+//! Watch mode: harvest every log that appears in a directory, once it is complete.
+//!
+//! Polling rather than file-system notifications: it behaves the same on local
+//! disks, NFS and container volumes, and a poll a second costs nothing next to a
+//! harvest. A file is taken when its size and mtime have not changed for `settle`,
+//! and, for Parquet, when its header and footer magic are both in place (a copy in
+//! progress has no footer yet). Files present at start are taken too; the catalog
+//! makes restarts harmless. SIGINT or SIGTERM stops the watch after the files being
+//! harvested.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::catalog::Catalog;
+use crate::error::ExitCode;
+use crate::jobs::inputs::{logs_in_dir, InputSelection};
+use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
+use crate::model::schema::InputFormat;
+use crate::text::printable_path;
+
+const POLL: Duration = Duration::from_millis(500);
+
+/// The wait before a file that failed for a retryable reason is tried again,
+/// doubled after each such failure up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// What was last seen of a file: its size and mtime, and since when unchanged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sighting {
+    size: u64,
+    modified: Option<SystemTime>,
+    stable_since: Instant,
+    taken: bool,
+    /// After a retryable failure: when to try again, and how many in a row.
+    retry: Option<(Instant, u32)>,
+}
+
+impl Sighting {
+    fn new(size: u64, modified: Option<SystemTime>, now: Instant) -> Sighting {
+        Sighting {
+            size,
+            modified,
+            stable_since: now,
+            taken: false,
+            retry: None,
+        }
+    }
+
+    /// Schedules the next attempt after a retryable failure.
+    fn failed_retryably(&mut self, now: Instant) {
+        let failures = self.retry.map_or(0, |(_, n)| n) + 1;
+        let wait = RETRY_FIRST
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(RETRY_MAX);
+        self.retry = Some((now + wait, failures));
+    }
+}
+
+/// Watches `dirs` until SIGINT/SIGTERM, then returns what was done, with the exit
+/// code a stop deserves. A file that failed for a reason a retry may fix (the
+/// catalog down, an I/O error) is tried again after 2 s, then 4 s, 8 s … up to every
+/// 5 minutes. On stop: 75 if a file is left undone for such a reason,
+/// else 70 if the harvester failed on a file (a bug), else 0. Bad files are recorded
+/// in the catalog; they are not a reason for the watch itself to fail.
+pub async fn watch(
+    catalog: &Catalog,
+    selection: &InputSelection,
+    options: &JobOptions,
+    jobs: usize,
+    on_done: fn(&Path, &FileOutcome),
+) -> std::io::Result<JobSummary> {
+    let dirs = &selection.paths;
+    if let Some(dir) = dirs.iter().find(|dir| !dir.is_dir()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{}: not a directory (--watch takes directories)",
+                printable_path(dir)
+            ),
+        ));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signal_listener(Arc::clone(&stop))?;
+    tracing::info!(dirs = ?dirs, "watching for new logs");
+
+    let mut seen: HashMap<PathBuf, Sighting> = HashMap::new();
+    let mut summary = JobSummary::default();
+    // Files whose latest attempt failed for a retryable reason, and whether any
+    // attempt failed for an internal one.
+    let mut undone: HashSet<PathBuf> = HashSet::new();
+    let mut internal = false;
+    while !stop.load(Ordering::SeqCst) {
+        let mut ready = Vec::new();
+        for dir in dirs {
+            let files = match logs_in_dir(dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), "cannot list: {e}");
+                    continue;
+                }
+            };
+            for path in files.into_iter().filter(|p| selection.in_shard(dir, p)) {
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                let (size, modified) = (meta.len(), meta.modified().ok());
+                let now = Instant::now();
+                let entry = seen
+                    .entry(path.clone())
+                    .or_insert_with(|| Sighting::new(size, modified, now));
+                if entry.size != size || entry.modified != modified {
+                    *entry = Sighting::new(size, modified, now);
+                    continue;
+                }
+                if entry.taken && entry.retry.is_some_and(|(at, _)| now >= at) {
+                    entry.taken = false;
+                }
+                if !entry.taken
+                    && now.duration_since(entry.stable_since) >= options.settle
+                    && looks_complete(&path)
+                {
+                    entry.taken = true;
+                    ready.push(path);
+                }
+            }
+        }
+        seen.retain(|p, _| p.exists());
+        undone.retain(|p| seen.contains_key(p));
+        for chunk in ready.chunks(jobs.max(1)) {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let done = harvest_files(catalog, chunk.to_vec(), options, jobs, |path, outcome| {
+                let sighting = seen.get_mut(path);
+                match outcome.exit_code() {
+                    ExitCode::RetryLater => {
+                        undone.insert(path.to_path_buf());
+                        if let Some(sighting) = sighting {
+                            sighting.failed_retryably(Instant::now());
+                        }
+                    }
+                    code => {
+                        undone.remove(path);
+                        internal |= code == ExitCode::Internal;
+                        if let Some(sighting) = sighting {
+                            sighting.retry = None;
+                        }
+                    }
+                }
+                on_done(path, outcome);
+            })
+            .await;
+            summary.harvested += done.harvested;
+            summary.skipped += done.skipped;
+            summary.failed += done.failed;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    tracing::info!("stopped watching");
+    summary.exit = if !undone.is_empty() {
+        ExitCode::RetryLater
+    } else if internal {
+        ExitCode::Internal
+    } else {
+        ExitCode::Success
+    };
+    Ok(summary)
+}
+
+/// A Parquet file is complete when it starts and ends with its magic bytes; CSV has
+/// no footer, so the settle interval alone decides.
+fn looks_complete(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    if InputFormat::from_extension(path) != Some(InputFormat::Parquet) {
+        return true;
+    }
+    let check = || -> std::io::Result<bool> {
+        let mut f = std::fs::File::open(path)?;
+        let mut head = [0u8; 4];
+        let mut tail = [0u8; 4];
+        f.read_exact(&mut head)?;
+        f.seek(SeekFrom::End(-4))?;
+        f.read_exact(&mut tail)?;
+        Ok(&head == b"PAR1" && &tail == b"PAR1")
+    };
+    check().unwrap_or(false)
+}
+
+fn spawn_signal_listener(stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("stopping after the files in progress");
+        stop.store(true, Ordering::SeqCst);
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_2_seconds_to_5_minutes() {
+        let now = Instant::now();
+        let mut sighting = Sighting::new(1, None, now);
+        let waits: Vec<u64> = (0..10)
+            .map(|_| {
+                sighting.failed_retryably(now);
+                let (at, _) = sighting.retry.unwrap();
+                (at - now).as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(sighting.retry.unwrap().1, 10);
+    }
+}

@@ -1,0 +1,99 @@
+//! report.json: what a harvest did, in stable keys that `view --format json` shares.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::layout::run_table_path;
+use crate::model::options::{Alignment, Compression};
+use crate::model::readings::RowAccount;
+use crate::model::run_stats::RunStats;
+
+/// The whole report of one harvested file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Version of the output layout and formulas that made these outputs.
+    pub output_schema_version: i64,
+    pub tool_version: String,
+    /// The source file, as an absolute path.
+    pub source: String,
+    pub size_bytes: u64,
+    /// BLAKE3 of the file's bytes, hex.
+    pub content_hash: String,
+    pub format: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub alignment: Alignment,
+    pub max_gap_s: f64,
+    /// Codec of the Parquet outputs (absent in reports of older versions: zstd:3).
+    #[serde(default = "older_compression")]
+    pub compression: Compression,
+    pub rows: RowAccount,
+    pub warnings: Vec<String>,
+    pub coverage: Vec<RunCoverage>,
+    pub runs: Vec<RunEntry>,
+    /// Wall-clock seconds spent in each stage, in pipeline order.
+    pub stages: Vec<StageTime>,
+}
+
+/// What versions before the codec became a choice wrote.
+fn older_compression() -> Compression {
+    Compression::Zstd(Compression::DEFAULT_ZSTD_LEVEL)
+}
+
+/// The timed stages of a harvest, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Reading and hashing the file.
+    Read,
+    Load,
+    Validate,
+    /// Splitting runs, aligning, deriving and writing each run's table.
+    Runs,
+    /// The run statistics table and the report.
+    Statistics,
+}
+
+/// Time spent in one pipeline stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTime {
+    pub stage: Stage,
+    pub seconds: f64,
+}
+
+/// One run and robot's statistics with where its run's wide table is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEntry {
+    #[serde(flatten)]
+    pub stats: RunStats,
+    /// The run's wide table, relative to the output directory.
+    pub table: String,
+}
+
+impl RunEntry {
+    pub fn new(stats: RunStats) -> Self {
+        let table = run_table_path(stats.run_uuid);
+        RunEntry { stats, table }
+    }
+}
+
+/// Coverage of one channel: readings, first and last, and the fraction of the run's
+/// duration spanned by intervals between readings at most `max_gap` apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelCoverage {
+    pub samples: u64,
+    pub start: String,
+    pub stop: String,
+    pub coverage: f64,
+    /// The channel's typical sampling interval (null with a single reading).
+    pub median_interval_s: Option<f64>,
+}
+
+/// Coverage of a run's channels, keyed by column name, and the absent channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunCoverage {
+    pub run_uuid: String,
+    pub channels: BTreeMap<String, ChannelCoverage>,
+    pub missing: Vec<String>,
+}

@@ -1,0 +1,415 @@
+//! Alignment: putting channels that tick on their own clocks onto one timeline.
+//!
+//! Each robot/sensor pair has its own clock, so a run's readings never share
+//! timestamps across channels. The wide table's timeline is the union of every
+//! channel's sample times; each channel is evaluated on it by one of two rules:
+//!
+//! * [`Alignment::Interpolate`] (default): linear interpolation between the two
+//!   samples that bracket the instant, only inside the channel's own span and only
+//!   when those samples are at most `max_gap` apart. At a channel's own sample times
+//!   the value is the reading itself.
+//! * [`Alignment::Hold`]: the last reading carried forward (what `ffill` pipelines
+//!   do), for at most `max_gap` after it, so a channel that stopped reporting does not
+//!   look alive.
+//!
+//! Anywhere else the channel has no value (null in the outputs; NaN inside this crate).
+//!
+//! The wide table has one row per instant of the run's timeline and, in this order,
+//! the columns `time`, the channels the run has (`x_1 y_1 z_1 x_2 y_2 z_2 fx_1 fy_1
+//! fz_1 fx_2 fy_2 fz_2`), the velocities and accelerations of each encoder channel
+//! (`vx_1` … `az_2`), and the magnitudes `v1 v2 a1 a2 f1 f2` where all three
+//! components exist. Missing values are null.
+//!
+//! Takes a run's [`RunData`]; gives its wide table as a DataFrame.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::model::options::Alignment;
+use crate::model::readings::{ChannelSeries, MISSING};
+use crate::model::schema::{Channel, Sensor, ROBOTS};
+use crate::parallel::in_pool;
+use crate::pipeline::features::magnitude;
+use crate::pipeline::runs::RunData;
+use crate::time::{nanos_between, EpochNanos};
+
+/// The alignment rule and the longest gap a value may bridge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlignOptions {
+    pub alignment: Alignment,
+    pub max_gap_ns: i64,
+}
+
+impl Default for AlignOptions {
+    fn default() -> Self {
+        AlignOptions {
+            alignment: Alignment::Interpolate,
+            max_gap_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// Where each instant of a timeline falls on one time axis, worked out once and
+/// applied to every signal sampled on that axis: a clock's x, y and z and their
+/// derivatives share their sample times, so the walk along the timeline is done
+/// once per clock instead of once per column.
+pub struct Resampler {
+    /// Per instant: the index of the sample at or before it, or [`Self::NONE`]
+    /// where no value may be given.
+    left: Vec<usize>,
+    /// Per instant: how far it lies from that sample towards the next, in (0, 1)
+    /// when interpolating between two samples; 0 to take the sample as it is.
+    weight: Vec<f64>,
+}
+
+impl Resampler {
+    const NONE: usize = usize::MAX;
+
+    /// Plans the evaluation at `at` of signals sampled at `times` (both ascending,
+    /// `times` strictly). Runs in O(n + m).
+    pub fn new(times: &[EpochNanos], at: &[EpochNanos], options: AlignOptions) -> Resampler {
+        let mut left = Vec::with_capacity(at.len());
+        let mut weight = Vec::with_capacity(at.len());
+        let mut next = 0;
+        for &t in at {
+            while next < times.len() && times[next] <= t {
+                next += 1;
+            }
+            let (index, w) = if next == 0 {
+                (Self::NONE, 0.0)
+            } else {
+                let l = next - 1;
+                if times[l] == t {
+                    (l, 0.0)
+                } else {
+                    match options.alignment {
+                        Alignment::Interpolate => match times.get(next) {
+                            Some(&right_t)
+                                if nanos_between(times[l], right_t) <= options.max_gap_ns =>
+                            {
+                                (l, (t - times[l]) as f64 / (right_t - times[l]) as f64)
+                            }
+                            _ => (Self::NONE, 0.0),
+                        },
+                        Alignment::Hold if nanos_between(times[l], t) <= options.max_gap_ns => {
+                            (l, 0.0)
+                        }
+                        Alignment::Hold => (Self::NONE, 0.0),
+                    }
+                }
+            };
+            left.push(index);
+            weight.push(w);
+        }
+        Resampler { left, weight }
+    }
+
+    /// The signal with these `values` (one per sample time) at every planned instant.
+    pub fn apply(&self, values: &[f64]) -> Vec<f64> {
+        self.left
+            .iter()
+            .zip(&self.weight)
+            .map(|(&l, &w)| {
+                if l == Self::NONE {
+                    MISSING
+                } else if w == 0.0 {
+                    values[l]
+                } else {
+                    values[l] + (values[l + 1] - values[l]) * w
+                }
+            })
+            .collect()
+    }
+}
+
+/// The distinct time axes among `axes`, compared by content, and for each of `axes`
+/// the index of its distinct axis: signals on one clock share a [`Resampler`].
+pub fn distinct_axes<'a>(
+    axes: impl IntoIterator<Item = &'a [EpochNanos]>,
+) -> (Vec<&'a [EpochNanos]>, Vec<usize>) {
+    let mut distinct: Vec<&[EpochNanos]> = Vec::new();
+    let index = axes
+        .into_iter()
+        .map(|axis| {
+            distinct.iter().position(|a| *a == axis).unwrap_or_else(|| {
+                distinct.push(axis);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    (distinct, index)
+}
+
+/// The sorted union of several sorted time axes, each instant once.
+///
+/// The axes are merged pairwise, in linear time: a run's union of four clocks of a
+/// million instants each is three merges, where sorting the concatenation would cost
+/// n log n.
+pub fn union_timeline<'a>(axes: impl IntoIterator<Item = &'a [EpochNanos]>) -> Vec<EpochNanos> {
+    let mut distinct: Vec<&[EpochNanos]> = Vec::new();
+    for axis in axes {
+        // Fields of one sensor share its clock: skip an axis identical to the last one.
+        if distinct.last() != Some(&axis) {
+            distinct.push(axis);
+        }
+    }
+    let mut merged: Vec<Vec<EpochNanos>> = distinct
+        .chunks(2)
+        .map(|p| merge_sorted(p[0], p.get(1).copied().unwrap_or_default()))
+        .collect();
+    while merged.len() > 1 {
+        merged = merged
+            .chunks(2)
+            .map(|p| merge_sorted(&p[0], p.get(1).map_or(&[], Vec::as_slice)))
+            .collect();
+    }
+    merged.pop().unwrap_or_default()
+}
+
+/// Merges two ascending slices into one ascending vector without repeated instants.
+fn merge_sorted(a: &[EpochNanos], b: &[EpochNanos]) -> Vec<EpochNanos> {
+    let mut out: Vec<EpochNanos> = Vec::with_capacity(a.len() + b.len());
+    let mut push = |t: EpochNanos| {
+        if out.last() != Some(&t) {
+            out.push(t);
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            push(a[i]);
+            i += 1;
+        } else {
+            push(b[j]);
+            j += 1;
+        }
+    }
+    a[i..].iter().chain(&b[j..]).for_each(|&t| push(t));
+    out
+}
+
+/// How much of a run a channel covers: the summed length of the intervals between
+/// consecutive samples at most `max_gap` apart, in nanoseconds.
+pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
+    times
+        .windows(2)
+        .map(|w| nanos_between(w[0], w[1]))
+        .filter(|&d| d <= max_gap_ns)
+        .fold(0, i64::saturating_add)
+}
+
+/// A run's wide table, each channel evaluated on the run's timeline per `options`.
+pub fn wide_table(run: &RunData, options: AlignOptions) -> PolarsResult<DataFrame> {
+    let timeline = union_timeline(run.channels.values().map(|s| s.time.as_slice()));
+
+    // Every column that is a signal resampled onto the timeline, in output order:
+    // readings, then velocities and accelerations of the encoder channels.
+    let mut signals: Vec<(String, &ChannelSeries, &[f64])> = Vec::new();
+    for channel in Channel::all() {
+        if let Some(series) = run.channels.get(&channel) {
+            signals.push((channel.column(), series, &series.value));
+        }
+    }
+    for prefix in ["v", "a"] {
+        for robot in ROBOTS {
+            for field in Sensor::Encoder.fields() {
+                let channel = Channel { robot, field };
+                let values = if prefix == "v" {
+                    run.velocity(channel)
+                } else {
+                    run.acceleration(channel)
+                };
+                if let (Some(series), Some(values)) = (run.channels.get(&channel), values) {
+                    signals.push((format!("{prefix}{}_{robot}", field.name()), series, values));
+                }
+            }
+        }
+    }
+    // One plan per distinct time axis (a clock's channels usually share theirs).
+    let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, s, _)| s.time.as_slice()));
+    let resampled: Vec<Vec<f64>> = in_pool(|| {
+        let plans: Vec<Resampler> = axes
+            .par_iter()
+            .map(|axis| Resampler::new(axis, &timeline, options))
+            .collect();
+        signals
+            .par_iter()
+            .zip(&axis_of)
+            .map(|((_, _, values), &axis)| plans[axis].apply(values))
+            .collect()
+    });
+
+    // Magnitudes where all three components are there.
+    let position: HashMap<&str, usize> = signals
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ..))| (name.as_str(), i))
+        .collect();
+    let mut magnitudes: Vec<(String, Vec<f64>)> = Vec::new();
+    for name in ["v", "a", "f"] {
+        for robot in ROBOTS {
+            // vx_1, ax_1 and fx_1 alike: the name, the axis, the robot.
+            let parts = ["x", "y", "z"].map(|axis| {
+                position
+                    .get(format!("{name}{axis}_{robot}").as_str())
+                    .copied()
+            });
+            if let [Some(x), Some(y), Some(z)] = parts {
+                magnitudes.push((
+                    format!("{name}{robot}"),
+                    magnitude(&resampled[x], &resampled[y], &resampled[z]),
+                ));
+            }
+        }
+    }
+
+    let mut columns: Vec<Column> = Vec::with_capacity(1 + signals.len() + magnitudes.len());
+    let height = timeline.len();
+    let time = Int64Chunked::from_vec("time".into(), timeline)
+        .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+    columns.push(time.into_column());
+    for ((name, ..), values) in signals.iter().zip(resampled) {
+        columns.push(float_column(name, values));
+    }
+    for (name, values) in magnitudes {
+        columns.push(float_column(&name, values));
+    }
+    DataFrame::new(height, columns)
+}
+
+/// A Float64 column with the crate's NaN markers turned into nulls.
+fn float_column(name: &str, values: Vec<f64>) -> Column {
+    let validity = values.iter().any(|v| v.is_nan()).then(|| {
+        // Eight values to a byte, least significant bit first, as Arrow lays it out.
+        let bytes: Vec<u8> = values
+            .chunks(8)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u8, |byte, (i, v)| byte | (u8::from(!v.is_nan()) << i))
+            })
+            .collect();
+        polars_arrow::bitmap::Bitmap::from_u8_vec(bytes, values.len())
+    });
+    Float64Chunked::from_vec_validity(name.into(), values, validity).into_column()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The signal sampled at (`times`, `values`) at each instant of `at`.
+    fn resample(
+        times: &[EpochNanos],
+        values: &[f64],
+        at: &[EpochNanos],
+        options: AlignOptions,
+    ) -> Vec<f64> {
+        Resampler::new(times, at, options).apply(values)
+    }
+
+    const S: i64 = 1_000_000_000;
+
+    fn opts(alignment: Alignment) -> AlignOptions {
+        AlignOptions {
+            alignment,
+            max_gap_ns: S,
+        }
+    }
+
+    #[test]
+    fn interpolates_inside_the_span_only() {
+        let v = resample(
+            &[0, S],
+            &[0.0, 10.0],
+            &[-1, 0, S / 4, S, S + 1],
+            opts(Alignment::Interpolate),
+        );
+        assert!(v[0].is_nan());
+        assert_eq!(&v[1..4], &[0.0, 2.5, 10.0]);
+        assert!(v[4].is_nan());
+    }
+
+    #[test]
+    fn never_bridges_a_gap_longer_than_max_gap() {
+        let v = resample(
+            &[0, 3 * S],
+            &[0.0, 30.0],
+            &[S],
+            opts(Alignment::Interpolate),
+        );
+        assert!(v[0].is_nan());
+        let v = resample(
+            &[0, 3 * S],
+            &[0.0, 30.0],
+            &[S / 2, 2 * S],
+            opts(Alignment::Hold),
+        );
+        assert_eq!(v[0], 0.0);
+        assert!(v[1].is_nan());
+    }
+
+    #[test]
+    fn hold_carries_the_last_reading() {
+        let v = resample(
+            &[0, S / 2],
+            &[1.0, 2.0],
+            &[0, S / 4, S / 2, S],
+            opts(Alignment::Hold),
+        );
+        assert_eq!(v, vec![1.0, 1.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn union_merges_and_dedups() {
+        let a = [1, 3, 5];
+        let b = [2, 3, 6];
+        assert_eq!(
+            union_timeline([&a[..], &a[..], &b[..]]),
+            vec![1, 2, 3, 5, 6]
+        );
+        let c = [0, 6, 7];
+        assert_eq!(
+            union_timeline([&b[..], &c[..], &a[..]]),
+            vec![0, 1, 2, 3, 5, 6, 7]
+        );
+        assert_eq!(union_timeline([&[4, 4, 5][..]]), vec![4, 5]);
+        assert!(union_timeline(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn coverage_skips_gaps() {
+        assert_eq!(
+            covered_ns(&[0, S / 2, S, 5 * S, 5 * S + S / 2], S),
+            S + S / 2
+        );
+    }
+
+    #[test]
+    fn missing_values_become_nulls_at_exactly_their_rows() {
+        // 19 values: a partial last byte, and NaNs at both ends of a byte.
+        let missing = [0, 7, 8, 9, 15, 18];
+        let values: Vec<f64> = (0..19)
+            .map(|i| {
+                if missing.contains(&i) {
+                    f64::NAN
+                } else {
+                    i as f64
+                }
+            })
+            .collect();
+        let column = float_column("x", values);
+        let got: Vec<Option<f64>> = column.f64().unwrap().iter().collect();
+        for (i, v) in got.iter().enumerate() {
+            let expected = (!missing.contains(&i)).then_some(i as f64);
+            assert_eq!(*v, expected, "row {i}");
+        }
+
+        let dense = float_column("y", vec![1.0, 2.0]);
+        assert_eq!(dense.null_count(), 0);
+        assert!(!dense.f64().unwrap().has_nulls());
+    }
+}

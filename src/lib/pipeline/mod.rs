@@ -1,0 +1,210 @@
+//! The harvest of one file, stage by stage:
+//!
+//! [`load`] → [`validate`] → [`runs`] (split by run and channel, derivatives from
+//! [`features`]) → [`align`] (each run's wide table) → [`stats`] → [`report`] →
+//! [`store`].
+//!
+//! Takes a [`SourceFile`] (the bytes, already read and hashed) and the options;
+//! gives the output directory, in place, with its report and run statistics. Whether
+//! this runs at all is the catalog's decision, carried out by [`crate::jobs`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::error::HarvestError;
+use crate::model::options::Compression;
+use crate::model::readings::{ChannelSeries, RunId};
+use crate::model::report::{Report, RunCoverage, Stage, StageTime};
+use crate::model::run_stats::RunStats;
+use crate::model::schema::Channel;
+use crate::parallel::pool_threads;
+use crate::storage::{SourceFile, Staging};
+
+pub mod align;
+pub mod features;
+pub mod load;
+pub mod report;
+pub mod runs;
+pub mod stats;
+pub mod store;
+pub mod validate;
+
+use align::AlignOptions;
+use runs::RunData;
+
+/// Where and how to harvest.
+#[derive(Debug, Clone)]
+pub struct HarvestOptions {
+    pub out_root: PathBuf,
+    pub align: AlignOptions,
+    pub compression: Compression,
+}
+
+/// A completed harvest: its output directory (already in place) and its report.
+#[derive(Debug)]
+pub struct Harvested {
+    pub output_dir: PathBuf,
+    pub report: Report,
+    pub stats: Vec<RunStats>,
+}
+
+/// The wall-clock time of each stage, in order.
+struct Stopwatch(Vec<StageTime>, Instant);
+
+impl Stopwatch {
+    fn lap(&mut self, stage: Stage) {
+        let now = Instant::now();
+        self.0.push(StageTime {
+            stage,
+            seconds: (now - self.1).as_secs_f64(),
+        });
+        self.1 = now;
+    }
+}
+
+/// Harvests one file into `options.out_root`, atomically.
+pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harvested, HarvestError> {
+    let started_at = chrono::Utc::now();
+    let mut stopwatch = Stopwatch(
+        vec![StageTime {
+            stage: Stage::Read,
+            seconds: source.read_seconds,
+        }],
+        Instant::now(),
+    );
+
+    let log = load::load_log(&source.path, &source.bytes)?;
+    stopwatch.lap(Stage::Load);
+    let valid = validate::validate(&source.path, &log)?;
+    drop(log);
+    stopwatch.lap(Stage::Validate);
+    let split = runs::split(valid);
+    if split.readings.is_empty() {
+        return Err(HarvestError::bad_file(
+            &source.path,
+            format!(
+                "no valid readings: all {} rows were dropped",
+                split.rows.read
+            ),
+        ));
+    }
+
+    let staging = store::start(&options.out_root, source)?;
+    let per_run = harvest_runs(&split.readings, options, &staging, &source.path)?;
+    stopwatch.lap(Stage::Runs);
+
+    let (stats, coverage): (Vec<Vec<RunStats>>, Vec<RunCoverage>) = per_run.into_iter().unzip();
+    let stats: Vec<RunStats> = stats.into_iter().flatten().collect();
+    store::write_run_stats(&staging, &stats, options.compression)?;
+    stopwatch.lap(Stage::Statistics);
+    let report = report::report(report::ReportInput {
+        source,
+        align: options.align,
+        compression: options.compression,
+        started_at,
+        rows: split.rows,
+        warnings: split.warnings,
+        coverage,
+        stats: &stats,
+        stages: stopwatch.0,
+    });
+    store::write_report(&staging, &report)?;
+    let output_dir = staging.commit()?;
+    Ok(Harvested {
+        output_dir,
+        report,
+        stats,
+    })
+}
+
+/// A run's statistics per robot and its channel coverage.
+type RunSummary = (Vec<RunStats>, RunCoverage);
+
+/// Harvests every run, in run order.
+///
+/// Runs are independent. Parquet encoding runs on the thread that writes, so one
+/// worker per pool thread takes runs off a queue, largest first, and writes them side
+/// by side; at most one wide table per worker is in memory at a time. Workers are
+/// plain threads, not pool tasks, so a worker waiting inside polars never nests
+/// another run on its stack, however many runs a file holds.
+fn harvest_runs(
+    readings: &BTreeMap<RunId, BTreeMap<Channel, ChannelSeries>>,
+    options: &HarvestOptions,
+    staging: &Staging,
+    source: &Path,
+) -> Result<Vec<RunSummary>, HarvestError> {
+    let mut queue: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> = readings.iter().collect();
+    queue.sort_by_key(|(_, channels)| {
+        std::cmp::Reverse(channels.values().map(|s| s.len()).sum::<usize>())
+    });
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(RunId, Result<RunSummary, HarvestError>)>> = Mutex::new(Vec::new());
+    let panicked = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..pool_threads().min(queue.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    while let Some((run_uuid, channels)) =
+                        queue.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        let outcome = harvest_run(**run_uuid, channels, options, staging, source);
+                        let failed = outcome.is_err();
+                        results
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push((**run_uuid, outcome));
+                        if failed {
+                            // Let the other workers stop early too.
+                            next.store(queue.len(), Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|worker| worker.join().err())
+            .next()
+    });
+    if let Some(payload) = panicked {
+        return Err(HarvestError::internal(
+            source,
+            format!("a run worker panicked: {}", panic_message(&payload)),
+        ));
+    }
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    results.sort_by_key(|(run_uuid, _)| *run_uuid);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// One run: derive, align, write its wide table, and summarise it.
+fn harvest_run(
+    run_uuid: RunId,
+    channels: &BTreeMap<Channel, ChannelSeries>,
+    options: &HarvestOptions,
+    staging: &Staging,
+    source: &Path,
+) -> Result<RunSummary, HarvestError> {
+    let run = RunData::new(run_uuid, channels, options.align.max_gap_ns);
+    let mut table = align::wide_table(&run, options.align).map_err(|e| {
+        HarvestError::internal(
+            source,
+            format!("cannot build the table of run {run_uuid}: {e}"),
+        )
+    })?;
+    store::write_run_table(staging, run_uuid, &mut table, options.compression)?;
+    Ok((stats::run_stats(&run), report::coverage(&run)))
+}
+
+/// The message a panic carried, when it is text.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}

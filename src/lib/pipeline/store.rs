@@ -1,0 +1,216 @@
+//! The store: a harvest's outputs, encoded and written into an output directory that
+//! appears whole or not at all (see [`crate::storage::Staging`] and
+//! [`crate::model::layout`] for the layout).
+//!
+//! Takes each run's wide table, the run statistics and the report; gives files.
+
+use std::io::Write;
+use std::path::Path;
+
+use polars::prelude::*;
+use polars_core::frame::chunk_df_for_writing;
+use polars_parquet::write::{
+    CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
+    WriteOptions, ZstdLevel,
+};
+
+use crate::error::HarvestError;
+use crate::model::layout::{
+    output_dir_name, run_table_path, REPORT_FILE, RUNS_DIR, RUN_STATS_FILE,
+};
+use crate::model::options::Compression;
+use crate::model::readings::RunId;
+use crate::model::report::Report;
+use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
+use crate::storage::{SourceFile, Staging};
+
+/// Starts the output directory of `source` under `out_root`.
+pub fn start(out_root: &Path, source: &SourceFile) -> Result<Staging, HarvestError> {
+    Staging::create(
+        out_root,
+        &output_dir_name(&source.path, &source.content_hash),
+        &[RUNS_DIR],
+    )
+}
+
+/// Writes a run's wide table.
+pub fn write_run_table(
+    staging: &Staging,
+    run_uuid: RunId,
+    table: &mut DataFrame,
+    compression: Compression,
+) -> Result<(), HarvestError> {
+    write_frame(staging, &run_table_path(run_uuid), table, compression)
+}
+
+/// Writes run_stats.parquet: one row per run and robot, a column per entry of
+/// [`RUN_STATS_COLUMNS`]; null where a quantity is not measurable.
+pub fn write_run_stats(
+    staging: &Staging,
+    stats: &[RunStats],
+    compression: Compression,
+) -> Result<(), HarvestError> {
+    let mut frame = run_stats_frame(stats).map_err(|e| {
+        HarvestError::internal(RUN_STATS_FILE, format!("cannot build run statistics: {e}"))
+    })?;
+    write_frame(staging, RUN_STATS_FILE, &mut frame, compression)
+}
+
+/// Writes report.json.
+pub fn write_report(staging: &Staging, report: &Report) -> Result<(), HarvestError> {
+    let json = serde_json::to_vec_pretty(report).expect("reports serialize");
+    staging.write_with(REPORT_FILE, |out, path| {
+        out.write_all(&json)
+            .map_err(|e| HarvestError::io(path, "cannot write an output file", e))
+    })
+}
+
+fn write_frame(
+    staging: &Staging,
+    relative: &str,
+    frame: &mut DataFrame,
+    compression: Compression,
+) -> Result<(), HarvestError> {
+    staging.write_with(relative, |out, path| {
+        let mut sink = FirstIoError {
+            inner: out,
+            error: None,
+        };
+        match write_parquet(&mut sink, frame, compression) {
+            Ok(_) => Ok(()),
+            // The Parquet writer reports a failed write as a malformed file; the
+            // error the sink saw tells a full disk (retry later) from a bug.
+            Err(e) => Err(match sink.error {
+                Some(io) => HarvestError::io(path, "cannot write an output file", io),
+                None => polars_io_error(path, e),
+            }),
+        }
+    })
+}
+
+/// A writer that keeps the first I/O error of the writer it wraps.
+struct FirstIoError<'a> {
+    inner: &'a mut dyn Write,
+    error: Option<std::io::Error>,
+}
+
+impl FirstIoError<'_> {
+    fn keep<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        result.inspect_err(|e| {
+            if self.error.is_none() && e.kind() != std::io::ErrorKind::Interrupted {
+                self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        })
+    }
+}
+
+impl Write for FirstIoError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.keep(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.keep(result)
+    }
+}
+
+fn run_stats_frame(stats: &[RunStats]) -> PolarsResult<DataFrame> {
+    let columns = RUN_STATS_COLUMNS
+        .iter()
+        .map(|column| {
+            let name: PlSmallStr = column.name.into();
+            let values: Vec<StatValue> = stats.iter().map(|s| (column.get)(s)).collect();
+            // The kind fixes the variant of every value, so the fallbacks never apply.
+            let integers = || values.iter().map(|v| v.integer().unwrap_or_default());
+            let floats = || values.iter().map(|v| v.float());
+            match column.kind {
+                StatKind::RunId | StatKind::Count => {
+                    UInt64Chunked::from_vec(name, integers().map(|v| v as u64).collect())
+                        .into_column()
+                }
+                StatKind::Robot => {
+                    UInt8Chunked::from_vec(name, integers().map(|v| v as u8).collect())
+                        .into_column()
+                }
+                StatKind::Instant => {
+                    Int64Chunked::from_vec(name, integers().map(|v| v as i64).collect())
+                        .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+                        .into_column()
+                }
+                StatKind::Seconds => Float64Chunked::from_vec(
+                    name,
+                    floats().map(|v| v.unwrap_or(f64::NAN)).collect(),
+                )
+                .into_column(),
+                StatKind::Quantity => {
+                    Float64Chunked::from_iter_options(name, floats()).into_column()
+                }
+            }
+        })
+        .collect();
+    DataFrame::new(stats.len(), columns)
+}
+
+fn parquet_compression(compression: Compression) -> CompressionOptions {
+    match compression {
+        Compression::None => CompressionOptions::Uncompressed,
+        Compression::Snappy => CompressionOptions::Snappy,
+        Compression::Lz4 => CompressionOptions::Lz4Raw,
+        Compression::Zstd(level) => CompressionOptions::Zstd(ZstdLevel::try_new(level).ok()),
+    }
+}
+
+/// Rows per Parquet row group, as polars writes them: small enough for readers to
+/// skip groups by their statistics, large enough to read fast.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Writes `frame` to `sink` as a Parquet file with min/max/null-count statistics.
+///
+/// Every column is PLAIN-encoded. polars' own writer first tries a dictionary for
+/// every numeric column, which costs a hash of every value to estimate how many are
+/// distinct; measured positions, forces and their derivatives are nearly all
+/// distinct, so the attempt is pure cost (about 7% of a harvest's CPU time).
+/// The frames written here are flat (one Parquet leaf per column).
+pub fn write_parquet<W: Write>(
+    sink: W,
+    frame: &mut DataFrame,
+    compression: Compression,
+) -> PolarsResult<u64> {
+    let frame = chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
+    let schema = frame.schema().to_arrow(CompatLevel::newest());
+    let options = WriteOptions {
+        statistics: StatisticsOptions::default(),
+        compression: parquet_compression(compression),
+        version: Version::V1,
+        data_page_size: None,
+    };
+    let row_groups = RowGroupIterator::try_new(
+        frame.iter_chunks(CompatLevel::newest(), false).map(Ok),
+        &schema,
+        options,
+        schema
+            .iter_values()
+            .map(|_| vec![Encoding::Plain])
+            .collect(),
+    )?;
+    let mut writer = FileWriter::try_new(sink, schema, options)?;
+    for row_group in row_groups {
+        // The row count is taken from the encoded pages.
+        writer.write(u64::MAX, row_group?)?;
+    }
+    writer.end(None)
+}
+
+fn polars_io_error(path: &Path, e: PolarsError) -> HarvestError {
+    match e {
+        PolarsError::IO { error, .. } => HarvestError::io(
+            path,
+            "cannot write an output file",
+            std::io::Error::new(error.kind(), error.to_string()),
+        ),
+        // Anything else is the encoder refusing a frame this crate built: a bug.
+        other => HarvestError::internal(path, format!("cannot encode Parquet: {other}")),
+    }
+}

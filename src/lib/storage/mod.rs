@@ -1,0 +1,12 @@
+//! Where inputs are read from and outputs written to: today the local file system.
+//!
+//! Takes paths; gives a log's bytes with their identity ([`SourceFile`]) and an
+//! output directory that appears whole or not at all ([`Staging`]). Nothing above
+//! this layer touches files of the input or the outputs directly, so another backend
+//! (an object store) can be added here without new imports from the stages.
+
+mod source;
+mod staging;
+
+pub use source::{is_broken_link, path_key, SourceFile};
+pub use staging::Staging;

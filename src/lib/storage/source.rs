@@ -1,0 +1,124 @@
+//! A log file read whole into memory, with its identity.
+//!
+//! The file is read once; the same bytes are hashed for the catalog and parsed by the
+//! pipeline, so a file that changes while it is harvested cannot give a hash of one
+//! version and data of another.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::HarvestError;
+use crate::model::schema::InputFormat;
+
+/// The catalog key of a path that has no content to hash (a dangling or looping
+/// symbolic link): `path:` and the BLAKE3 hash (hex) of the absolute path's bytes.
+/// It cannot collide with a content hash, which is hex alone.
+pub fn path_key(path: &Path) -> String {
+    let path = absolute(path);
+    let hash = blake3::hash(path.as_os_str().as_encoded_bytes());
+    format!("path:{}", hash.to_hex())
+}
+
+/// Whether `path` is a symbolic link that cannot be followed (dangling or a loop).
+pub fn is_broken_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(path).is_err()
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Why a path could not be opened, and what that means for its caller.
+fn cannot_open(path: &Path, e: std::io::Error) -> HarvestError {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        let problem = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "a dangling symbolic link (its target does not exist)".to_string()
+            }
+            _ => format!("a symbolic link that cannot be followed: {e}"),
+        };
+        return HarvestError::bad_file(path, problem);
+    }
+    match e.kind() {
+        std::io::ErrorKind::NotFound if path.parent().is_some_and(Path::is_dir) => {
+            HarvestError::NoInput {
+                path: path.to_path_buf(),
+            }
+        }
+        std::io::ErrorKind::NotFound => HarvestError::io(
+            path,
+            "its directory does not exist (is the share mounted?)",
+            e,
+        ),
+        _ => HarvestError::io(path, "cannot read the file", e),
+    }
+}
+
+/// A log file's bytes and identity.
+pub struct SourceFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// BLAKE3 of `bytes`, hex.
+    pub content_hash: String,
+    /// Modification time seen before reading, to detect a file still being written.
+    pub modified: Option<SystemTime>,
+    pub read_seconds: f64,
+}
+
+impl SourceFile {
+    /// Reads and hashes a file. A path that is not a regular file, or a symbolic
+    /// link that leads nowhere, is a bad file; a file that does not exist in a
+    /// directory that does is no input; any other I/O error is worth a retry.
+    pub fn read(path: &Path) -> Result<SourceFile, HarvestError> {
+        let started = Instant::now();
+        let path = absolute(path);
+        let meta = std::fs::metadata(&path).map_err(|e| cannot_open(&path, e))?;
+        if !meta.is_file() {
+            return Err(HarvestError::bad_file(&path, "not a regular file"));
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| HarvestError::io(&path, "cannot read the file", e))?;
+        let content_hash = blake3::hash(&bytes).to_hex().to_string();
+        Ok(SourceFile {
+            path,
+            bytes,
+            content_hash,
+            modified: meta.modified().ok(),
+            read_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Whether this is the start of a Parquet file whose footer is not (yet) in
+    /// place: the leading magic (or a prefix of it, or nothing yet) without the
+    /// trailing one. Bytes that are not Parquet at all are not a copy in progress.
+    pub fn is_parquet_without_footer(&self) -> bool {
+        let b = &self.bytes;
+        InputFormat::from_extension(&self.path) == Some(InputFormat::Parquet)
+            && if b.len() < 4 {
+                b"PAR1".starts_with(b)
+            } else {
+                b.starts_with(b"PAR1") && !b.ends_with(b"PAR1")
+            }
+    }
+
+    /// Whether the file was modified less than `settle` ago (when it was read).
+    pub fn modified_within(&self, settle: Duration) -> bool {
+        self.modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age < settle)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// Whether the file on disk has grown or changed since it was read: a copy in
+    /// progress. `false` when it cannot be told.
+    pub fn changed_since_read(&self) -> bool {
+        std::fs::metadata(&self.path)
+            .is_ok_and(|meta| meta.len() != self.size() || meta.modified().ok() != self.modified)
+    }
+}

@@ -1,0 +1,48 @@
+//! What `view` is asked: which request, in which format, against which catalog.
+
+use std::path::PathBuf;
+
+use crate::catalog::FileStatus;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for people (plain ASCII unless stdout is a terminal).
+    #[default]
+    Table,
+    /// The report (or the list, or the rows) as JSON.
+    Json,
+    /// Run statistics (or the list, or the rows) as CSV.
+    Csv,
+}
+
+/// What to show.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// The catalog's files, newest first.
+    List {
+        status: Option<FileStatus>,
+        limit: i64,
+    },
+    /// The report of one harvested file.
+    Target { target: String },
+    /// The first `head` rows of one run's wide table.
+    RunRows {
+        target: String,
+        run_uuid: String,
+        head: usize,
+    },
+}
+
+/// Everything `view` needs, already parsed.
+#[derive(Debug, Clone)]
+pub struct ViewOptions {
+    pub request: Request,
+    pub format: Format,
+    /// The output root (`--out`), where the default catalog lives.
+    pub out: PathBuf,
+    /// Catalog URL; the embedded SQLite catalog in `out` when `None`.
+    pub catalog: Option<String>,
+    /// Tables as wide as their content: no eliding, dropping or stacking.
+    pub wide: bool,
+}

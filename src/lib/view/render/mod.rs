@@ -1,0 +1,79 @@
+//! Rendering a gathered view to any writer: tables for people, JSON and CSV for
+//! scripts. Nothing here reads the catalog or the outputs.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::catalog::{FileRecord, FileStatus};
+use crate::model::report::{Report, RunEntry};
+use crate::view::options::Format;
+use crate::view::resolve::View;
+
+mod csv;
+pub mod format;
+mod list;
+mod rows;
+mod table;
+
+pub use table::Style;
+
+/// Writes a view in the requested format.
+pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    match (view, format) {
+        (View::List { records, status }, Format::Table) => {
+            list::list_table(records, *status, style, out)
+        }
+        (View::List { records, .. }, Format::Json) => json(out, records),
+        (View::List { records, .. }, Format::Csv) => csv::list_csv(records, out),
+        (View::Report(r), Format::Table) => table::report_tables(r, style, out),
+        (View::Report(r), Format::Json) => {
+            let output_dir = r.output_dir.as_ref().map(|d| d.display().to_string());
+            json(
+                out,
+                &ReportJson {
+                    report: &r.report,
+                    output_dir,
+                    status: r.record.as_ref().map(|r| r.status),
+                },
+            )
+        }
+        (View::Report(r), Format::Csv) => csv::stats_csv(&r.report.runs, out),
+        (View::Record { record, runs }, Format::Table) => {
+            table::record_tables(record, runs, style, out)
+        }
+        (View::Record { record, runs }, Format::Json) => json(
+            out,
+            &RecordJson {
+                record,
+                run_stats: runs,
+            },
+        ),
+        (View::Record { runs, .. }, Format::Csv) => csv::stats_csv(runs, out),
+        (View::RunRows { frame, .. }, Format::Table) => table::rows_table(view, frame, style, out),
+        (View::RunRows { frame, .. }, Format::Json) => rows::rows_json(frame, out),
+        (View::RunRows { frame, .. }, Format::Csv) => csv::rows_csv(frame, out),
+    }
+}
+
+/// `view --format json` of a report: report.json's keys, plus where the outputs are.
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    output_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<FileStatus>,
+}
+
+#[derive(Serialize)]
+struct RecordJson<'a> {
+    #[serde(flatten)]
+    record: &'a FileRecord,
+    run_stats: &'a [RunEntry],
+}
+
+fn json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}

@@ -1,0 +1,388 @@
+//! Resolving a target and gathering what a request shows; the only part of `view`
+//! that touches the catalog and the outputs.
+//!
+//! A target is resolved in this order:
+//!
+//! 1. an existing directory holding `report.json` (an output directory), also tried
+//!    relative to `--out`;
+//! 2. the catalog: a source path (as given, then absolute), a content-hash prefix of
+//!    at least four hex digits, and for an existing file, the hash of its bytes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::catalog::{
+    default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus,
+};
+use crate::error::{CatalogError, ExitCode};
+use crate::model::layout::{run_table_path, REPORT_FILE};
+use crate::model::report::{Report, RunEntry};
+use crate::view::options::{Request, ViewOptions};
+use crate::view::suggest::closest_matches;
+
+/// Why nothing (or not everything) could be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The target or a flag does not name anything that exists.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// An output file could not be read.
+    #[error("{}: {reason}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        reason: String,
+        retryable: bool,
+    },
+}
+
+impl ViewError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            ViewError::Usage(_) => ExitCode::Usage,
+            ViewError::Catalog(e) if e.is_retryable() => ExitCode::RetryLater,
+            ViewError::Catalog(_) => ExitCode::Config,
+            ViewError::Unreadable {
+                retryable: true, ..
+            } => ExitCode::RetryLater,
+            ViewError::Unreadable {
+                retryable: false, ..
+            } => ExitCode::BadFile,
+        }
+    }
+
+    fn io(path: &Path, e: io::Error) -> Self {
+        let retryable = e.kind() != io::ErrorKind::NotFound;
+        ViewError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+            retryable,
+        }
+    }
+}
+
+/// The data gathered for a request, ready to render.
+#[derive(Debug)]
+pub enum View {
+    List {
+        records: Vec<FileRecord>,
+        status: Option<FileStatus>,
+    },
+    Report(Box<Resolved>),
+    /// A catalog record without a usable report (claimed, failed, or outputs gone).
+    Record {
+        record: Box<FileRecord>,
+        runs: Vec<RunEntry>,
+    },
+    RunRows {
+        run_uuid: String,
+        path: PathBuf,
+        frame: DataFrame,
+        total_rows: usize,
+    },
+}
+
+/// A harvested file's report and where its outputs are.
+#[derive(Debug)]
+pub struct Resolved {
+    pub report: Report,
+    pub output_dir: Option<PathBuf>,
+    pub record: Option<FileRecord>,
+}
+
+/// Resolves the request and reads what it shows.
+pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
+    match &options.request {
+        Request::List { status, limit } => {
+            let catalog = open_catalog(options, None).await?;
+            let records = catalog.list(*status, *limit).await;
+            catalog.close().await;
+            Ok(View::List {
+                records: records?,
+                status: *status,
+            })
+        }
+        Request::Target { target } => resolve(options, target).await,
+        Request::RunRows {
+            target,
+            run_uuid,
+            head,
+        } => {
+            let View::Report(resolved) = resolve(options, target).await? else {
+                return Err(ViewError::Usage(format!(
+                    "`{target}` has not been harvested: it has no run tables"
+                )));
+            };
+            run_rows(&resolved, run_uuid, *head)
+        }
+    }
+}
+
+/// The catalog URL of these options (never shown unredacted).
+fn catalog_url(options: &ViewOptions) -> String {
+    options
+        .catalog
+        .clone()
+        .unwrap_or_else(|| default_sqlite_url(&options.out))
+}
+
+fn harvest_first(options: &ViewOptions) -> String {
+    let out = options.out.display();
+    format!("harvest first: `harvest <files> --out {out}` (or `make pipe`), then `view --out {out} --list`")
+}
+
+/// Opens the catalog, refusing to create an SQLite catalog that does not exist yet
+/// (`view` only reads; a missing catalog means nothing was harvested there).
+async fn open_catalog(options: &ViewOptions, target: Option<&str>) -> Result<Catalog, ViewError> {
+    let url = catalog_url(options);
+    if let Some(file) = sqlite_file(&url) {
+        if !file.exists() {
+            let what = match target {
+                Some(t) => format!(
+                    "`{t}` is not a harvested output directory and there is no catalog at {}",
+                    file.display()
+                ),
+                None => format!(
+                    "nothing harvested yet: there is no catalog at {}",
+                    file.display()
+                ),
+            };
+            return Err(ViewError::Usage(format!(
+                "{what}; {}",
+                harvest_first(options)
+            )));
+        }
+    }
+    tracing::debug!(catalog = redact_url(&url), "opening the catalog");
+    Ok(Catalog::open(&url).await?)
+}
+
+/// Whether `dir` is an output directory.
+fn is_output_dir(dir: &Path) -> bool {
+    dir.is_dir() && dir.join(REPORT_FILE).is_file()
+}
+
+/// Reads and parses an output directory's report.json.
+pub fn read_report(dir: &Path) -> Result<Report, ViewError> {
+    let path = dir.join(REPORT_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| ViewError::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| ViewError::Unreadable {
+        path,
+        reason: format!("not a report this version can read: {e}"),
+        retryable: false,
+    })
+}
+
+async fn resolve(options: &ViewOptions, target: &str) -> Result<View, ViewError> {
+    if target.trim().is_empty() {
+        return Err(ViewError::Usage(
+            "the target is empty: give an output directory, a source path or a content-hash prefix"
+                .into(),
+        ));
+    }
+    let as_path = Path::new(target);
+    for dir in [
+        Some(as_path.to_path_buf()),
+        as_path.is_relative().then(|| options.out.join(as_path)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if is_output_dir(&dir) {
+            let report = read_report(&dir)?;
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            return Ok(View::Report(Box::new(Resolved {
+                report,
+                output_dir: Some(dir),
+                record: None,
+            })));
+        }
+    }
+
+    let catalog = open_catalog(options, Some(target)).await?;
+    let found = find_record(&catalog, target).await;
+    let view = match found {
+        Ok(record) => view_of_record(&catalog, options, record).await,
+        Err(e) => Err(e),
+    };
+    catalog.close().await;
+    view
+}
+
+/// The one record `target` names, or a usage error that says what is close.
+async fn find_record(catalog: &Catalog, target: &str) -> Result<FileRecord, ViewError> {
+    let path = Path::new(target);
+    let absolute = std::path::absolute(path)
+        .ok()
+        .map(|p| p.display().to_string());
+    let mut records = catalog.find(target).await?;
+    let mut names = vec![target.to_string()];
+    if records.is_empty() {
+        if let Some(abs) = absolute.as_ref().filter(|a| a.as_str() != target) {
+            records = catalog.find(abs).await?;
+            names.push(abs.clone());
+        }
+    }
+    if records.is_empty() && path.is_file() {
+        // Same content under a name the catalog has not seen (moved or copied).
+        if let Some(hash) = hash_file(path) {
+            records = catalog.find(&hash).await?;
+        }
+    }
+    let by_path: Vec<&FileRecord> = records
+        .iter()
+        .filter(|r| {
+            names
+                .iter()
+                .any(|n| r.source_path == *n || r.paths.contains(n))
+        })
+        .collect();
+    if let Some(newest) = by_path.first() {
+        if by_path.len() > 1 {
+            tracing::info!(
+                "{} contents were seen under {target}; showing the newest ({})",
+                by_path.len(),
+                newest.short_hash()
+            );
+        }
+        return Ok((*newest).clone());
+    }
+    match records.len() {
+        0 => {
+            let suggestions = closest_matches(target, &catalog.list(None, 1000).await?);
+            let mut message = format!("no harvested file matches `{target}`");
+            if is_short_hex(target) {
+                message.push_str(&format!(
+                    " (a content-hash prefix needs at least {MIN_HASH_PREFIX} hex digits)"
+                ));
+            }
+            if path.is_dir() {
+                message.push_str(" (a directory without report.json is not an output directory)");
+            }
+            if suggestions.is_empty() {
+                message.push_str("; see `view --list`");
+            } else {
+                message.push_str(&format!("; closest: {}", suggestions.join(", ")));
+            }
+            Err(ViewError::Usage(message))
+        }
+        1 => Ok(records.remove(0)),
+        n => {
+            let listed: Vec<String> = records
+                .iter()
+                .map(|r| format!("{} ({})", r.short_hash(), r.source_path))
+                .collect();
+            Err(ViewError::Usage(format!(
+                "`{target}` matches {n} files: {}; give more hash digits",
+                listed.join(", ")
+            )))
+        }
+    }
+}
+
+/// Fewest hex digits a content-hash prefix may have.
+pub const MIN_HASH_PREFIX: usize = 4;
+
+/// `target` looks like a hash prefix too short to be one (`abc`).
+fn is_short_hex(target: &str) -> bool {
+    !target.is_empty()
+        && target.len() < MIN_HASH_PREFIX
+        && target.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// BLAKE3 of a file's bytes, streamed; `None` if it cannot be read.
+fn hash_file(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file).ok()?;
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+async fn view_of_record(
+    catalog: &Catalog,
+    options: &ViewOptions,
+    record: FileRecord,
+) -> Result<View, ViewError> {
+    // The outputs, where the catalog says, or under --out if they were moved with it.
+    let output_dir = record
+        .output_dir
+        .as_ref()
+        .map(PathBuf::from)
+        .and_then(|dir| {
+            if is_output_dir(&dir) {
+                return Some(dir);
+            }
+            let moved = options.out.join(dir.file_name()?);
+            is_output_dir(&moved).then_some(moved)
+        })
+        .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
+    if record.status == FileStatus::Harvested {
+        let report = match catalog.report(&record.content_hash).await? {
+            Some(report) => Some(report),
+            None => output_dir.as_deref().map(read_report).transpose()?,
+        };
+        if let Some(report) = report {
+            return Ok(View::Report(Box::new(Resolved {
+                report,
+                output_dir,
+                record: Some(record),
+            })));
+        }
+    }
+    let runs = catalog.run_stats(&record.content_hash).await?;
+    Ok(View::Record {
+        record: Box::new(record),
+        runs,
+    })
+}
+
+fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, ViewError> {
+    let report = &resolved.report;
+    let known: Vec<String> = {
+        let mut ids: Vec<String> = report.coverage.iter().map(|c| c.run_uuid.clone()).collect();
+        ids.extend(report.runs.iter().map(|r| r.stats.run_uuid.to_string()));
+        ids.sort_unstable_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+        ids.dedup();
+        ids
+    };
+    let id: u64 = match run_uuid.trim().parse::<u64>() {
+        Ok(id) if known.contains(&id.to_string()) => id,
+        _ => {
+            return Err(ViewError::Usage(format!(
+                "{} has no run `{run_uuid}`; its runs: {}",
+                report.source,
+                known.join(", ")
+            )))
+        }
+    };
+    let Some(dir) = &resolved.output_dir else {
+        return Err(ViewError::Usage(format!(
+            "the outputs of {} are not where the catalog says ({}); give the output directory instead",
+            report.source,
+            resolved.record.as_ref().and_then(|r| r.output_dir.as_deref()).unwrap_or("unknown")
+        )));
+    };
+    let path = dir.join(run_table_path(id));
+    let file = std::fs::File::open(&path).map_err(|e| ViewError::io(&path, e))?;
+    let unreadable = |e: PolarsError| ViewError::Unreadable {
+        path: path.clone(),
+        reason: e.to_string(),
+        retryable: false,
+    };
+    let mut reader = ParquetReader::new(file);
+    let total_rows = reader.num_rows().map_err(unreadable)?;
+    let mut frame = reader
+        .with_slice(Some((0, head)))
+        .finish()
+        .map_err(unreadable)?;
+    frame.rechunk_mut();
+    Ok(View::RunRows {
+        run_uuid: id.to_string(),
+        path,
+        frame,
+        total_rows,
+    })
+}

@@ -1,0 +1,36 @@
+//! The integration tests, one crate with a module per area. They run the real
+//! `harvest` and `view` binaries (`CARGO_BIN_EXE_*`) and the library, on logs built
+//! in memory or by `harvester_generator`:
+//!
+//! * [`analytic`]: logs whose every statistic is known exactly, with both alignments;
+//! * [`catalog`]: exactly-once with racing and killed workers, on PostgreSQL and SQLite;
+//! * [`cli`]: exit codes, one-line errors, directory mode, crashes and a full disk;
+//! * [`corpus`]: every kind of bad input, kept or rejected as documented;
+//! * [`db_outage`]: the catalog's database stopped or restarted mid-harvest;
+//! * [`fuzz`]: property tests of loading, validation and the whole pipeline;
+//! * [`realistic`]: production-sized generated logs, every row accounted for;
+//! * [`security`]: nothing written outside `--out`, no leaked password, safe SQL;
+//! * [`triggering`]: watch mode, files copied in slowly, several watchers;
+//! * [`view`]: the `view` binary, with insta snapshots in `tests/it/snapshots/`.
+//!
+//! [`util`] holds the shared helpers. Tests needing PostgreSQL use
+//! `HARVESTER_TEST_PG_URL` (`scripts/ensure-postgres.sh` provides one). Run one area
+//! by its module path:
+//!
+//! ```sh
+//! cargo test --test it view::
+//! cargo test --test it corpus::truncated   # tests whose path contains this
+//! ```
+
+mod util;
+
+mod analytic;
+mod catalog;
+mod cli;
+mod corpus;
+mod db_outage;
+mod fuzz;
+mod realistic;
+mod security;
+mod triggering;
+mod view;

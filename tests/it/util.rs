@@ -1,0 +1,527 @@
+//! Shared helpers for the integration tests: temp work dirs, the real binaries,
+//! logs built in memory, and a fresh PostgreSQL database per test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use polars::prelude::*;
+
+pub const SECOND: i64 = 1_000_000_000;
+/// 2022-11-23T20:40:00Z, the day of the public sample.
+pub const T0: i64 = 1_669_236_000 * SECOND;
+
+/// A temporary directory with an input folder and an output folder.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn input(&self) -> PathBuf {
+        let p = self.path("in");
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    /// Runs `harvest` with `--out <workdir>/out` and the given arguments.
+    pub fn harvest(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harvest"));
+        cmd.arg("--out")
+            .arg(self.out())
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1");
+        cmd.output().expect("run harvest")
+    }
+
+    /// The one output directory of a harvest (panics unless exactly one).
+    pub fn only_output(&self) -> PathBuf {
+        let dirs: Vec<PathBuf> = std::fs::read_dir(self.out())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        assert_eq!(dirs.len(), 1, "output dirs: {dirs:?}");
+        dirs.into_iter().next().unwrap()
+    }
+}
+
+pub fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json"))
+        .expect("valid json")
+}
+
+/// A report's `rows.dropped`, only the reasons that dropped something (reasons with
+/// nothing dropped may be listed with 0 or left out).
+pub fn nonzero_drops(rows: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    rows["dropped"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// ISO 8601 the way real logs write it: millisecond precision, trailing zeros of the
+/// fraction dropped, whole seconds without a fraction.
+pub fn log_time(ns: i64) -> String {
+    let secs = ns.div_euclid(SECOND);
+    let ms = ns.rem_euclid(SECOND) / 1_000_000;
+    let t = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S");
+    if ms == 0 {
+        format!("{t}Z")
+    } else {
+        let frac = format!("{ms:03}");
+        format!("{t}.{}Z", frac.trim_end_matches('0'))
+    }
+}
+
+/// A long-format log assembled row by row.
+#[derive(Default)]
+pub struct LogBuilder {
+    time: Vec<String>,
+    value: Vec<f64>,
+    field: Vec<String>,
+    robot: Vec<i64>,
+    run: Vec<u64>,
+    sensor: Vec<String>,
+}
+
+impl LogBuilder {
+    pub fn push(&mut self, run: u64, robot: i64, field: &str, t_ns: i64, value: f64) {
+        self.time.push(log_time(t_ns));
+        self.value.push(value);
+        self.field.push(field.to_string());
+        self.robot.push(robot);
+        self.run.push(run);
+        self.sensor.push(
+            if field.starts_with('f') {
+                "load_cell"
+            } else {
+                "encoder"
+            }
+            .to_string(),
+        );
+    }
+
+    /// Adds one channel sampled at `times` from `signal(t_seconds_since_start)`.
+    pub fn channel(
+        &mut self,
+        run: u64,
+        robot: i64,
+        field: &str,
+        times: &[i64],
+        signal: impl Fn(f64) -> f64,
+    ) {
+        let t0 = times[0];
+        for &t in times {
+            self.push(
+                run,
+                robot,
+                field,
+                t,
+                signal((t - t0) as f64 / SECOND as f64),
+            );
+        }
+    }
+
+    pub fn frame(&self) -> DataFrame {
+        let n = self.time.len();
+        DataFrame::new(
+            n,
+            vec![
+                Column::new("time".into(), self.time.clone()),
+                Column::new("value".into(), self.value.clone()),
+                Column::new("field".into(), self.field.clone()),
+                Column::new("robot_id".into(), self.robot.clone()),
+                Column::new("run_uuid".into(), self.run.clone()),
+                Column::new("sensor_type".into(), self.sensor.clone()),
+            ],
+        )
+        .unwrap()
+    }
+
+    pub fn write_parquet(&self, path: &Path) {
+        let mut df = self.frame();
+        ParquetWriter::new(std::fs::File::create(path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+}
+
+/// Sample instants from `start` for `duration_s`, every `period_ms` with a
+/// deterministic jitter of up to ±`jitter_ms` (whole milliseconds, like real logs).
+pub fn clock(start: i64, duration_s: f64, period_ms: i64, jitter_ms: i64) -> Vec<i64> {
+    let end = start + (duration_s * SECOND as f64) as i64;
+    let mut out = Vec::new();
+    let mut k: i64 = 0;
+    loop {
+        let jitter = if jitter_ms == 0 {
+            0
+        } else {
+            (k * 7919 % (2 * jitter_ms + 1)) - jitter_ms
+        };
+        let t = start + k * period_ms * 1_000_000 + if k == 0 { 0 } else { jitter * 1_000_000 };
+        if t > end {
+            break;
+        }
+        out.push(t);
+        k += 1;
+    }
+    out
+}
+
+/// The PostgreSQL server the tests use: `HARVESTER_TEST_PG_URL`, or the local one.
+/// Tests that need it fail when it is unreachable; they never skip.
+pub fn pg_admin_url() -> String {
+    std::env::var("HARVESTER_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty database on the test server; returns its URL.
+pub fn fresh_pg_database(tag: &str) -> String {
+    let admin = pg_admin_url();
+    let name = format!(
+        "harvester_{tag}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create database");
+        pool.close().await;
+    });
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+/// A throwaway PostgreSQL cluster started from the installed binaries, which a test
+/// may stop and start at will. Runs as the `postgres` user when the tests run as root
+/// (initdb refuses root). Removed on drop.
+pub struct PgCluster {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    bin: PathBuf,
+}
+
+impl PgCluster {
+    /// A new cluster, initialised, not yet started.
+    fn init() -> PgCluster {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL binaries under /usr/lib/postgresql (scripts/ensure-postgres.sh installs them)")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::Builder::new()
+            .prefix("harvester-pg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        // A port nobody listens on right now (the OS picks it).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = PgCluster { dir, port, bin };
+        if unsafe { libc::geteuid() } == 0 {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+        }
+        let data = cluster.data();
+        let ok = cluster
+            .as_owner(&cluster.bin.join("initdb"))
+            .args(["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "initdb");
+        cluster
+    }
+
+    /// A cluster that is running.
+    pub fn start() -> PgCluster {
+        let cluster = PgCluster::init();
+        cluster.up();
+        cluster
+    }
+
+    /// A running cluster that offers TLS with a certificate for `localhost` and
+    /// 127.0.0.1, signed by a test CA ([`PgCluster::ca_cert`]).
+    pub fn start_tls() -> PgCluster {
+        let cluster = PgCluster::init();
+        let tls = cluster.dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(
+            tls.join("san.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for args in [
+            &[
+                &["req", "-x509"][..],
+                &key,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=harvester test CA",
+                ],
+            ]
+            .concat(),
+            &[
+                &["req"][..],
+                &key,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+            ][..]
+                .to_vec(),
+        ] {
+            let out = Command::new("openssl")
+                .args(args.iter())
+                .current_dir(&tls)
+                .output()
+                .expect("openssl (.ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let data = PathBuf::from(cluster.data());
+        for file in ["server.crt", "server.key"] {
+            std::fs::copy(tls.join(file), data.join(file)).unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut conf, b"ssl = on\n").unwrap();
+        cluster.up();
+        cluster
+    }
+
+    /// The CA that signed a [`PgCluster::start_tls`] cluster's certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.crt")
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn as_owner(&self, program: &Path) -> Command {
+        if unsafe { libc::geteuid() } == 0 {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn up(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        let ok = self
+            .as_owner(&self.bin.join("pg_ctl"))
+            .args(["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pg_ctl start");
+    }
+
+    pub fn down(&self) {
+        let _ = self
+            .as_owner(&self.bin.join("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Every file the catalog at `url` records, newest first.
+pub fn catalog_records(url: &str) -> Vec<harvester::catalog::FileRecord> {
+    with_catalog(url, async |catalog| {
+        catalog.list(None, 1_000_000).await.expect("list")
+    })
+}
+
+/// Runs `f` against the catalog at `url` on a one-thread runtime.
+pub fn with_catalog<T>(url: &str, f: impl AsyncFnOnce(&harvester::catalog::Catalog) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let catalog = harvester::catalog::Catalog::open(url)
+            .await
+            .expect("open catalog");
+        let result = f(&catalog).await;
+        catalog.close().await;
+        result
+    })
+}
+
+/// Records `path` in the catalog at `url` as a harvester that met `error` of `kind`
+/// would have: claimed, then failed.
+pub fn record_failure(url: &str, path: &Path, kind: harvester::error::FailureKind, error: &str) {
+    use harvester::catalog::{ClaimOutcome, ClaimPolicy};
+    let source = harvester::storage::SourceFile::read(path).unwrap();
+    with_catalog(url, async |catalog| {
+        let outcome = catalog
+            .claim(
+                &source.content_hash,
+                &source.path.display().to_string(),
+                source.size(),
+                ClaimPolicy::default(),
+                std::time::Duration::from_secs(60),
+                harvester::model::schema::OUTPUT_SCHEMA_VERSION,
+            )
+            .await
+            .unwrap();
+        let ClaimOutcome::Acquired(claim) = outcome else {
+            panic!("a new file is acquired: {outcome:?}");
+        };
+        catalog.fail(&claim, error, kind).await.unwrap();
+    })
+}
+
+/// Runs one SQL statement on the PostgreSQL database at `url`.
+pub fn pg_execute(url: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+/// Writes a file and dates it a minute back: a file at rest, not a copy in progress
+/// (a Parquet file without its footer modified less than `--settle` ago is one).
+pub fn write_at_rest(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(minute_ago))
+        .unwrap();
+}
