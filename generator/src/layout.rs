@@ -9,6 +9,8 @@
 use harvester::model::schema::{Field, Sensor};
 use harvester::time::days_from_civil;
 
+use crate::Cadence;
+
 /// 2022-11-23T20:40:00Z: the production sample's day, so dates look familiar.
 pub(crate) const BASE_MS: i64 =
     days_from_civil(2022, 11, 23) * 86_400_000 + (20 * 3600 + 40 * 60) * 1000;
@@ -20,13 +22,15 @@ const MIN_PARTIAL_READINGS: f64 = 300.0;
 /// Runs keep at least this long at small sizes.
 const MIN_RUN_MS: f64 = 1_000.0;
 
-/// Nominal sampling period of a sensor's clock in ms. Both are whole ms: the
+/// Nominal sampling period of a sensor's clock in ms. All are whole ms: the
 /// timestamps have ms precision, and a 12 ms grid aligned to 4 ms hits every third
-/// whole second, so fraction-less timestamps occur regularly.
-pub(crate) fn period_ms(sensor: Sensor) -> i64 {
-    match sensor {
-        Sensor::Encoder => 12,
-        Sensor::LoadCell => 10,
+/// whole second, so fraction-less timestamps occur regularly. At the slow cadence
+/// every clock reads every 1,667 ms, as in the public small sample.
+pub(crate) fn period_ms(sensor: Sensor, cadence: Cadence) -> i64 {
+    match (cadence, sensor) {
+        (Cadence::Fast, Sensor::Encoder) => 12,
+        (Cadence::Fast, Sensor::LoadCell) => 10,
+        (Cadence::Slow, _) => 1_667,
     }
 }
 
@@ -172,12 +176,12 @@ pub(crate) fn coverage_ms(
 }
 
 /// Expected number of readings of the whole layout at duration scale `scale`.
-fn expected_rows(scale: f64) -> f64 {
+fn expected_rows(scale: f64, cadence: Cadence) -> f64 {
     let mut rows = 0.0;
     for run in &LAYOUT {
         let run_ms = run_duration_ms(run, scale);
         for clock in run.clocks {
-            let period = period_ms(clock.sensor) as f64;
+            let period = period_ms(clock.sensor, cadence) as f64;
             for &(_, coverage) in clock.fields {
                 rows += coverage_ms(coverage, run_ms, scale, period).1 / period;
             }
@@ -188,17 +192,17 @@ fn expected_rows(scale: f64) -> f64 {
 
 /// The fewest valid rows a log of this layout has: every run a second long and every
 /// partial channel [`MIN_PARTIAL_READINGS`] readings.
-pub(crate) fn min_rows() -> usize {
-    expected_rows(0.0).ceil() as usize
+pub(crate) fn min_rows(cadence: Cadence) -> usize {
+    expected_rows(0.0, cadence).ceil() as usize
 }
 
 /// The duration scale whose expected row count is `rows` (as near as the floors
 /// allow). Rows are nearly linear in the scale, so a few fixed-point steps converge.
-pub(crate) fn duration_scale(rows: usize) -> f64 {
+pub(crate) fn duration_scale(rows: usize, cadence: Cadence) -> f64 {
     let target = rows as f64;
-    let mut scale = target / expected_rows(1.0);
+    let mut scale = target / expected_rows(1.0, cadence);
     for _ in 0..50 {
-        let expected = expected_rows(scale);
+        let expected = expected_rows(scale, cadence);
         scale *= target / expected;
         if (expected - target).abs() < 0.5 {
             break;
@@ -214,8 +218,8 @@ mod tests {
 
     #[test]
     fn partial_channels_at_full_size_have_the_documented_lengths() {
-        let scale = duration_scale(DEFAULT_ROWS);
-        assert!((expected_rows(scale) - DEFAULT_ROWS as f64).abs() < 1.0);
+        let scale = duration_scale(DEFAULT_ROWS, Cadence::Fast);
+        assert!((expected_rows(scale, Cadence::Fast) - DEFAULT_ROWS as f64).abs() < 1.0);
         let c = &LAYOUT[2];
         let run_ms = run_duration_ms(c, scale);
         let (_, fx_ms) = coverage_ms(c.clocks[2].fields[0].1, run_ms, scale, 10.0);
@@ -223,7 +227,7 @@ mod tests {
         let window_s = (LAYOUT[3].start_s + LAYOUT[3].duration_s) * scale;
         assert!((590.0..=610.0).contains(&window_s), "{window_s}");
         // Eight times the rows, eight times the duration.
-        let ratio = duration_scale(8 * DEFAULT_ROWS) / scale;
+        let ratio = duration_scale(8 * DEFAULT_ROWS, Cadence::Fast) / scale;
         assert!((ratio - 8.0).abs() < 0.01, "{ratio}");
     }
 

@@ -45,8 +45,8 @@ pub const DEFAULT_ROWS: usize = 1_546_591;
 
 /// The fewest valid data rows a generated log has (a smaller non-zero `rows` is
 /// rounded up to about this).
-pub fn min_rows() -> usize {
-    layout::min_rows()
+pub fn min_rows(cadence: Cadence) -> usize {
+    layout::min_rows(cadence)
 }
 
 /// What to generate.
@@ -63,6 +63,19 @@ pub struct GeneratorConfig {
     pub run_uuid_type: RunUuidType,
     /// Inject bad rows (counted in [`GeneratedLog::injected`]) at random positions.
     pub quirks: bool,
+    /// How often the clocks read.
+    pub cadence: Cadence,
+}
+
+/// How often each robot/sensor clock reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Cadence {
+    /// Encoders every 12 ms, load cells every 10 ms, like the larger production sample.
+    #[default]
+    Fast,
+    /// Every clock every 1.667 s along ten times slower curves, like the public small
+    /// sample.
+    Slow,
 }
 
 impl Default for GeneratorConfig {
@@ -72,6 +85,7 @@ impl Default for GeneratorConfig {
             rows: DEFAULT_ROWS,
             run_uuid_type: RunUuidType::Float64,
             quirks: false,
+            cadence: Cadence::Fast,
         }
     }
 }
@@ -103,7 +117,8 @@ pub struct GeneratedLog {
     /// Number of injected bad rows per reason a reader should give for dropping
     /// them; empty without quirks. Each kind the generator injects is present (5 to
     /// 20 rows each): every reason but [`DropReason::ValueUnparsable`] (values are
-    /// always numbers), and [`DropReason::RunUuidInvalid`] only for
+    /// always numbers) and [`DropReason::Spike`] (signals are smooth), and
+    /// [`DropReason::RunUuidInvalid`] only for
     /// [`RunUuidType::String`]. Duplicates count the extra rows, not the original.
     pub injected: BTreeMap<DropReason, usize>,
     /// The runs, in the order their rows appear.
@@ -147,7 +162,8 @@ pub fn generate(config: &GeneratorConfig) -> GeneratedLog {
         RunUuidType::Float64 => id as f64 as u64,
         _ => id,
     });
-    let (readings, channels, runs) = readings::draw_readings(&mut rng, config.rows, &keys);
+    let (readings, channels, runs) =
+        readings::draw_readings(&mut rng, config.rows, config.cadence, &keys);
     let (injections, injected) = if config.quirks && !readings.time_ms.is_empty() {
         inject::plan_injections(&mut rng, &readings, config.run_uuid_type)
     } else {
@@ -197,6 +213,7 @@ mod tests {
             rows,
             run_uuid_type: ty,
             quirks,
+            ..Default::default()
         }
     }
 
@@ -284,6 +301,7 @@ mod tests {
             assert_eq!(dirty.runs, clean.runs);
             let not_injected = |r: &DropReason| {
                 *r == DropReason::ValueUnparsable
+                    || *r == DropReason::Spike
                     || (*r == DropReason::RunUuidInvalid && ty != RunUuidType::String)
             };
             let keys: Vec<DropReason> = DropReason::ALL

@@ -12,7 +12,8 @@ use clap::{Parser, ValueEnum};
 
 use harvester::model::schema::InputFormat;
 use harvester_generator::{
-    generate, min_rows, write_csv, write_parquet, GeneratorConfig, RunUuidType, DEFAULT_ROWS,
+    generate, min_rows, write_csv, write_parquet, Cadence, GeneratorConfig, RunUuidType,
+    DEFAULT_ROWS,
 };
 
 /// polars allocates and frees large buffers all the time; mimalloc keeps freed
@@ -32,7 +33,7 @@ struct Args {
     /// Approximate number of valid data rows; run durations scale with it. The
     /// default is the size of the production sample (the "1x" benchmark); the
     /// smallest is a log whose every run lasts a second (see the error for its size).
-    #[arg(long, default_value_t = DEFAULT_ROWS, value_parser = parse_rows)]
+    #[arg(long, default_value_t = DEFAULT_ROWS)]
     rows: usize,
 
     /// Seed; the same flags always give the same file.
@@ -48,6 +49,11 @@ struct Args {
     /// robots, mismatched sensors, bad run ids, duplicates).
     #[arg(long)]
     quirks: bool,
+
+    /// How often the clocks read: fast (12 ms encoders, 10 ms load cells) or slow
+    /// (every clock every 1.667 s, like the public small sample).
+    #[arg(long, value_enum, default_value_t = Cadence::Fast)]
+    cadence: Cadence,
 
     /// Output format [default: from the extension of --out].
     #[arg(long, value_enum)]
@@ -70,10 +76,10 @@ impl From<Format> for InputFormat {
     }
 }
 
-/// `--rows`: at least [`min_rows`], so the log written has the rows asked for.
-fn parse_rows(text: &str) -> Result<usize, String> {
-    let rows: usize = text.parse().map_err(|e| format!("{e}"))?;
-    let min = min_rows();
+/// `--rows`: at least [`min_rows`] at `cadence`, so the log written has the rows
+/// asked for.
+fn check_rows(rows: usize, cadence: Cadence) -> Result<usize, String> {
+    let min = min_rows(cadence);
     if rows < min {
         return Err(format!(
             "a log has at least {min} rows (every run a second long, every partial channel a few hundred readings); ask for {min} or more"
@@ -101,6 +107,7 @@ fn run(args: Args) -> Result<()> {
         rows: args.rows,
         run_uuid_type,
         quirks: args.quirks,
+        cadence: args.cadence,
     });
     match format {
         InputFormat::Parquet => write_parquet(&mut log.frame, &args.out)?,
@@ -122,6 +129,10 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
+    if let Err(error) = check_rows(args.rows, args.cadence) {
+        eprintln!("generate-log: --rows {}: {error}", args.rows);
+        return harvester::error::ExitCode::Usage.into();
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -137,10 +148,10 @@ mod tests {
 
     #[test]
     fn fewer_rows_than_a_log_has_is_refused_naming_the_minimum() {
-        let min = min_rows();
-        let error = parse_rows("100").unwrap_err();
+        let min = min_rows(Cadence::Fast);
+        let error = check_rows(100, Cadence::Fast).unwrap_err();
         assert!(error.contains(&format!("at least {min} rows")), "{error}");
-        assert_eq!(parse_rows(&min.to_string()), Ok(min));
+        assert_eq!(check_rows(min, Cadence::Fast), Ok(min));
         let log = generate(&GeneratorConfig {
             rows: min,
             quirks: false,

@@ -9,7 +9,7 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 
 use crate::layout::{coverage_ms, duration_scale, period_ms, run_duration_ms, BASE_MS, LAYOUT};
-use crate::{GeneratedRun, RunUuidType};
+use crate::{Cadence, GeneratedRun, RunUuidType};
 
 /// The valid readings, column-wise, in row order.
 #[derive(Default)]
@@ -34,6 +34,7 @@ pub(crate) struct ChannelKey {
 pub(crate) fn draw_readings(
     rng: &mut SmallRng,
     rows: usize,
+    cadence: Cadence,
     keys: &[u64; 4],
 ) -> (Readings, Vec<ChannelKey>, Vec<GeneratedRun>) {
     let mut readings = Readings::default();
@@ -42,7 +43,7 @@ pub(crate) fn draw_readings(
     if rows == 0 {
         return (readings, channels, runs);
     }
-    let scale = duration_scale(rows);
+    let scale = duration_scale(rows, cadence);
     readings.time_ms.reserve(rows + rows / 16);
     readings.value.reserve(rows + rows / 16);
     readings.channel.reserve(rows + rows / 16);
@@ -57,13 +58,13 @@ pub(crate) fn draw_readings(
             channels: Vec::new(),
         };
         for clock in layout.clocks {
-            let times = clock_times(rng, clock.sensor, start_ms, stop_ms);
-            let period = period_ms(clock.sensor) as f64;
+            let times = clock_times(rng, clock.sensor, cadence, start_ms, stop_ms);
+            let period = period_ms(clock.sensor, cadence) as f64;
             for &(field, coverage) in clock.fields {
                 let (from, len) = coverage_ms(coverage, run_ms, scale, period);
                 let from_ms = start_ms + from.round() as i64;
                 let to_ms = from_ms + len.round() as i64;
-                let signal = Signal::for_field(rng, field);
+                let signal = Signal::for_field(rng, field, cadence);
                 let channel = channels.len() as u16;
                 channels.push(ChannelKey {
                     run: run_index,
@@ -95,7 +96,9 @@ struct Signal {
 }
 
 impl Signal {
-    fn for_field(rng: &mut SmallRng, field: Field) -> Self {
+    /// At the slow cadence the curves are ten times slower, so that readings 1.667 s
+    /// apart still trace them.
+    fn for_field(rng: &mut SmallRng, field: Field, cadence: Cadence) -> Self {
         use std::f64::consts::TAU;
         let (offset, amp, freq_hz, noise_sd) = match field {
             // Positions in mm, a few hundred mm of travel.
@@ -113,6 +116,9 @@ impl Signal {
                 TAU * rng.gen_range(freq_hz.clone()),
                 rng.gen_range(0.0..TAU),
             );
+            if cadence == Cadence::Slow {
+                c.1 /= 10.0;
+            }
         }
         if field.sensor() == Sensor::Encoder {
             // Keep peak speed realistic (at most ~450 mm/s).
@@ -150,8 +156,14 @@ pub(crate) fn round4(v: f64) -> f64 {
 
 /// Timestamps (ms since epoch) of one robot/sensor clock over `[start_ms, stop_ms)`:
 /// a fixed grid with non-accumulating jitter, so the clock never drifts.
-fn clock_times(rng: &mut SmallRng, sensor: Sensor, start_ms: i64, stop_ms: i64) -> Vec<i64> {
-    let period = period_ms(sensor);
+fn clock_times(
+    rng: &mut SmallRng,
+    sensor: Sensor,
+    cadence: Cadence,
+    start_ms: i64,
+    stop_ms: i64,
+) -> Vec<i64> {
+    let period = period_ms(sensor, cadence);
     let origin = match sensor {
         // Aligned to 4 ms: with a 12 ms period every third whole second is hit.
         Sensor::Encoder => (start_ms + rng.gen_range(0..40) + 3) / 4 * 4,

@@ -15,7 +15,7 @@ use harvester::cli;
 use harvester::error::{ExitCode, FailureKind, HarvestError};
 use harvester::jobs::inputs::{check_watched_dirs, gather_inputs, InputSelection};
 use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
-use harvester::model::options::{Alignment, Compression};
+use harvester::model::options::{Alignment, Compression, MaxGap};
 use harvester::model::report::Stage;
 use harvester::pipeline::align::AlignOptions;
 use harvester::pipeline::HarvestOptions;
@@ -51,9 +51,14 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Alignment::Interpolate)]
     align: Alignment,
 
-    /// Longest gap, in seconds (at least 0.001), that interpolation, hold or a derivative may bridge.
-    #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = parse_max_gap)]
-    max_gap: Duration,
+    /// Longest gap between a channel's readings that interpolation, hold, a derivative or a
+    /// distance may bridge: `auto` (per channel, max(1 s, 5 × its median interval)) or seconds (at least 0.001).
+    #[arg(long, default_value = "auto", allow_hyphen_values = true, value_parser = parse_max_gap)]
+    max_gap: MaxGap,
+
+    /// Keep isolated spikes in the outputs instead of dropping them (they are listed in the report either way).
+    #[arg(long)]
+    keep_spikes: bool,
 
     /// Codec of the Parquet outputs: none, snappy, lz4, zstd or zstd:LEVEL (1-22).
     #[arg(long, env = "HARVEST_COMPRESSION", default_value_t = Compression::None)]
@@ -101,9 +106,14 @@ struct Args {
     logging: cli::LogArgs,
 }
 
-/// `--max-gap`: at least 1 ms, so no gap rounds down to nothing.
-fn parse_max_gap(s: &str) -> Result<Duration, String> {
-    cli::parse_seconds(s, Duration::from_millis(1))
+/// `--max-gap`: `auto`, or at least 1 ms, so no gap rounds down to nothing.
+fn parse_max_gap(s: &str) -> Result<MaxGap, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(MaxGap::Auto);
+    }
+    let gap =
+        cli::parse_seconds(s, Duration::from_millis(1)).map_err(|e| format!("{e} (or `auto`)"))?;
+    Ok(MaxGap::Fixed(gap.as_nanos() as i64))
 }
 
 /// `--settle`: at least 1 ms.
@@ -171,9 +181,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             out_root: args.out.clone(),
             align: AlignOptions {
                 alignment: args.align,
-                max_gap_ns: args.max_gap.as_nanos() as i64,
+                max_gap: args.max_gap,
             },
             compression: args.compression,
+            keep_spikes: args.keep_spikes,
         },
         policy: ClaimPolicy {
             force: args.force,

@@ -205,6 +205,20 @@ pub fn nanos_between(earlier: EpochNanos, later: EpochNanos) -> i64 {
     later.saturating_sub(earlier)
 }
 
+/// The median interval between consecutive instants of an ascending axis (the
+/// upper middle one for an even count), or `None` with fewer than two instants.
+pub fn median_interval_ns(times: &[EpochNanos]) -> Option<i64> {
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| nanos_between(w[0], w[1]))
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let mid = gaps.len() / 2;
+    Some(*gaps.select_nth_unstable(mid).1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,6 +191,7 @@ fn killed_worker_does_not_block(backend: Backend) {
         rows: 1_500_000,
         run_uuid_type: harvester_generator::RunUuidType::UInt64,
         quirks: false,
+        ..Default::default()
     });
     harvester_generator::write_parquet(&mut log.frame, &input).unwrap();
 
@@ -427,7 +428,7 @@ fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend)
     let files = catalog_records(&url);
     assert_eq!(
         (files[0].attempts, files[0].output_schema_version),
-        (2, Some(1))
+        (2, Some(harvester::model::schema::OUTPUT_SCHEMA_VERSION))
     );
 
     // A catalog migrated by a newer harvester is refused, not damaged.

@@ -245,6 +245,7 @@ fn a_crash_at_any_moment_leaves_no_partial_output_and_a_consistent_catalog() {
         rows: 600_000,
         run_uuid_type: harvester_generator::RunUuidType::UInt64,
         quirks: true,
+        ..Default::default()
     });
     harvester_generator::write_parquet(&mut log.frame, &input).unwrap();
 
@@ -318,6 +319,7 @@ fn a_full_disk_is_a_clear_retryable_error_with_no_partial_output() {
         rows: 300_000,
         run_uuid_type: harvester_generator::RunUuidType::UInt64,
         quirks: false,
+        ..Default::default()
     });
     harvester_generator::write_parquet(&mut log.frame, &input).unwrap();
     let small = work.path("small");
@@ -563,7 +565,7 @@ fn every_duration_flag_is_finite_and_above_its_minimum() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = report(&work.only_output());
-    assert_eq!(report["max_gap_s"].as_f64(), Some(0.001), "{report}");
+    assert_eq!(report["max_gap"].as_f64(), Some(0.001), "{report}");
 }
 
 #[test]

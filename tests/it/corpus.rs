@@ -142,7 +142,8 @@ fn with_footer(bytes: &[u8], change: impl FnOnce(&mut FileMetaData)) -> Vec<u8> 
     let n = bytes.len();
     let footer_len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
     let footer = &bytes[n - 8 - footer_len..n - 8];
-    let mut input = TCompactInputProtocol::new(footer, footer.len());
+    // The limit bounds what decoding may allocate, which exceeds the encoded size.
+    let mut input = TCompactInputProtocol::new(footer, 1 << 24);
     let mut meta = FileMetaData::read_from_in_protocol(&mut input).expect("a footer");
     meta.key_value_metadata = None;
     change(&mut meta);

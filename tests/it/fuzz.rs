@@ -94,7 +94,7 @@ fn load_and_validate(name: &str, bytes: &[u8]) -> Result<Option<SplitLog>, TestC
             prop_assert!(part.column(c).is_ok(), "a loaded log has `{}`", c);
         }
     }
-    match validate(path, &log).map(split) {
+    match validate(path, &log).map(|v| split(v, Default::default())) {
         Ok(v) => {
             check_accounting(&v, log.height())?;
             Ok(Some(v))
@@ -608,7 +608,7 @@ proptest! {
             return Ok(());
         }
         let log = loaded.map_err(|e| TestCaseError::fail(format!("{e}")))?;
-        let verdict = validate(path, &log).map(split);
+        let verdict = validate(path, &log).map(|v| split(v, Default::default()));
         let refused: Vec<&str> = COLUMNS
             .iter()
             .zip(&kinds)
@@ -658,9 +658,9 @@ proptest! {
     fn the_pipeline_harvests_any_plausible_readings(
         readings in prop::collection::vec(reading(), 1..150),
         hold in any::<bool>(),
-        max_gap_ms in 1i64..2_000,
+        max_gap_ms in prop::option::of(1i64..2_000),
     ) {
-        use harvester::model::options::Alignment;
+        use harvester::model::options::{Alignment, MaxGap};
         use harvester::pipeline::align::AlignOptions;
         use harvester::pipeline::{harvest, HarvestOptions};
         use harvester::storage::SourceFile;
@@ -686,9 +686,10 @@ proptest! {
             out_root: out.path().join("out"),
             align: AlignOptions {
                 alignment: if hold { Alignment::Hold } else { Alignment::Interpolate },
-                max_gap_ns: max_gap_ms * 1_000_000,
+                max_gap: max_gap_ms.map_or(MaxGap::Auto, |ms| MaxGap::Fixed(ms * 1_000_000)),
             },
             compression: Default::default(),
+            keep_spikes: false,
         };
         let done = harvest(&source, &options).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let rows = &done.report.rows;
@@ -698,8 +699,13 @@ proptest! {
         prop_assert_eq!(
             dropped,
             rows.dropped.get(&DropReason::DuplicateIdentical).copied().unwrap_or(0)
-                + rows.dropped.get(&DropReason::DuplicateConflicting).copied().unwrap_or(0),
-            "only duplicates are dropped: {:?}", rows
+                + rows.dropped.get(&DropReason::DuplicateConflicting).copied().unwrap_or(0)
+                + rows.dropped.get(&DropReason::Spike).copied().unwrap_or(0),
+            "only duplicates and spikes are dropped: {:?}", rows
+        );
+        prop_assert_eq!(
+            rows.dropped.get(&DropReason::Spike).copied().unwrap_or(0),
+            done.report.spikes.len() as u64
         );
         let runs: std::collections::BTreeSet<u64> = readings.iter().map(|r| r.0).collect();
         for run in &runs {

@@ -8,6 +8,7 @@
 //! * [`corpus`]: every kind of bad input, kept or rejected as documented;
 //! * [`db_outage`]: the catalog's database stopped or restarted mid-harvest;
 //! * [`fuzz`]: property tests of loading, validation and the whole pipeline;
+//! * [`readings`]: conflicting duplicates, spikes and slow logs: the reading the robot made;
 //! * [`realistic`]: production-sized generated logs, every row accounted for;
 //! * [`security`]: nothing written outside `--out`, no leaked password, safe SQL;
 //! * [`triggering`]: watch mode, files copied in slowly, several watchers;
@@ -30,6 +31,7 @@ mod cli;
 mod corpus;
 mod db_outage;
 mod fuzz;
+mod readings;
 mod realistic;
 mod security;
 mod triggering;

@@ -14,6 +14,7 @@ fn check(rows: usize, run_uuid_type: RunUuidType, csv: bool) {
         rows,
         run_uuid_type,
         quirks: true,
+        ..Default::default()
     };
     let mut log = generate(&config);
     let input = work

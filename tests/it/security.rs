@@ -556,4 +556,22 @@ fn control_characters_in_names_cannot_forge_log_lines() {
         "{err}"
     );
     assert!(lines[2].starts_with(" INFO summary: 1 harvested"), "{err}");
+
+    // view shows both names escaped, in the list and in the file's summary.
+    let output_dir = work.only_output();
+    for target in ["--list", output_dir.to_str().unwrap()] {
+        let shown = std::process::Command::new(env!("CARGO_BIN_EXE_view"))
+            .arg(target)
+            .arg("--out")
+            .arg(work.out())
+            .arg("--wide")
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert_eq!(code(&shown), 0, "{}", stderr(&shown));
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(text.contains("good\\n ERROR forged"), "{text}");
+    }
 }

@@ -60,6 +60,7 @@ fn a_file_copied_slowly_is_harvested_once_complete() {
         rows: 400_000,
         run_uuid_type: harvester_generator::RunUuidType::UInt64,
         quirks: false,
+        ..Default::default()
     });
     harvester_generator::write_parquet(&mut log.frame, &staging).unwrap();
     let bytes = std::fs::read(&staging).unwrap();

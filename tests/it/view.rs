@@ -32,6 +32,7 @@ impl Harvested {
             rows: 20_000,
             run_uuid_type: RunUuidType::UInt64,
             quirks: true,
+            ..Default::default()
         };
         let mut log = generate(&config);
         write_csv(&mut log.frame, &source_path).expect("write the log");

@@ -1,10 +1,13 @@
 //! The choices a harvest makes that its outputs depend on, and that report.json
-//! records: how channels are aligned and how the Parquet outputs are compressed.
+//! records: how channels are aligned, how long a gap they bridge, and how the
+//! Parquet outputs are compressed.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::time::{median_interval_ns, EpochNanos};
 
 /// How a channel is evaluated between its own samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
@@ -15,6 +18,79 @@ pub enum Alignment {
     Interpolate,
     /// Last reading carried forward.
     Hold,
+}
+
+/// The longest interval between two readings of a channel that a harvest bridges:
+/// values are interpolated (or held), derivatives taken and distance summed only
+/// across intervals at most this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaxGap {
+    /// Per channel: max(1 s, [`MaxGap::AUTO_FACTOR`] × the channel's median
+    /// sampling interval), so a channel read every 10 ms bridges 1 s and one read
+    /// every 1.667 s bridges 8.3 s.
+    #[default]
+    Auto,
+    /// The same bound for every channel, in nanoseconds.
+    Fixed(i64),
+}
+
+impl MaxGap {
+    /// How many of its typical intervals a channel may miss in a row under `auto`.
+    pub const AUTO_FACTOR: i64 = 5;
+    /// The least `auto` bridges, whatever the cadence.
+    pub const AUTO_FLOOR_NS: i64 = 1_000_000_000;
+    /// The most any bound bridges (10⁹ s, as `--max-gap` accepts): twice it still fits
+    /// the nanosecond arithmetic across a bridged interval.
+    pub const CEILING_NS: i64 = 1_000_000_000 * 1_000_000_000;
+
+    /// The bound for a channel sampled at `times` (ascending), in nanoseconds.
+    pub fn bound_ns(self, times: &[EpochNanos]) -> i64 {
+        match self {
+            MaxGap::Fixed(ns) => ns,
+            MaxGap::Auto => median_interval_ns(times).map_or(Self::AUTO_FLOOR_NS, |median| {
+                median
+                    .saturating_mul(Self::AUTO_FACTOR)
+                    .clamp(Self::AUTO_FLOOR_NS, Self::CEILING_NS)
+            }),
+        }
+    }
+}
+
+impl fmt::Display for MaxGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxGap::Auto => f.write_str("auto"),
+            MaxGap::Fixed(ns) => write!(f, "{}", *ns as f64 * 1e-9),
+        }
+    }
+}
+
+/// report.json keeps `"auto"` or the number of seconds (older reports: a number).
+impl Serialize for MaxGap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MaxGap::Auto => serializer.serialize_str("auto"),
+            MaxGap::Fixed(ns) => serializer.serialize_f64(*ns as f64 * 1e-9),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxGap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Seconds(f64),
+            Word(String),
+        }
+        match Stored::deserialize(deserializer)? {
+            Stored::Seconds(s) => Ok(MaxGap::Fixed((s * 1e9).round() as i64)),
+            Stored::Word(w) if w == "auto" => Ok(MaxGap::Auto),
+            Stored::Word(w) => Err(serde::de::Error::custom(format!(
+                "`{w}` is not a max gap: expected \"auto\" or seconds"
+            ))),
+        }
+    }
 }
 
 /// How the Parquet outputs are compressed.
@@ -109,5 +185,36 @@ mod tests {
             serde_json::to_string(&Compression::Zstd(7)).unwrap(),
             r#""zstd:7""#
         );
+    }
+
+    #[test]
+    fn auto_max_gap_is_five_median_intervals_and_at_least_a_second() {
+        const MS: i64 = 1_000_000;
+        let every = |ms: i64, n: i64| (0..n).map(|k| k * ms * MS).collect::<Vec<_>>();
+        assert_eq!(MaxGap::Auto.bound_ns(&every(10, 100)), 1_000 * MS);
+        assert_eq!(MaxGap::Auto.bound_ns(&every(1_667, 100)), 8_335 * MS);
+        assert_eq!(MaxGap::Auto.bound_ns(&every(300, 100)), 1_500 * MS);
+        // One long pause does not move the median.
+        let mut paused = every(1_667, 100);
+        paused[99] += 60_000 * MS;
+        assert_eq!(MaxGap::Auto.bound_ns(&paused), 8_335 * MS);
+        assert_eq!(MaxGap::Auto.bound_ns(&[5]), 1_000 * MS);
+        assert_eq!(
+            MaxGap::Auto.bound_ns(&[i64::MIN, 0, i64::MAX]),
+            MaxGap::CEILING_NS
+        );
+        assert_eq!(MaxGap::Fixed(7).bound_ns(&every(1_667, 100)), 7);
+    }
+
+    #[test]
+    fn max_gap_is_stored_as_auto_or_seconds() {
+        for (gap, json) in [
+            (MaxGap::Auto, r#""auto""#),
+            (MaxGap::Fixed(1_500_000_000), "1.5"),
+        ] {
+            assert_eq!(serde_json::to_string(&gap).unwrap(), json);
+            assert_eq!(serde_json::from_str::<MaxGap>(json).unwrap(), gap);
+        }
+        assert!(serde_json::from_str::<MaxGap>(r#""often""#).is_err());
     }
 }

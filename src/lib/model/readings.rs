@@ -50,10 +50,12 @@ pub enum DropReason {
     RunUuidInvalid,
     DuplicateIdentical,
     DuplicateConflicting,
+    /// An isolated reading far off its channel's path (see `pipeline::spikes`).
+    Spike,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::TimeNull,
         DropReason::TimeUnparsable,
         DropReason::ValueNull,
@@ -66,6 +68,7 @@ impl DropReason {
         DropReason::RunUuidInvalid,
         DropReason::DuplicateIdentical,
         DropReason::DuplicateConflicting,
+        DropReason::Spike,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +85,7 @@ impl DropReason {
             DropReason::RunUuidInvalid => "run_uuid_invalid",
             DropReason::DuplicateIdentical => "duplicate_identical",
             DropReason::DuplicateConflicting => "duplicate_conflicting",
+            DropReason::Spike => "spike",
         }
     }
 }

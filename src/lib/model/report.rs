@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::run_table_path;
-use crate::model::options::{Alignment, Compression};
+use crate::model::options::{Alignment, Compression, MaxGap};
 use crate::model::readings::RowAccount;
 use crate::model::run_stats::RunStats;
 
@@ -24,13 +24,19 @@ pub struct Report {
     pub started_at: String,
     pub finished_at: String,
     pub alignment: Alignment,
-    pub max_gap_s: f64,
+    /// `"auto"` or the seconds given; each channel's bound is in its coverage.
+    #[serde(alias = "max_gap_s")]
+    pub max_gap: MaxGap,
     /// Codec of the Parquet outputs (absent in reports of older versions: zstd:3).
     #[serde(default = "older_compression")]
     pub compression: Compression,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
     pub coverage: Vec<RunCoverage>,
+    /// Isolated spikes found, in run, channel and time order (absent in reports of
+    /// older versions).
+    #[serde(default)]
+    pub spikes: Vec<Spike>,
     pub runs: Vec<RunEntry>,
     /// Wall-clock seconds spent in each stage, in pipeline order.
     pub stages: Vec<StageTime>,
@@ -78,8 +84,9 @@ impl RunEntry {
     }
 }
 
-/// Coverage of one channel: readings, first and last, and the fraction of the run's
-/// duration spanned by intervals between readings at most `max_gap` apart.
+/// Coverage of one channel: readings, first and last, the fraction of the run's
+/// duration spanned by intervals between readings at most its gap bound apart, and
+/// what was found in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelCoverage {
     pub samples: u64,
@@ -88,6 +95,20 @@ pub struct ChannelCoverage {
     pub coverage: f64,
     /// The channel's typical sampling interval (null with a single reading).
     pub median_interval_s: Option<f64>,
+    /// The longest interval between its readings that was bridged (null in reports
+    /// of older versions, which used the file's `max_gap` for every channel).
+    #[serde(default)]
+    pub max_gap_s: Option<f64>,
+    /// Instants whose readings disagreed; one reading was kept (see the README).
+    #[serde(default)]
+    pub conflicts: u64,
+    /// The largest spread among one instant's readings, in the channel's unit
+    /// (null without conflicts).
+    #[serde(default)]
+    pub largest_conflict_spread: Option<f64>,
+    /// Isolated spikes found.
+    #[serde(default)]
+    pub spikes: u64,
 }
 
 /// Coverage of a run's channels, keyed by column name, and the absent channels.
@@ -96,4 +117,18 @@ pub struct RunCoverage {
     pub run_uuid: String,
     pub channels: BTreeMap<String, ChannelCoverage>,
     pub missing: Vec<String>,
+    /// Instants with conflicting readings, over all channels.
+    #[serde(default)]
+    pub conflicts: u64,
+}
+
+/// One isolated spike: where and what it read, and whether it was dropped (it is
+/// kept with `--keep-spikes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spike {
+    pub run_uuid: String,
+    pub channel: String,
+    pub time: String,
+    pub value: f64,
+    pub dropped: bool,
 }

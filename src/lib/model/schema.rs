@@ -177,7 +177,10 @@ impl Channel {
 /// Version of the output layout and of every formula that feeds it. Bump it when a
 /// change alters any output byte; `harvest --reharvest-outdated` then rebuilds old
 /// outputs.
-pub const OUTPUT_SCHEMA_VERSION: i64 = 1;
+///
+/// 2: conflicting duplicates keep the reading on the channel's path, isolated spikes
+/// are dropped, and `--max-gap auto` (per channel) is the default.
+pub const OUTPUT_SCHEMA_VERSION: i64 = 2;
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,10 @@
 //!
 //! * [`Alignment::Interpolate`] (default): linear interpolation between the two
 //!   samples that bracket the instant, only inside the channel's own span and only
-//!   when those samples are at most `max_gap` apart. At a channel's own sample times
+//!   when those samples are at most the channel's gap bound apart ([`MaxGap`]). At a channel's own sample times
 //!   the value is the reading itself.
 //! * [`Alignment::Hold`]: the last reading carried forward (what `ffill` pipelines
-//!   do), for at most `max_gap` after it, so a channel that stopped reporting does not
+//!   do), for at most the channel's gap bound after it, so a channel that stopped reporting does not
 //!   look alive.
 //!
 //! Anywhere else the channel has no value (null in the outputs; NaN inside this crate).
@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::model::options::Alignment;
+use crate::model::options::{Alignment, MaxGap};
 use crate::model::readings::{ChannelSeries, MISSING};
 use crate::model::schema::{Channel, Sensor, ROBOTS};
 use crate::parallel::in_pool;
@@ -36,19 +36,10 @@ use crate::pipeline::runs::RunData;
 use crate::time::{nanos_between, EpochNanos};
 
 /// The alignment rule and the longest gap a value may bridge.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AlignOptions {
     pub alignment: Alignment,
-    pub max_gap_ns: i64,
-}
-
-impl Default for AlignOptions {
-    fn default() -> Self {
-        AlignOptions {
-            alignment: Alignment::Interpolate,
-            max_gap_ns: 1_000_000_000,
-        }
-    }
+    pub max_gap: MaxGap,
 }
 
 /// Where each instant of a timeline falls on one time axis, worked out once and
@@ -68,8 +59,13 @@ impl Resampler {
     const NONE: usize = usize::MAX;
 
     /// Plans the evaluation at `at` of signals sampled at `times` (both ascending,
-    /// `times` strictly). Runs in O(n + m).
-    pub fn new(times: &[EpochNanos], at: &[EpochNanos], options: AlignOptions) -> Resampler {
+    /// `times` strictly), bridging at most `max_gap_ns`. Runs in O(n + m).
+    pub fn new(
+        times: &[EpochNanos],
+        at: &[EpochNanos],
+        alignment: Alignment,
+        max_gap_ns: i64,
+    ) -> Resampler {
         let mut left = Vec::with_capacity(at.len());
         let mut weight = Vec::with_capacity(at.len());
         let mut next = 0;
@@ -84,18 +80,14 @@ impl Resampler {
                 if times[l] == t {
                     (l, 0.0)
                 } else {
-                    match options.alignment {
+                    match alignment {
                         Alignment::Interpolate => match times.get(next) {
-                            Some(&right_t)
-                                if nanos_between(times[l], right_t) <= options.max_gap_ns =>
-                            {
+                            Some(&right_t) if nanos_between(times[l], right_t) <= max_gap_ns => {
                                 (l, (t - times[l]) as f64 / (right_t - times[l]) as f64)
                             }
                             _ => (Self::NONE, 0.0),
                         },
-                        Alignment::Hold if nanos_between(times[l], t) <= options.max_gap_ns => {
-                            (l, 0.0)
-                        }
+                        Alignment::Hold if nanos_between(times[l], t) <= max_gap_ns => (l, 0.0),
                         Alignment::Hold => (Self::NONE, 0.0),
                     }
                 }
@@ -206,10 +198,10 @@ pub fn wide_table(run: &RunData, options: AlignOptions) -> PolarsResult<DataFram
 
     // Every column that is a signal resampled onto the timeline, in output order:
     // readings, then velocities and accelerations of the encoder channels.
-    let mut signals: Vec<(String, &ChannelSeries, &[f64])> = Vec::new();
+    let mut signals: Vec<(String, Channel, &ChannelSeries, &[f64])> = Vec::new();
     for channel in Channel::all() {
         if let Some(series) = run.channels.get(&channel) {
-            signals.push((channel.column(), series, &series.value));
+            signals.push((channel.column(), channel, series, &series.value));
         }
     }
     for prefix in ["v", "a"] {
@@ -222,22 +214,38 @@ pub fn wide_table(run: &RunData, options: AlignOptions) -> PolarsResult<DataFram
                     run.acceleration(channel)
                 };
                 if let (Some(series), Some(values)) = (run.channels.get(&channel), values) {
-                    signals.push((format!("{prefix}{}_{robot}", field.name()), series, values));
+                    signals.push((
+                        format!("{prefix}{}_{robot}", field.name()),
+                        channel,
+                        series,
+                        values,
+                    ));
                 }
             }
         }
     }
-    // One plan per distinct time axis (a clock's channels usually share theirs).
-    let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, s, _)| s.time.as_slice()));
+    // One plan per distinct time axis (a clock's channels usually share theirs, and
+    // with it their gap bound, which depends on the axis alone).
+    let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, _, s, _)| s.time.as_slice()));
+    let gap_of_axis: Vec<i64> = (0..axes.len())
+        .map(|a| {
+            let first = axis_of
+                .iter()
+                .position(|&x| x == a)
+                .expect("every axis has a signal");
+            run.gap(signals[first].1)
+        })
+        .collect();
     let resampled: Vec<Vec<f64>> = in_pool(|| {
         let plans: Vec<Resampler> = axes
             .par_iter()
-            .map(|axis| Resampler::new(axis, &timeline, options))
+            .zip(&gap_of_axis)
+            .map(|(axis, &gap)| Resampler::new(axis, &timeline, options.alignment, gap))
             .collect();
         signals
             .par_iter()
             .zip(&axis_of)
-            .map(|((_, _, values), &axis)| plans[axis].apply(values))
+            .map(|((_, _, _, values), &axis)| plans[axis].apply(values))
             .collect()
     });
 
@@ -301,24 +309,18 @@ fn float_column(name: &str, values: Vec<f64>) -> Column {
 mod tests {
     use super::*;
 
-    /// The signal sampled at (`times`, `values`) at each instant of `at`.
+    /// The signal sampled at (`times`, `values`) at each instant of `at`, bridging
+    /// gaps of at most a second.
     fn resample(
         times: &[EpochNanos],
         values: &[f64],
         at: &[EpochNanos],
-        options: AlignOptions,
+        alignment: Alignment,
     ) -> Vec<f64> {
-        Resampler::new(times, at, options).apply(values)
+        Resampler::new(times, at, alignment, S).apply(values)
     }
 
     const S: i64 = 1_000_000_000;
-
-    fn opts(alignment: Alignment) -> AlignOptions {
-        AlignOptions {
-            alignment,
-            max_gap_ns: S,
-        }
-    }
 
     #[test]
     fn interpolates_inside_the_span_only() {
@@ -326,7 +328,7 @@ mod tests {
             &[0, S],
             &[0.0, 10.0],
             &[-1, 0, S / 4, S, S + 1],
-            opts(Alignment::Interpolate),
+            Alignment::Interpolate,
         );
         assert!(v[0].is_nan());
         assert_eq!(&v[1..4], &[0.0, 2.5, 10.0]);
@@ -335,19 +337,9 @@ mod tests {
 
     #[test]
     fn never_bridges_a_gap_longer_than_max_gap() {
-        let v = resample(
-            &[0, 3 * S],
-            &[0.0, 30.0],
-            &[S],
-            opts(Alignment::Interpolate),
-        );
+        let v = resample(&[0, 3 * S], &[0.0, 30.0], &[S], Alignment::Interpolate);
         assert!(v[0].is_nan());
-        let v = resample(
-            &[0, 3 * S],
-            &[0.0, 30.0],
-            &[S / 2, 2 * S],
-            opts(Alignment::Hold),
-        );
+        let v = resample(&[0, 3 * S], &[0.0, 30.0], &[S / 2, 2 * S], Alignment::Hold);
         assert_eq!(v[0], 0.0);
         assert!(v[1].is_nan());
     }
@@ -358,7 +350,7 @@ mod tests {
             &[0, S / 2],
             &[1.0, 2.0],
             &[0, S / 4, S / 2, S],
-            opts(Alignment::Hold),
+            Alignment::Hold,
         );
         assert_eq!(v, vec![1.0, 1.0, 2.0, 2.0]);
     }

@@ -2,7 +2,7 @@
 //! samples, and vector magnitudes.
 //!
 //! Derivatives are taken on the channel's real samples, never on values filled in by
-//! alignment, and never across a gap longer than `max_gap` (each stretch of samples
+//! alignment, and never across a gap longer than the channel's bound (each stretch of samples
 //! without such a gap is differentiated on its own). With samples p at times t,
 //! h₋ = tᵢ − tᵢ₋₁ and h₊ = tᵢ₊₁ − tᵢ (seconds):
 //!
@@ -54,7 +54,7 @@ fn differentiate_stretch(t: &[EpochNanos], p: &[f64], v: &mut [f64], a: &mut [f6
     if n < 2 {
         return;
     }
-    // Within a stretch consecutive samples are at most max_gap apart: no overflow.
+    // Within a stretch consecutive samples are at most the gap bound apart: no overflow.
     let secs = |i: usize| (t[i + 1] - t[i]) as f64 * 1e-9;
     v[0] = (p[1] - p[0]) / secs(0);
     v[n - 1] = (p[n - 1] - p[n - 2]) / secs(n - 2);

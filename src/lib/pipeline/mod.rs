@@ -1,8 +1,8 @@
 //! The harvest of one file, stage by stage:
 //!
-//! [`load`] → [`validate`] → [`runs`] (split by run and channel, derivatives from
-//! [`features`]) → [`align`] (each run's wide table) → [`stats`] → [`report`] →
-//! [`store`].
+//! [`load`] → [`validate`] → [`runs`] (split by run and channel, conflicts resolved,
+//! [`spikes`] set aside, derivatives from [`features`]) → [`align`] (each run's wide
+//! table) → [`stats`] → [`report`] → [`store`].
 //!
 //! Takes a [`SourceFile`] (the bytes, already read and hashed) and the options;
 //! gives the output directory, in place, with its report and run statistics. Whether
@@ -28,12 +28,13 @@ pub mod features;
 pub mod load;
 pub mod report;
 pub mod runs;
+pub mod spikes;
 pub mod stats;
 pub mod store;
 pub mod validate;
 
 use align::AlignOptions;
-use runs::RunData;
+use runs::{ChannelFindings, RunData, SplitOptions};
 
 /// Where and how to harvest.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct HarvestOptions {
     pub out_root: PathBuf,
     pub align: AlignOptions,
     pub compression: Compression,
+    /// Keep isolated spikes in the outputs (they are listed either way).
+    pub keep_spikes: bool,
 }
 
 /// A completed harvest: its output directory (already in place) and its report.
@@ -81,7 +84,13 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     let valid = validate::validate(&source.path, &log)?;
     drop(log);
     stopwatch.lap(Stage::Validate);
-    let split = runs::split(valid);
+    let split = runs::split(
+        valid,
+        SplitOptions {
+            max_gap: options.align.max_gap,
+            keep_spikes: options.keep_spikes,
+        },
+    );
     if split.readings.is_empty() {
         return Err(HarvestError::bad_file(
             &source.path,
@@ -93,7 +102,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     }
 
     let staging = store::start(&options.out_root, source)?;
-    let per_run = harvest_runs(&split.readings, options, &staging, &source.path)?;
+    let per_run = harvest_runs(&split, options, &staging, &source.path)?;
     stopwatch.lap(Stage::Runs);
 
     let (stats, coverage): (Vec<Vec<RunStats>>, Vec<RunCoverage>) = per_run.into_iter().unzip();
@@ -107,6 +116,8 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         started_at,
         rows: split.rows,
         warnings: split.warnings,
+        findings: &split.findings,
+        keep_spikes: options.keep_spikes,
         coverage,
         stats: &stats,
         stages: stopwatch.0,
@@ -131,12 +142,13 @@ type RunSummary = (Vec<RunStats>, RunCoverage);
 /// plain threads, not pool tasks, so a worker waiting inside polars never nests
 /// another run on its stack, however many runs a file holds.
 fn harvest_runs(
-    readings: &BTreeMap<RunId, BTreeMap<Channel, ChannelSeries>>,
+    split: &runs::SplitLog,
     options: &HarvestOptions,
     staging: &Staging,
     source: &Path,
 ) -> Result<Vec<RunSummary>, HarvestError> {
-    let mut queue: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> = readings.iter().collect();
+    let mut queue: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> =
+        split.readings.iter().collect();
     queue.sort_by_key(|(_, channels)| {
         std::cmp::Reverse(channels.values().map(|s| s.len()).sum::<usize>())
     });
@@ -149,7 +161,9 @@ fn harvest_runs(
                     while let Some((run_uuid, channels)) =
                         queue.get(next.fetch_add(1, Ordering::Relaxed))
                     {
-                        let outcome = harvest_run(**run_uuid, channels, options, staging, source);
+                        let findings = split.findings.get(run_uuid);
+                        let outcome =
+                            harvest_run(**run_uuid, channels, findings, options, staging, source);
                         let failed = outcome.is_err();
                         results
                             .lock()
@@ -185,11 +199,12 @@ fn harvest_runs(
 fn harvest_run(
     run_uuid: RunId,
     channels: &BTreeMap<Channel, ChannelSeries>,
+    findings: Option<&BTreeMap<Channel, ChannelFindings>>,
     options: &HarvestOptions,
     staging: &Staging,
     source: &Path,
 ) -> Result<RunSummary, HarvestError> {
-    let run = RunData::new(run_uuid, channels, options.align.max_gap_ns);
+    let run = RunData::new(run_uuid, channels, findings, options.align.max_gap);
     let mut table = align::wide_table(&run, options.align).map_err(|e| {
         HarvestError::internal(
             source,

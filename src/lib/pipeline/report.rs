@@ -4,15 +4,17 @@
 //! Takes the split log's accounting and every run's statistics and coverage; gives
 //! the [`Report`] that the store writes and the catalog keeps.
 
-use crate::model::options::Compression;
+use std::collections::BTreeMap;
+
+use crate::model::options::{Compression, MaxGap};
 use crate::model::readings::RowAccount;
-use crate::model::report::{ChannelCoverage, Report, RunCoverage, RunEntry, StageTime};
+use crate::model::report::{ChannelCoverage, Report, RunCoverage, RunEntry, Spike, StageTime};
 use crate::model::run_stats::RunStats;
 use crate::model::schema::{Channel, InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::align::{covered_ns, AlignOptions};
-use crate::pipeline::runs::RunData;
+use crate::pipeline::runs::{Findings, RunData};
 use crate::storage::SourceFile;
-use crate::time::{format_utc, nanos_between, EpochNanos};
+use crate::time::{format_utc, median_interval_ns};
 
 /// How well each channel covers the run, and which of the twelve are absent.
 pub fn coverage(run: &RunData) -> RunCoverage {
@@ -21,16 +23,25 @@ pub fn coverage(run: &RunData) -> RunCoverage {
         .channels
         .iter()
         .map(|(channel, s)| {
+            let gap = run.gap(*channel);
+            let found = run.findings.and_then(|f| f.get(channel));
             let cover = ChannelCoverage {
                 samples: s.len() as u64,
                 start: format_utc(s.time[0]),
                 stop: format_utc(*s.time.last().expect("validated channels are non-empty")),
-                coverage: covered_ns(&s.time, run.max_gap_ns) as f64 / duration,
+                coverage: covered_ns(&s.time, gap) as f64 / duration,
                 median_interval_s: median_interval_ns(&s.time).map(|ns| ns as f64 * 1e-9),
+                max_gap_s: Some(gap as f64 * 1e-9),
+                conflicts: found.map_or(0, |f| f.conflicts),
+                largest_conflict_spread: found
+                    .filter(|f| f.conflicts > 0)
+                    .map(|f| f.largest_conflict_spread),
+                spikes: found.map_or(0, |f| f.spikes.len() as u64),
             };
             (channel.column(), cover)
         })
-        .collect();
+        .collect::<BTreeMap<_, _>>();
+    let conflicts = channels.values().map(|c| c.conflicts).sum();
     let missing = Channel::all()
         .into_iter()
         .filter(|c| !run.channels.contains_key(c))
@@ -40,19 +51,8 @@ pub fn coverage(run: &RunData) -> RunCoverage {
         run_uuid: run.run_uuid.to_string(),
         channels,
         missing,
+        conflicts,
     }
-}
-
-fn median_interval_ns(times: &[EpochNanos]) -> Option<i64> {
-    let mut gaps: Vec<i64> = times
-        .windows(2)
-        .map(|w| nanos_between(w[0], w[1]))
-        .collect();
-    if gaps.is_empty() {
-        return None;
-    }
-    let mid = gaps.len() / 2;
-    Some(*gaps.select_nth_unstable(mid).1)
 }
 
 /// What a harvest knows when its last stage ends, to be written as report.json.
@@ -63,6 +63,8 @@ pub struct ReportInput<'a> {
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
+    pub findings: &'a Findings,
+    pub keep_spikes: bool,
     pub coverage: Vec<RunCoverage>,
     pub stats: &'a [RunStats],
     pub stages: Vec<StageTime>,
@@ -77,21 +79,29 @@ pub fn report(input: ReportInput) -> Report {
         started_at,
         rows,
         mut warnings,
+        findings,
+        keep_spikes,
         coverage,
         stats,
         stages,
     } = input;
-    let max_gap_s = align.max_gap_ns as f64 * 1e-9;
-    let sparse: usize = coverage
-        .iter()
-        .flat_map(|run| run.channels.values())
-        .filter(|c| c.median_interval_s.is_some_and(|i| i > max_gap_s))
-        .count();
-    if sparse > 0 {
-        warnings.push(format!(
-            "{sparse} channel(s) are sampled less often than --max-gap ({max_gap_s} s): values between their readings and their derivatives are null; raise --max-gap to bridge them"
-        ));
+    if let MaxGap::Fixed(ns) = align.max_gap {
+        let max_gap_s = ns as f64 * 1e-9;
+        let sparse: usize = coverage
+            .iter()
+            .flat_map(|run| run.channels.values())
+            .filter(|c| c.median_interval_s.is_some_and(|i| i > max_gap_s))
+            .count();
+        if sparse > 0 {
+            warnings.push(format!(
+                "{sparse} channel(s) are sampled less often than --max-gap ({max_gap_s} s): values between their readings and their derivatives are null; raise --max-gap or use --max-gap auto to bridge them"
+            ));
+        }
     }
+    if let Some(warning) = conflict_warning(&coverage) {
+        warnings.push(warning);
+    }
+    let spikes = spike_list(findings, keep_spikes);
     let format = InputFormat::from_extension(&source.path).map_or("unknown", InputFormat::name);
     Report {
         output_schema_version: OUTPUT_SCHEMA_VERSION,
@@ -103,14 +113,51 @@ pub fn report(input: ReportInput) -> Report {
         started_at: wall_clock(started_at),
         finished_at: wall_clock(chrono::Utc::now()),
         alignment: align.alignment,
-        max_gap_s,
+        max_gap: align.max_gap,
         compression,
         rows,
         warnings,
         coverage,
+        spikes,
         runs: stats.iter().cloned().map(RunEntry::new).collect(),
         stages,
     }
+}
+
+/// What a user should know of conflicting duplicates: how many instants, and the
+/// largest disagreement, where.
+fn conflict_warning(coverage: &[RunCoverage]) -> Option<String> {
+    let total: u64 = coverage.iter().map(|r| r.conflicts).sum();
+    let (run, channel, spread) = coverage
+        .iter()
+        .flat_map(|r| {
+            r.channels
+                .iter()
+                .filter_map(move |(c, cover)| Some((r, c, cover.largest_conflict_spread?)))
+        })
+        .max_by(|a, b| a.2.total_cmp(&b.2))?;
+    Some(format!(
+        "{total} instant(s) had readings with different values; each kept the reading closest to its channel's path (largest spread {spread:.4} in {channel} of run {})",
+        run.run_uuid
+    ))
+}
+
+/// Every spike found, in run, channel and time order.
+fn spike_list(findings: &Findings, keep_spikes: bool) -> Vec<Spike> {
+    findings
+        .iter()
+        .flat_map(|(run, channels)| {
+            channels.iter().flat_map(move |(channel, found)| {
+                found.spikes.iter().map(move |&(time, value)| Spike {
+                    run_uuid: run.to_string(),
+                    channel: channel.column(),
+                    time: format_utc(time),
+                    value,
+                    dropped: !keep_spikes,
+                })
+            })
+        })
+        .collect()
 }
 
 /// A wall-clock instant with millisecond precision, as the catalog records them.

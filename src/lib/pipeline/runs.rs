@@ -1,19 +1,31 @@
 //! Runs: the validated readings split by run and channel, each channel sorted by time
-//! with one reading per instant, and a run's derivatives, computed once for its wide
-//! table and its statistics.
+//! with one reading per instant, isolated spikes set aside, and a run's derivatives,
+//! computed once for its wide table and its statistics.
 //!
-//! Takes [`ValidRows`] from validation; gives a [`SplitLog`] (every run's readings
-//! and the final row accounting) and, per run, [`RunData`].
+//! A repeated instant keeps one reading. When its readings differ (a conflict), the
+//! one kept is the one closest to the channel's path through the neighbouring
+//! instants: the value interpolated at that instant between the previous kept
+//! reading and the next instant's reading; at an end of the channel, the line
+//! through the two nearest readings on the side that exists extended to it (or the
+//! one reading there). A next instant that is itself in conflict is no neighbour.
+//! File order decides only when no neighbour exists or candidates are equally
+//! close. A glitching writer's copy is thus dropped, not the reading in sequence.
+//!
+//! Takes [`ValidRows`] from validation; gives a [`SplitLog`] (every run's readings,
+//! what was found in each channel and the final row accounting) and, per run,
+//! [`RunData`].
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
+use crate::model::options::MaxGap;
 use crate::model::readings::{ChannelSeries, DropReason, Readings, RowAccount, RunId};
 use crate::model::schema::{Channel, Sensor};
 use crate::parallel::in_pool;
 use crate::pipeline::features::{differentiate, Derivatives};
+use crate::pipeline::spikes::find_spikes;
 use crate::pipeline::validate::{ChannelKey, Pairs, ValidRows};
 use crate::time::EpochNanos;
 
@@ -21,13 +33,46 @@ use crate::time::EpochNanos;
 #[derive(Debug)]
 pub struct SplitLog {
     pub readings: Readings,
+    /// Per run and channel, only where something was found.
+    pub findings: Findings,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
 }
 
+/// What splitting found in one channel besides its readings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelFindings {
+    /// Instants whose readings had different values.
+    pub conflicts: u64,
+    /// The largest spread (largest − smallest value) among one instant's readings,
+    /// in the channel's unit; 0 without conflicts.
+    pub largest_conflict_spread: f64,
+    /// Isolated spikes as (instant, reading), in time order: dropped unless kept.
+    pub spikes: Vec<(EpochNanos, f64)>,
+}
+
+impl ChannelFindings {
+    fn is_empty(&self) -> bool {
+        self.conflicts == 0 && self.spikes.is_empty()
+    }
+}
+
+/// Findings per run and channel.
+pub type Findings = BTreeMap<RunId, BTreeMap<Channel, ChannelFindings>>;
+
+/// How splitting treats what it finds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SplitOptions {
+    /// The gap a spike's neighbourhood may not span.
+    pub max_gap: MaxGap,
+    /// Keep spikes in the readings (they are still listed).
+    pub keep_spikes: bool,
+}
+
 /// Joins the slices' readings per run and channel in file order, sorts each channel
-/// by time and collapses repeated instants, counting them as duplicates.
-pub fn split(valid: ValidRows) -> SplitLog {
+/// by time, collapses repeated instants (counting them as duplicates) and sets
+/// spikes aside.
+pub fn split(valid: ValidRows, options: SplitOptions) -> SplitLog {
     let ValidRows {
         mut rows,
         slices,
@@ -44,22 +89,31 @@ pub fn split(valid: ValidRows) -> SplitLog {
         }
     }
 
-    let collapsed: Vec<(ChannelKey, ChannelSeries, RowAccount)> = in_pool(|| {
+    let collapsed: Vec<(ChannelKey, ChannelSeries, RowAccount, ChannelFindings)> = in_pool(|| {
         joined
             .into_par_iter()
             .map(|(key, pairs)| {
-                let mut duplicates = RowAccount::default();
-                let series = sort_and_collapse(pairs, &mut duplicates);
-                (key, series, duplicates)
+                let mut dropped = RowAccount::default();
+                let mut found = ChannelFindings::default();
+                let mut series = sort_and_collapse(pairs, &mut dropped, &mut found);
+                set_spikes_aside(&mut series, options, &mut dropped, &mut found);
+                (key, series, dropped, found)
             })
             .collect()
     });
     let mut readings = Readings::new();
-    for ((run, channel), series, duplicates) in collapsed {
-        for (reason, n) in duplicates.dropped {
+    let mut findings = Findings::new();
+    for ((run, channel), series, dropped, found) in collapsed {
+        for (reason, n) in dropped.dropped {
             rows.drop(reason, n);
         }
-        readings.entry(run).or_default().insert(channel, series);
+        if !found.is_empty() {
+            findings.entry(run).or_default().insert(channel, found);
+        }
+        // A channel whose every reading was a spike is not there at all.
+        if !series.is_empty() {
+            readings.entry(run).or_default().insert(channel, series);
+        }
     }
     rows.kept = readings
         .values()
@@ -77,15 +131,20 @@ pub fn split(valid: ValidRows) -> SplitLog {
     }
     SplitLog {
         readings,
+        findings,
         rows,
         warnings,
     }
 }
 
 /// Sorts one channel's readings by time (stable, so equal times stay in file order)
-/// and keeps the first reading of each instant, counting the others as identical or
-/// conflicting duplicates.
-fn sort_and_collapse(mut pairs: Pairs, rows: &mut RowAccount) -> ChannelSeries {
+/// and keeps one reading per instant (see the module docs), counting the others as
+/// identical or conflicting duplicates.
+fn sort_and_collapse(
+    mut pairs: Pairs,
+    rows: &mut RowAccount,
+    found: &mut ChannelFindings,
+) -> ChannelSeries {
     if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
         pairs.sort_by_key(|p| p.0);
     }
@@ -93,41 +152,160 @@ fn sort_and_collapse(mut pairs: Pairs, rows: &mut RowAccount) -> ChannelSeries {
         time: Vec::with_capacity(pairs.len()),
         value: Vec::with_capacity(pairs.len()),
     };
-    for (time, value) in pairs {
-        if out.time.last() == Some(&time) {
-            let first = *out
-                .value
-                .last()
-                .expect("time and value are pushed together");
-            let reason = if first.to_bits() == value.to_bits() {
-                DropReason::DuplicateIdentical
+    let mut start = 0;
+    while start < pairs.len() {
+        let end = group_end(&pairs, start);
+        let group = &pairs[start..end];
+        let (time, first) = group[0];
+        let value = if group.iter().all(|p| p.1.to_bits() == first.to_bits()) {
+            first
+        } else {
+            let (low, high) = group
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+                    (l.min(p.1), h.max(p.1))
+                });
+            found.conflicts += 1;
+            found.largest_conflict_spread = found.largest_conflict_spread.max(high - low);
+            let kept = out.len();
+            let previous: Vec<(EpochNanos, f64)> = (kept.saturating_sub(2)..kept)
+                .rev()
+                .map(|i| (out.time[i], out.value[i]))
+                .collect();
+            let mut next = Vec::with_capacity(2);
+            let mut from = end;
+            while next.len() < 2 && from < pairs.len() {
+                let to = group_end(&pairs, from);
+                match unanimous(&pairs[from..to]) {
+                    Some(reading) => next.push(reading),
+                    None => break,
+                }
+                from = to;
+            }
+            closest_to_path(group, &previous, &next)
+        };
+        // The kept reading once; every other one is a duplicate of it.
+        let mut kept = false;
+        for p in group {
+            if !kept && p.1.to_bits() == value.to_bits() {
+                kept = true;
+            } else if p.1.to_bits() == value.to_bits() {
+                rows.drop(DropReason::DuplicateIdentical, 1);
             } else {
-                DropReason::DuplicateConflicting
-            };
-            rows.drop(reason, 1);
-            continue;
+                rows.drop(DropReason::DuplicateConflicting, 1);
+            }
         }
         out.time.push(time);
         out.value.push(value);
+        start = end;
     }
     out
 }
 
-/// One run's readings with the derivatives of its encoder channels, computed once
-/// and shared by the wide table and the statistics.
+/// The end of the run of readings at `start`'s instant.
+fn group_end(pairs: &[(EpochNanos, f64)], start: usize) -> usize {
+    let time = pairs[start].0;
+    start + pairs[start..].iter().take_while(|p| p.0 == time).count()
+}
+
+/// The instant and value of a group whose readings all agree.
+fn unanimous(group: &[(EpochNanos, f64)]) -> Option<(EpochNanos, f64)> {
+    let (time, first) = group[0];
+    group
+        .iter()
+        .all(|p| p.1.to_bits() == first.to_bits())
+        .then_some((time, first))
+}
+
+/// Of one instant's conflicting readings, the value closest to the path through the
+/// neighbours (nearest first on each side, at most two); the first in file order
+/// when there are none.
+fn closest_to_path(
+    group: &[(EpochNanos, f64)],
+    previous: &[(EpochNanos, f64)],
+    next: &[(EpochNanos, f64)],
+) -> f64 {
+    let time = group[0].0;
+    // The line through two readings, at `time` (in i128: they may be centuries apart).
+    let line = |(t0, v0): (EpochNanos, f64), (t1, v1): (EpochNanos, f64)| {
+        let along = (time as i128 - t0 as i128) as f64 / (t1 as i128 - t0 as i128) as f64;
+        v0 + (v1 - v0) * along
+    };
+    let expected = match (previous, next) {
+        ([before, ..], [after, ..]) => line(*before, *after),
+        ([nearest, further], []) | ([], [nearest, further]) => line(*further, *nearest),
+        ([only], []) | ([], [only]) => only.1,
+        _ => return group[0].1,
+    };
+    let mut best = group[0].1;
+    for &(_, value) in &group[1..] {
+        if (value - expected).abs() < (best - expected).abs() {
+            best = value;
+        }
+    }
+    best
+}
+
+/// Finds the channel's isolated spikes, lists them and, unless they are kept, drops
+/// them from the series.
+fn set_spikes_aside(
+    series: &mut ChannelSeries,
+    options: SplitOptions,
+    rows: &mut RowAccount,
+    found: &mut ChannelFindings,
+) {
+    let gap = options.max_gap.bound_ns(&series.time);
+    let spikes = find_spikes(&series.time, &series.value, gap);
+    if spikes.is_empty() {
+        return;
+    }
+    found.spikes = spikes
+        .iter()
+        .map(|&i| (series.time[i], series.value[i]))
+        .collect();
+    if options.keep_spikes {
+        return;
+    }
+    rows.drop(DropReason::Spike, spikes.len() as u64);
+    let mut is_spike = vec![false; series.len()];
+    for i in spikes {
+        is_spike[i] = true;
+    }
+    let mut flags = is_spike.iter();
+    series.time.retain(|_| flags.next() == Some(&false));
+    let mut flags = is_spike.iter();
+    series.value.retain(|_| flags.next() == Some(&false));
+}
+
+/// One run's readings with the derivatives of its encoder channels and each
+/// channel's gap bound, computed once and shared by the wide table, the statistics
+/// and the report.
 pub struct RunData<'a> {
     pub run_uuid: RunId,
     pub channels: &'a BTreeMap<Channel, ChannelSeries>,
+    /// What splitting found in the run's channels, if anything.
+    pub findings: Option<&'a BTreeMap<Channel, ChannelFindings>>,
     pub derivatives: BTreeMap<Channel, Derivatives>,
-    pub max_gap_ns: i64,
+    /// The gap rule, and its bound per channel (ns).
+    pub max_gap: MaxGap,
+    pub gaps: BTreeMap<Channel, i64>,
 }
 
 impl<'a> RunData<'a> {
     pub fn new(
         run_uuid: RunId,
         channels: &'a BTreeMap<Channel, ChannelSeries>,
-        max_gap_ns: i64,
+        findings: Option<&'a BTreeMap<Channel, ChannelFindings>>,
+        max_gap: MaxGap,
     ) -> Self {
+        let gaps: BTreeMap<Channel, i64> = in_pool(|| {
+            channels
+                .par_iter()
+                .map(|(c, s)| (*c, max_gap.bound_ns(&s.time)))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .collect();
         let encoders: Vec<(&Channel, &ChannelSeries)> = channels
             .iter()
             .filter(|(c, _)| c.field.sensor() == Sensor::Encoder)
@@ -135,7 +313,7 @@ impl<'a> RunData<'a> {
         let derivatives = in_pool(|| {
             encoders
                 .par_iter()
-                .map(|(c, s)| (**c, differentiate(&s.time, &s.value, max_gap_ns)))
+                .map(|(c, s)| (**c, differentiate(&s.time, &s.value, gaps[*c])))
                 .collect::<Vec<_>>()
         })
         .into_iter()
@@ -143,9 +321,19 @@ impl<'a> RunData<'a> {
         RunData {
             run_uuid,
             channels,
+            findings,
             derivatives,
-            max_gap_ns,
+            max_gap,
+            gaps,
         }
+    }
+
+    /// The longest interval `channel`'s readings may be bridged across, in ns.
+    pub fn gap(&self, channel: Channel) -> i64 {
+        self.gaps
+            .get(&channel)
+            .copied()
+            .unwrap_or_else(|| self.max_gap.bound_ns(&[]))
     }
 
     pub fn velocity(&self, channel: Channel) -> Option<&[f64]> {
@@ -251,8 +439,8 @@ mod tests {
             "parts of whole row groups, 270k rows each"
         );
 
-        let expected = split(validate(path, &whole_log).unwrap());
-        let got = split(validate(path, &split_log).unwrap());
+        let expected = split(validate(path, &whole_log).unwrap(), SplitOptions::default());
+        let got = split(validate(path, &split_log).unwrap(), SplitOptions::default());
         assert_eq!(got.rows, expected.rows);
         assert_eq!(got.readings, expected.readings);
         assert_eq!(got.rows.read, rows as u64);
@@ -270,15 +458,110 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_keep_the_first_in_file_order() {
+    fn identical_duplicates_keep_one_reading() {
         let mut rows = RowAccount::default();
+        let mut found = ChannelFindings::default();
         let s = sort_and_collapse(
-            vec![(3, 1.0), (1, 5.0), (3, 2.0), (1, 5.0), (2, 0.0)],
+            vec![(3, 1.0), (1, 5.0), (1, 5.0), (2, 0.0), (1, 5.0)],
             &mut rows,
+            &mut found,
         );
         assert_eq!(s.time, vec![1, 2, 3]);
         assert_eq!(s.value, vec![5.0, 0.0, 1.0]);
-        assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 1);
+        assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 2);
+        assert_eq!(found, ChannelFindings::default());
+    }
+
+    #[test]
+    fn a_conflict_keeps_the_reading_on_the_path_through_its_neighbours() {
+        // A line p = 10 t; at t = 3 a copy 4.5 off comes first in file order.
+        let mut rows = RowAccount::default();
+        let mut found = ChannelFindings::default();
+        let s = sort_and_collapse(
+            vec![
+                (1, 10.0),
+                (2, 20.0),
+                (3, 34.5),
+                (3, 30.0),
+                (3, 30.0),
+                (4, 40.0),
+            ],
+            &mut rows,
+            &mut found,
+        );
+        assert_eq!(s.value, vec![10.0, 20.0, 30.0, 40.0]);
         assert_eq!(rows.dropped[&DropReason::DuplicateConflicting], 1);
+        assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 1);
+        assert_eq!(found.conflicts, 1);
+        assert_eq!(found.largest_conflict_spread, 4.5);
+
+        // Uneven spacing: interpolated at t = 3 between (1, 10) and (7, 70) is 30.
+        let mut found = ChannelFindings::default();
+        let s = sort_and_collapse(
+            vec![(1, 10.0), (3, 27.0), (3, 31.0), (7, 70.0)],
+            &mut RowAccount::default(),
+            &mut found,
+        );
+        assert_eq!(s.value, vec![10.0, 31.0, 70.0]);
+    }
+
+    #[test]
+    fn a_conflict_at_an_end_follows_the_one_neighbour_and_alone_file_order() {
+        let collapse = |pairs: Pairs| {
+            sort_and_collapse(
+                pairs,
+                &mut RowAccount::default(),
+                &mut ChannelFindings::default(),
+            )
+            .value
+        };
+        // Extended from the two nearest readings: 10 at t = 1 (not 25, nearer 30).
+        assert_eq!(
+            collapse(vec![(1, 25.0), (1, 10.0), (2, 20.0), (3, 30.0)]),
+            vec![10.0, 20.0, 30.0]
+        );
+        assert_eq!(
+            collapse(vec![(1, 10.0), (2, 20.0), (3, 25.0), (3, 30.0)]),
+            vec![10.0, 20.0, 30.0]
+        );
+        // With one reading on the only side, the one nearest to it.
+        assert_eq!(collapse(vec![(1, 9.0), (1, 1.5), (2, 2.0)]), vec![1.5, 2.0]);
+        // A next instant that is itself in conflict does not decide.
+        assert_eq!(
+            collapse(vec![(1, 0.0), (2, 7.0), (2, 1.0), (3, 9.0), (3, 2.0)]),
+            vec![0.0, 1.0, 2.0]
+        );
+        assert_eq!(collapse(vec![(5, 3.0), (5, 1.0)]), vec![3.0]);
+    }
+
+    #[test]
+    fn spikes_are_dropped_and_counted_or_kept_and_listed() {
+        let times: Vec<i64> = (0..200).map(|k| k * 10_000_000).collect();
+        let values: Vec<f64> = (0..200)
+            .map(|k| 0.5 * k as f64 + if k == 120 { 40.0 } else { 0.0 })
+            .collect();
+        let series = ChannelSeries {
+            time: times.clone(),
+            value: values.clone(),
+        };
+        for keep_spikes in [false, true] {
+            let options = SplitOptions {
+                max_gap: MaxGap::Auto,
+                keep_spikes,
+            };
+            let mut s = series.clone();
+            let mut rows = RowAccount::default();
+            let mut found = ChannelFindings::default();
+            set_spikes_aside(&mut s, options, &mut rows, &mut found);
+            assert_eq!(found.spikes, vec![(times[120], 100.0)]);
+            if keep_spikes {
+                assert_eq!(s, series);
+                assert!(rows.dropped.is_empty());
+            } else {
+                assert_eq!(s.len(), 199);
+                assert!(!s.time.contains(&times[120]));
+                assert_eq!(rows.dropped[&DropReason::Spike], 1);
+            }
+        }
     }
 }

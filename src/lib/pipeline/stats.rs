@@ -5,8 +5,8 @@
 //! union of its three fields' sample times, fields interpolated onto it only where
 //! one of them missed a reading), so `--align hold` cannot distort them.
 //!
-//! * `distance_mm` = Σ ‖pᵢ₊₁ − pᵢ‖ over consecutive encoder instants at most `max_gap`
-//!   apart (the polyline through the readings; a circle of radius r sampled every
+//! * `distance_mm` = Σ ‖pᵢ₊₁ − pᵢ‖ over consecutive encoder instants at most the
+//!   encoder's gap bound apart (the largest of its three channels' bounds) (the polyline through the readings; a circle of radius r sampled every
 //!   12 ms gives 2πr to better than 1e-4).
 //! * `speed_mm_s` = ‖(vx, vy, vz)‖, `accel_mm_s2` = ‖(ax, ay, az)‖, `force_n` =
 //!   ‖(fx, fy, fz)‖: min, mean (unweighted, over sample instants) and max.
@@ -20,7 +20,7 @@ use crate::model::options::Alignment;
 use crate::model::readings::ChannelSeries;
 use crate::model::run_stats::{MinMeanMax, RunStats};
 use crate::model::schema::{Channel, Sensor, ROBOTS};
-use crate::pipeline::align::{distinct_axes, union_timeline, AlignOptions, Resampler};
+use crate::pipeline::align::{distinct_axes, union_timeline, Resampler};
 use crate::pipeline::features::{magnitude, norm};
 use crate::pipeline::runs::RunData;
 use crate::time::{nanos_between, seconds_between, EpochNanos};
@@ -31,6 +31,8 @@ use crate::time::{nanos_between, seconds_between, EpochNanos};
 struct SensorAxes {
     channels: [Channel; 3],
     times: Vec<EpochNanos>,
+    /// The largest gap bound of the three channels, in ns.
+    gap_ns: i64,
     /// Per distinct axis, its plan, and for each channel the index of its plan
     /// (fields on one clock share one). None when the three fields share one clock:
     /// their values are already on `times` and are used as they are.
@@ -46,21 +48,22 @@ impl SensorAxes {
             .map(|c| run.channels.get(c))
             .collect::<Option<_>>()?;
         let times = union_timeline(series.iter().map(|s| s.time.as_slice()));
-        let options = AlignOptions {
-            alignment: Alignment::Interpolate,
-            max_gap_ns: run.max_gap_ns,
-        };
         let (axes, plan_of) = distinct_axes(series.iter().map(|s| s.time.as_slice()));
         let plans = (axes.len() > 1).then(|| {
-            let plans = axes
-                .into_iter()
-                .map(|axis| Resampler::new(axis, &times, options))
+            let plans = (0..axes.len())
+                .map(|a| {
+                    let first = plan_of.iter().position(|&p| p == a).expect("used axis");
+                    let gap = run.gap(channels[first]);
+                    Resampler::new(axes[a], &times, Alignment::Interpolate, gap)
+                })
                 .collect();
             (plans, plan_of)
         });
+        let gap_ns = channels.iter().map(|&c| run.gap(c)).max().unwrap_or(0);
         Some(SensorAxes {
             channels,
             times,
+            gap_ns,
             plans,
         })
     }
@@ -89,7 +92,6 @@ impl SensorAxes {
 
 /// Computes the statistics of every robot that has readings in the run.
 pub fn run_stats(run: &RunData) -> Vec<RunStats> {
-    let max_gap_ns = run.max_gap_ns;
     ROBOTS
         .iter()
         .filter_map(|&robot| {
@@ -127,7 +129,7 @@ pub fn run_stats(run: &RunData) -> Vec<RunStats> {
                 distance_mm: encoder
                     .as_ref()
                     .zip(positions.as_ref())
-                    .and_then(|(e, p)| path_length(&e.times, p, max_gap_ns)),
+                    .and_then(|(e, p)| path_length(&e.times, p, e.gap_ns)),
                 speed_mm_s: velocity.as_ref().and_then(|v| MinMeanMax::of(&norm(v))),
                 accel_mm_s2: acceleration.as_ref().and_then(|a| MinMeanMax::of(&norm(a))),
                 force_n: force.as_ref().and_then(|f| MinMeanMax::of(&norm(f))),
@@ -139,7 +141,7 @@ pub fn run_stats(run: &RunData) -> Vec<RunStats> {
         .collect()
 }
 
-/// Length of the polyline through consecutive complete positions at most `max_gap`
+/// Length of the polyline through consecutive complete positions at most `max_gap_ns`
 /// apart; `None` when no such pair exists (nothing was measured, which is not 0 mm).
 fn path_length(times: &[EpochNanos], [x, y, z]: &[Cow<[f64]>; 3], max_gap_ns: i64) -> Option<f64> {
     let mut total = 0.0;

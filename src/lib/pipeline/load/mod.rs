@@ -331,7 +331,7 @@ fn duplicated_column<'n>(
 /// struct, map, union), named with its type: a type error, not corruption.
 fn unsupported_type(path: &Path, schema: &ArrowSchema) -> Option<HarvestError> {
     REQUIRED_COLUMNS.iter().find_map(|name| {
-        let kind = match &schema.get(*name)?.dtype {
+        let kind = match &schema.get(name)?.dtype {
             ArrowDataType::Decimal(p, s)
             | ArrowDataType::Decimal32(p, s)
             | ArrowDataType::Decimal64(p, s)

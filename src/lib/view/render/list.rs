@@ -8,6 +8,7 @@ use comfy_table::ContentArrangement;
 use super::format::count;
 use super::table::{align_right, print_table, table, table_width, Style};
 use crate::catalog::{FileRecord, FileStatus};
+use crate::text::printable;
 
 /// How a column gives up width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,9 @@ struct FitColumn {
 /// An elided column keeps at least this many characters (or its header's).
 const MIN_ELIDED: usize = 16;
 
+/// The fewest characters an elided path keeps.
+const MIN_ELIDED_PATH: usize = 40;
+
 fn chars(s: &str) -> usize {
     s.chars().count()
 }
@@ -51,7 +55,10 @@ impl FitColumn {
     fn minimum(&self) -> usize {
         match self.shrink {
             Shrink::Whole => self.natural(),
-            _ => self.natural().min(MIN_ELIDED.max(chars(self.header))),
+            // A path keeps room for its file and a folder or two before other
+            // columns do.
+            Shrink::Middle => self.natural().min(MIN_ELIDED_PATH.max(chars(self.header))),
+            Shrink::End => self.natural().min(MIN_ELIDED.max(chars(self.header))),
         }
     }
 }
@@ -96,7 +103,8 @@ fn elide(text: &str, width: usize, shrink: Shrink) -> String {
     }
     let keep = width - 1;
     let (head, tail) = match shrink {
-        Shrink::Middle => (keep / 3, keep - keep / 3),
+        // A path's end (the file and its folders) tells more than its start.
+        Shrink::Middle => (keep / 4, keep - keep / 4),
         _ => (keep, 0),
     };
     let mut out: String = text.chars().take(head).collect();
@@ -136,11 +144,18 @@ pub(super) fn list_table(
         column("rows read", 6, Shrink::Whole, &|r| opt(r.rows_read)),
         column("rows kept", 3, Shrink::Whole, &|r| opt(r.rows_kept)),
         column("updated (UTC)", 4, Shrink::Whole, &|r| r.updated_at.clone()),
-        column("source", 0, Shrink::Middle, &|r| r.source_path.clone()),
+        column("source", 0, Shrink::Middle, &|r| {
+            printable(&r.source_path).into_owned()
+        }),
         column("last error", 2, Shrink::End, &|r| {
-            r.last_error.clone().unwrap_or_default()
+            printable(r.last_error.as_deref().unwrap_or_default()).into_owned()
         }),
     ];
+    // A column no file has a value in (no file failed, say) only takes room.
+    let columns: Vec<FitColumn> = columns
+        .into_iter()
+        .filter(|c| c.cells.iter().any(|cell| !cell.is_empty()))
+        .collect();
     let columns = fit_columns(columns, style.width);
     let header: Vec<&str> = columns.iter().map(|c| c.header).collect();
     let mut t = table(style, &header);
@@ -178,7 +193,7 @@ mod tests {
     #[test]
     fn long_text_is_elided_to_the_exact_width() {
         assert_eq!(elide("abcdefghij", 10, Shrink::Middle), "abcdefghij");
-        assert_eq!(elide("abcdefghij", 7, Shrink::Middle), "ab…fghij");
+        assert_eq!(elide("abcdefghij", 7, Shrink::Middle), "a…fghij");
         assert_eq!(chars(&elide("abcdefghij", 7, Shrink::Middle)), 7);
         assert_eq!(elide("abcdefghij", 5, Shrink::End), "abcd…");
         assert_eq!(elide("abcdefghij", 5, Shrink::Whole), "abcdefghij");
@@ -199,13 +214,13 @@ mod tests {
             100
         );
 
-        let fitted = fit_columns(columns.clone(), Some(40));
+        let fitted = fit_columns(columns.clone(), Some(64));
         let headers: Vec<_> = fitted.iter().map(|c| c.header).collect();
         assert_eq!(headers, ["status", "runs", "source"], "rows goes first");
         let widths = fitted
             .iter()
             .map(|c| chars(&c.cells[0]).max(chars(c.header)));
-        assert_eq!(table_width(widths), 40);
+        assert_eq!(table_width(widths), 64);
         assert!(fitted[2].cells[0].ends_with("/long/path"));
     }
 }

@@ -13,6 +13,7 @@ use crate::view::resolve::View;
 mod csv;
 pub mod format;
 mod list;
+mod report;
 mod rows;
 mod table;
 
@@ -26,7 +27,7 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         }
         (View::List { records, .. }, Format::Json) => json(out, records),
         (View::List { records, .. }, Format::Csv) => csv::list_csv(records, out),
-        (View::Report(r), Format::Table) => table::report_tables(r, style, out),
+        (View::Report(r), Format::Table) => report::report_tables(r, style, out),
         (View::Report(r), Format::Json) => {
             let output_dir = r.output_dir.as_ref().map(|d| d.display().to_string());
             json(
@@ -40,7 +41,7 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         }
         (View::Report(r), Format::Csv) => csv::stats_csv(&r.report.runs, out),
         (View::Record { record, runs }, Format::Table) => {
-            table::record_tables(record, runs, style, out)
+            report::record_tables(record, runs, style, out)
         }
         (View::Record { record, runs }, Format::Json) => json(
             out,

@@ -8,15 +8,10 @@ use comfy_table::{
 };
 use polars::prelude::*;
 
-use super::format::{
-    bytes, count, harvest_seconds, iso_cell, min_mean_max, number, opt_number, percent, to_millis,
-};
+use super::format::count;
 use super::rows::{column_names, frame_rows, Value};
-use crate::catalog::{FileRecord, FileStatus};
-use crate::model::report::{Report, RunCoverage, RunEntry};
-use crate::model::schema::Channel;
-use crate::time::format_utc;
-use crate::view::resolve::{Resolved, View};
+use crate::text::printable;
+use crate::view::resolve::View;
 
 /// How tables look: box drawing and bold headers on a terminal, plain ASCII otherwise,
 /// and the width they fit.
@@ -109,7 +104,7 @@ fn no_wrap(t: &mut Table, columns: impl IntoIterator<Item = usize>) {
     }
 }
 
-fn heading(out: &mut dyn Write, style: Style, title: &str) -> io::Result<()> {
+pub(super) fn heading(out: &mut dyn Write, style: Style, title: &str) -> io::Result<()> {
     if style.fancy {
         writeln!(out, "\x1b[1m{title}\x1b[0m")
     } else {
@@ -127,7 +122,7 @@ pub(super) fn print_table(out: &mut dyn Write, t: &Table) -> io::Result<()> {
 /// A table that fits the terminal: built wide, and built again `narrow` (cells on
 /// several lines: dates above times, min/mean/max stacked) when the wide one would
 /// have to wrap inside numbers and times.
-fn fitted(style: Style, build: impl Fn(bool) -> Table) -> Table {
+pub(super) fn fitted(style: Style, build: impl Fn(bool) -> Table) -> Table {
     let wide = build(false);
     match style.width {
         Some(width) if natural_width(&wide) > width => build(true),
@@ -135,361 +130,16 @@ fn fitted(style: Style, build: impl Fn(bool) -> Table) -> Table {
     }
 }
 
-fn key_values(out: &mut dyn Write, style: Style, rows: Vec<(&str, String)>) -> io::Result<()> {
+pub(super) fn key_values(
+    out: &mut dyn Write,
+    style: Style,
+    rows: Vec<(&str, String)>,
+) -> io::Result<()> {
     let mut t = table(style, &[]);
     for (k, v) in rows {
-        t.add_row(vec![Cell::new(k), Cell::new(v)]);
+        t.add_row(vec![Cell::new(k), Cell::new(printable(&v))]);
     }
     print_table(out, &t)
-}
-
-pub(super) fn report_tables(
-    resolved: &Resolved,
-    style: Style,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    summary_table(resolved, style, out)?;
-    writeln!(out)?;
-    quality_tables(&resolved.report, style, out)?;
-    writeln!(out)?;
-    coverage_tables(&resolved.report, style, out)?;
-    writeln!(out)?;
-    heading(out, style, "Run statistics")?;
-    stats_table(&resolved.report.runs, style, out)
-}
-
-/// What was harvested, from where, how, and by which version.
-fn summary_table(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    let r = &resolved.report;
-    heading(out, style, "Summary")?;
-    let mut summary = vec![("source", r.source.clone())];
-    if let Some(record) = &resolved.record {
-        summary.push(("status", record.status.name().to_string()));
-        if record.paths.len() > 1 {
-            summary.push((
-                "also seen as",
-                record
-                    .paths
-                    .iter()
-                    .filter(|p| **p != r.source)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ));
-        }
-    }
-    summary.extend([
-        ("size", bytes(r.size_bytes)),
-        ("content hash", r.content_hash.clone()),
-        ("format", r.format.clone()),
-    ]);
-    if let Some(dir) = &resolved.output_dir {
-        summary.push(("output", dir.display().to_string()));
-    }
-    summary.extend([
-        ("harvested at", to_millis(&r.finished_at)),
-        (
-            "tool version",
-            format!(
-                "{} (output schema {})",
-                r.tool_version, r.output_schema_version
-            ),
-        ),
-        (
-            "alignment",
-            format!(
-                "{} (max gap {} s)",
-                alignment_name(r),
-                number(r.max_gap_s, 3)
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-            ),
-        ),
-        ("compression", r.compression.to_string()),
-        (
-            "duration",
-            harvest_seconds(r).map_or_else(|| "n/a".into(), |s| format!("{} s", number(s, 2))),
-        ),
-    ]);
-    key_values(out, style, summary)
-}
-
-/// Rows read, kept and dropped by reason, and the warnings.
-fn quality_tables(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    heading(out, style, "Data quality")?;
-    let rows = &r.rows;
-    let dropped = rows.dropped_total();
-    key_values(
-        out,
-        style,
-        vec![
-            ("rows read", count(rows.read)),
-            (
-                "rows kept",
-                format!(
-                    "{} ({})",
-                    count(rows.kept),
-                    percent(rows.kept as f64, rows.read as f64)
-                ),
-            ),
-            (
-                "rows dropped",
-                format!(
-                    "{} ({})",
-                    count(dropped),
-                    percent(dropped as f64, rows.read as f64)
-                ),
-            ),
-        ],
-    )?;
-    let reasons: Vec<_> = rows.dropped.iter().filter(|(_, n)| **n > 0).collect();
-    if !reasons.is_empty() {
-        writeln!(out)?;
-        let mut t = table(style, &["dropped: reason", "rows", "share of read"]);
-        for (reason, n) in reasons {
-            t.add_row(vec![
-                reason.name().to_string(),
-                count(*n),
-                format!(
-                    "{} %",
-                    number(100.0 * *n as f64 / rows.read.max(1) as f64, 2)
-                ),
-            ]);
-        }
-        align_right(&mut t, [1, 2]);
-        print_table(out, &t)?;
-    }
-
-    writeln!(out)?;
-    if r.warnings.is_empty() {
-        writeln!(out, "Warnings: none")?;
-    } else {
-        heading(out, style, &format!("Warnings ({})", r.warnings.len()))?;
-        for w in &r.warnings {
-            writeln!(out, "- {w}")?;
-        }
-    }
-    Ok(())
-}
-
-/// Each run's channels with their samples and time span, and the channels it lacks.
-fn coverage_tables(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    heading(out, style, "Channel coverage")?;
-    let t = coverage_table(&r.coverage, true, style);
-    // Too wide even with dates over times: a table per run, under its id.
-    match style.width {
-        Some(width) if natural_width(&t) > width => {
-            for (i, run) in r.coverage.iter().enumerate() {
-                if i > 0 {
-                    writeln!(out)?;
-                }
-                writeln!(out, "run {}", run.run_uuid)?;
-                print_table(
-                    out,
-                    &coverage_table(std::slice::from_ref(run), false, style),
-                )?;
-            }
-        }
-        _ => print_table(out, &t)?,
-    }
-    let missing: Vec<_> = r
-        .coverage
-        .iter()
-        .filter(|c| !c.missing.is_empty())
-        .collect();
-    writeln!(out)?;
-    if missing.is_empty() {
-        writeln!(out, "Missing channels: none")?;
-    } else {
-        heading(out, style, "Missing channels")?;
-        let mut t = table(style, &["run_uuid", "missing"]);
-        for run in missing {
-            t.add_row(vec![run.run_uuid.clone(), run.missing.join(" ")]);
-        }
-        print_table(out, &t)?;
-    }
-    Ok(())
-}
-
-/// Each run's channels, their samples, coverage and span; the run id in the first
-/// column when `with_id`.
-fn coverage_table(runs: &[RunCoverage], with_id: bool, style: Style) -> Table {
-    let order: Vec<String> = Channel::all().into_iter().map(Channel::column).collect();
-    let rank = |name: &str| order.iter().position(|c| c == name).unwrap_or(order.len());
-    let mut t = fitted(style, |narrow| {
-        let header = [
-            "run_uuid",
-            "channel",
-            "samples",
-            "coverage (%)",
-            "first (UTC)",
-            "last (UTC)",
-        ];
-        let mut t = table(style, &header[usize::from(!with_id)..]);
-        for run in runs {
-            let mut channels: Vec<_> = run.channels.iter().collect();
-            channels.sort_by_key(|(name, _)| (rank(name), name.as_str()));
-            for (i, (channel, c)) in channels.into_iter().enumerate() {
-                let mut row = Vec::with_capacity(header.len());
-                if with_id {
-                    row.push(if i == 0 {
-                        run.run_uuid.clone()
-                    } else {
-                        String::new()
-                    });
-                }
-                row.extend([
-                    channel.clone(),
-                    count(c.samples),
-                    number(100.0 * c.coverage, 1),
-                    iso_cell(&c.start, narrow),
-                    iso_cell(&c.stop, narrow),
-                ]);
-                t.add_row(row);
-            }
-        }
-        let first = usize::from(with_id);
-        align_right(&mut t, [first + 1, first + 2]);
-        t
-    });
-    t.set_content_arrangement(ContentArrangement::Disabled);
-    t
-}
-
-fn alignment_name(r: &Report) -> String {
-    serde_json::to_value(r.alignment)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-const STATS_HEADER: [&str; 9] = [
-    "run_uuid",
-    "robot",
-    "start (UTC)",
-    "stop (UTC)",
-    "runtime (s)",
-    "distance (mm)",
-    "speed min/mean/max (mm/s)",
-    "accel min/mean/max (mm/s²)",
-    "force min/mean/max (N)",
-];
-
-fn stats_table(runs: &[RunEntry], style: Style, out: &mut dyn Write) -> io::Result<()> {
-    if runs.is_empty() {
-        return writeln!(out, "no run statistics");
-    }
-    let mut t = fitted(style, |narrow| {
-        let separator = if narrow { "\n" } else { " / " };
-        let header = STATS_HEADER.map(|h| {
-            if narrow {
-                h.replacen(" min/", "\nmin/", 1)
-            } else {
-                h.to_string()
-            }
-        });
-        let mut t = table(style, &header.each_ref().map(String::as_str));
-        for e in runs {
-            t.add_row(vec![
-                e.stats.run_uuid.to_string(),
-                e.stats.robot_id.to_string(),
-                iso_cell(&format_utc(e.stats.start), narrow),
-                iso_cell(&format_utc(e.stats.stop), narrow),
-                number(e.stats.runtime_s, 2),
-                opt_number(e.stats.distance_mm, 1),
-                min_mean_max(e.stats.speed_mm_s, 2, separator),
-                min_mean_max(e.stats.accel_mm_s2, 1, separator),
-                min_mean_max(e.stats.force_n, 2, separator),
-            ]);
-        }
-        align_right(&mut t, [1, 4, 5, 6, 7, 8]);
-        t
-    });
-    // Numbers and times are never wrapped: a table still too wide stacked becomes one
-    // block of lines per run and robot.
-    match style.width {
-        Some(width) if natural_width(&t) > width => stats_blocks(runs, style, out),
-        _ => {
-            t.set_content_arrangement(ContentArrangement::Disabled);
-            print_table(out, &t)
-        }
-    }
-}
-
-/// The run statistics as one small table per run and robot: a quantity per line.
-fn stats_blocks(runs: &[RunEntry], style: Style, out: &mut dyn Write) -> io::Result<()> {
-    for (i, e) in runs.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        let s = &e.stats;
-        heading(
-            out,
-            style,
-            &format!("Run {}, robot {}", s.run_uuid, s.robot_id),
-        )?;
-        let mut t = table(style, &[]);
-        t.set_content_arrangement(ContentArrangement::Disabled);
-        for (k, v) in [
-            ("start (UTC)", format_utc(s.start)),
-            ("stop (UTC)", format_utc(s.stop)),
-            ("runtime (s)", number(s.runtime_s, 2)),
-            ("distance (mm)", opt_number(s.distance_mm, 1)),
-            (
-                "speed min/mean/max (mm/s)",
-                min_mean_max(s.speed_mm_s, 2, " / "),
-            ),
-            (
-                "accel min/mean/max (mm/s²)",
-                min_mean_max(s.accel_mm_s2, 1, " / "),
-            ),
-            ("force min/mean/max (N)", min_mean_max(s.force_n, 2, " / ")),
-        ] {
-            t.add_row(vec![k.to_string(), v]);
-        }
-        print_table(out, &t)?;
-    }
-    Ok(())
-}
-
-pub(super) fn record_tables(
-    record: &FileRecord,
-    runs: &[RunEntry],
-    style: Style,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    heading(out, style, "Summary")?;
-    let mut rows = vec![
-        ("source", record.source_path.clone()),
-        ("status", record.status.name().to_string()),
-        ("attempts", record.attempts.to_string()),
-        ("size", bytes(record.size_bytes.max(0) as u64)),
-        ("content hash", record.content_hash.clone()),
-    ];
-    let optional = [
-        ("last error", record.last_error.clone()),
-        ("started at", record.started_at.clone()),
-        ("finished at", record.finished_at.clone()),
-        ("tool version", record.tool_version.clone()),
-        ("output", record.output_dir.clone()),
-        ("rows read", record.rows_read.map(count)),
-        ("rows kept", record.rows_kept.map(count)),
-    ];
-    rows.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
-    rows.push(("updated", record.updated_at.clone()));
-    key_values(out, style, rows)?;
-    if record.status == FileStatus::Harvested {
-        writeln!(
-            out,
-            "(the report is missing from the catalog and the output directory)"
-        )?;
-    }
-    if !runs.is_empty() {
-        writeln!(out)?;
-        heading(out, style, "Run statistics")?;
-        stats_table(runs, style, out)?;
-    }
-    Ok(())
 }
 
 pub(super) fn rows_table(
@@ -560,7 +210,7 @@ pub(super) fn rows_table(
 }
 
 /// Width of a table whose cells are not wrapped: content, padding and borders.
-fn natural_width(t: &Table) -> usize {
+pub(super) fn natural_width(t: &Table) -> usize {
     table_width(t.column_max_content_widths().into_iter().map(usize::from))
 }
 

@@ -1,0 +1,271 @@
+//! Spikes: single readings that leave the path through their neighbours far more
+//! than the channel varies locally, as a glitching sensor or a flipped bit makes them.
+//!
+//! The rule is a Hampel filter on a fourth-order difference:
+//!
+//! * Each reading i with two readings on either side, all four intervals at most the
+//!   channel's `max_gap`, gets a **departure** eᵢ = pᵢ − p̂ᵢ, where p̂ᵢ is the cubic
+//!   through its four neighbours (i−2, i−1, i+1, i+2) evaluated at tᵢ. Smooth motion
+//!   (lines, circles, parabolas, slow curves) is followed closely by that cubic, so
+//!   its departures are small and change slowly; noise of standard deviation σ gives
+//!   departures of about 1.4 σ; a spike of height s gives s.
+//! * Readings are grouped in blocks of [`BLOCK`]; the **local variation** of a block
+//!   is the median m and the median absolute deviation MAD of the departures in it
+//!   and the two blocks next to it (about 96 readings: 1 s at 10 ms cadence), and
+//!   σ̂ = 1.4826 × MAD estimates their standard deviation.
+//! * Reading i is a spike when |eᵢ − m| exceeds [`THRESHOLD`] σ̂ (a margin normally
+//!   distributed noise does not reach), four times the channel's resolution (its
+//!   smallest step between consecutive readings, so quantised readings are not
+//!   judged below their own step) and 1e-9 × (|pᵢ| + 1) (below which a departure is
+//!   rounding), **and** its direct neighbours show its footprint: a spike of s
+//!   shifts the departure of a neighbour j by −w s, where w is pᵢ's weight in p̂ⱼ
+//!   (2/3 at even spacing). Each direct neighbour that can be judged must be within
+//!   max(|w s| / 2, 4 σ̂) of that; at least one must be judgeable. This tells the
+//!   spike from the readings around it, whose departures it also moves.
+//!
+//! Readings within two of a channel's ends or of a gap are not judged, nor are two
+//! adjacent bad readings (they are not isolated).
+
+use crate::time::{nanos_between, EpochNanos};
+
+/// Readings per block whose departures share one local variation.
+pub const BLOCK: usize = 32;
+
+/// How many estimated standard deviations of the local departures a spike exceeds.
+pub const THRESHOLD: f64 = 8.0;
+
+/// 1.4826 × MAD estimates the standard deviation of normally distributed values.
+const MAD_TO_SIGMA: f64 = 1.4826;
+
+/// The indices of the spikes among `values` sampled at `times` (ascending, one per
+/// instant), ascending; see the module docs.
+pub fn find_spikes(times: &[EpochNanos], values: &[f64], max_gap_ns: i64) -> Vec<usize> {
+    let n = times.len();
+    if n < 5 {
+        return Vec::new();
+    }
+    let departures: Vec<f64> = (0..n)
+        .map(|i| {
+            stencil(times, i, max_gap_ns).map_or(f64::NAN, |nodes| {
+                values[i] - nodes.iter().map(|&(k, w)| w * values[k]).sum::<f64>()
+            })
+        })
+        .collect();
+    let resolution = resolution(values);
+    let mut spikes = Vec::new();
+    let mut window: Vec<f64> = Vec::with_capacity(3 * BLOCK);
+    for block in 0..n.div_ceil(BLOCK) {
+        let own = block * BLOCK..((block + 1) * BLOCK).min(n);
+        let from = block.saturating_sub(1) * BLOCK;
+        let to = ((block + 2) * BLOCK).min(n);
+        window.clear();
+        window.extend(departures[from..to].iter().filter(|e| !e.is_nan()));
+        if window.len() < BLOCK {
+            // Too few judged readings around to know the local variation.
+            continue;
+        }
+        let centre = median(&mut window);
+        for e in window.iter_mut() {
+            *e = (*e - centre).abs();
+        }
+        let sigma = MAD_TO_SIGMA * median(&mut window);
+        let floor = (THRESHOLD * sigma).max(4.0 * resolution);
+        for i in own {
+            let off = departures[i] - centre;
+            if off.abs() > floor
+                && off.abs() > 1e-9 * (values[i].abs() + 1.0)
+                && shows_footprint(times, &departures, i, off, centre, sigma, max_gap_ns)
+            {
+                spikes.push(i);
+            }
+        }
+    }
+    spikes
+}
+
+/// Whether the direct neighbours of reading i moved as a spike of `off` at i moves
+/// them (see the module docs).
+fn shows_footprint(
+    times: &[EpochNanos],
+    departures: &[f64],
+    i: usize,
+    off: f64,
+    centre: f64,
+    sigma: f64,
+    max_gap_ns: i64,
+) -> bool {
+    let mut judged = 0;
+    for j in [i - 1, i + 1] {
+        let Some(nodes) = stencil(times, j, max_gap_ns) else {
+            continue;
+        };
+        let w = nodes.iter().find(|(k, _)| *k == i).map_or(0.0, |(_, w)| *w);
+        let expected = -w * off;
+        let actual = departures[j] - centre;
+        if (actual - expected).abs() > (expected.abs() / 2.0).max(4.0 * sigma) {
+            return false;
+        }
+        judged += 1;
+    }
+    judged > 0
+}
+
+/// The four neighbours of reading i and their weights in the cubic through them at
+/// tᵢ (Lagrange), or `None` where reading i cannot be judged.
+fn stencil(times: &[EpochNanos], i: usize, max_gap_ns: i64) -> Option<[(usize, f64); 4]> {
+    if i < 2 || i + 2 >= times.len() {
+        return None;
+    }
+    if (i - 2..i + 2).any(|k| nanos_between(times[k], times[k + 1]) > max_gap_ns) {
+        return None;
+    }
+    // Times relative to tᵢ, in seconds, so they are small numbers whatever the epoch.
+    let at = |k: usize| (times[k] - times[i]) as f64 * 1e-9;
+    let nodes = [i - 2, i - 1, i + 1, i + 2];
+    Some(nodes.map(|k| {
+        let weight = nodes
+            .iter()
+            .filter(|&&m| m != k)
+            .map(|&m| at(m) / (at(m) - at(k)))
+            .product();
+        (k, weight)
+    }))
+}
+
+/// The smallest non-zero step between consecutive readings: the channel's
+/// resolution where its readings are quantised (0 when all are equal).
+fn resolution(values: &[f64]) -> f64 {
+    let step = values
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if step.is_finite() {
+        step
+    } else {
+        0.0
+    }
+}
+
+/// The median of `values` (reordered), the mean of the middle two for an even count.
+fn median(values: &mut [f64]) -> f64 {
+    let len = values.len();
+    let mid = len / 2;
+    let (below, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if len % 2 == 1 {
+        upper
+    } else {
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lower + upper) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::TAU;
+
+    const MS: i64 = 1_000_000;
+
+    /// Instants every `period_ms` with a ±1 ms jitter that repeats every 7 readings.
+    fn clock(n: usize, period_ms: i64) -> Vec<EpochNanos> {
+        (0..n as i64)
+            .map(|k| {
+                1_669_000_000_000 * MS
+                    + k * period_ms * MS
+                    + [0, 1, -1, 0, 1, 0, -1][k as usize % 7] * MS
+            })
+            .collect()
+    }
+
+    fn secs(times: &[EpochNanos]) -> Vec<f64> {
+        times
+            .iter()
+            .map(|&t| (t - times[0]) as f64 * 1e-9)
+            .collect()
+    }
+
+    /// Deterministic noise in [-1, 1) (splitmix64 of the index).
+    fn noise(k: usize) -> f64 {
+        let mut x = (k as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+
+    #[test]
+    fn a_circle_a_line_and_a_constant_have_no_spikes() {
+        let t = clock(2_000, 12);
+        let s = secs(&t);
+        let omega = TAU / 8.0;
+        let circle: Vec<f64> = s.iter().map(|s| 150.0 * (omega * s).cos()).collect();
+        let line: Vec<f64> = s.iter().map(|s| 10.0 + 130.0 * s).collect();
+        let constant = vec![42.0; t.len()];
+        for values in [&circle, &line, &constant] {
+            assert_eq!(find_spikes(&t, values, 1_000 * MS), Vec::<usize>::new());
+        }
+    }
+
+    #[test]
+    fn slow_curves_and_turning_points_are_not_spikes() {
+        // Every 1.667 s, as production samples are, along slow sinusoids that turn
+        // back many times, with noise.
+        let t = clock(3_000, 1_667);
+        let s = secs(&t);
+        let values: Vec<f64> = s
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                700.0
+                    + 150.0 * (TAU * 0.02 * s).sin()
+                    + 60.0 * (TAU * 0.011 * s + 1.0).cos()
+                    + 0.02 * noise(k)
+            })
+            .collect();
+        assert_eq!(find_spikes(&t, &values, 8_335 * MS), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn noise_alone_has_no_spikes_and_injected_spikes_are_found_exactly() {
+        let t = clock(20_000, 10);
+        let s = secs(&t);
+        let mut values: Vec<f64> = s
+            .iter()
+            .enumerate()
+            .map(|(k, s)| -200.0 + 80.0 * (TAU * 0.7 * s).sin() + 1.5 * noise(k))
+            .collect();
+        assert_eq!(find_spikes(&t, &values, 1_000 * MS), Vec::<usize>::new());
+        let injected = [2, 500, 501 + 40, 9_999, 19_997];
+        for (n, &k) in injected.iter().enumerate() {
+            values[k] += if n % 2 == 0 { 60.0 } else { -60.0 };
+        }
+        assert_eq!(find_spikes(&t, &values, 1_000 * MS), injected);
+    }
+
+    #[test]
+    fn readings_next_to_a_gap_or_an_end_are_not_judged_nor_blamed_for_them() {
+        let mut t = clock(200, 10);
+        for x in &mut t[100..] {
+            *x += 5_000 * MS;
+        }
+        let mut values: Vec<f64> = (0..t.len()).map(|k| 0.01 * noise(k)).collect();
+        for k in [0, 99, 100, 199, 50] {
+            values[k] += 1_000.0;
+        }
+        assert_eq!(find_spikes(&t, &values, 1_000 * MS), vec![50]);
+    }
+
+    #[test]
+    fn quantised_steps_are_not_spikes() {
+        // A slow ramp read to 0.01: mostly repeated readings and single steps.
+        let t = clock(5_000, 10);
+        let values: Vec<f64> = (0..t.len())
+            .map(|k| (k as f64 * 0.0013 * 100.0).round() / 100.0)
+            .collect();
+        assert_eq!(find_spikes(&t, &values, 1_000 * MS), Vec::<usize>::new());
+    }
+}
