@@ -20,8 +20,13 @@
 //!   rounding), **and** its direct neighbours show its footprint: a spike of s
 //!   shifts the departure of a neighbour j by −w s, where w is pᵢ's weight in p̂ⱼ
 //!   (2/3 at even spacing). Each direct neighbour that can be judged must be within
-//!   max(|w s| / 2, 4 σ̂) of that; at least one must be judgeable. This tells the
-//!   spike from the readings around it, whose departures it also moves.
+//!   max(|w s| / 2, 4 σ̂) of that, and at least one must be judgeable. This tells
+//!   the spike from the readings around it, whose departures it also moves.
+//! * And it leaves the path on both sides: it is farther from each of the straight
+//!   lines through the two readings before it and the two after it (extended to
+//!   tᵢ) than those two lines are from each other. A step (a level change, as a
+//!   forming tool lowered by one increment makes) lies on one of those lines and a
+//!   corner on both; a spike on neither.
 //!
 //! Readings within two of a channel's ends or of a gap are not judged, nor are two
 //! adjacent bad readings (they are not isolated).
@@ -74,6 +79,7 @@ pub fn find_spikes(times: &[EpochNanos], values: &[f64], max_gap_ns: i64) -> Vec
             let off = departures[i] - centre;
             if off.abs() > floor
                 && off.abs() > 1e-9 * (values[i].abs() + 1.0)
+                && off_both_sides(times, values, i)
                 && shows_footprint(times, &departures, i, off, centre, sigma, max_gap_ns)
             {
                 spikes.push(i);
@@ -108,6 +114,19 @@ fn shows_footprint(
         judged += 1;
     }
     judged > 0
+}
+
+/// Whether reading i leaves the path on both sides: it is farther from each of the
+/// lines through the two readings before it and the two after it (extended to tᵢ)
+/// than those lines are from each other. A step lies on one of them, a corner on
+/// both; a spike on neither.
+fn off_both_sides(times: &[EpochNanos], values: &[f64], i: usize) -> bool {
+    let at = |k: usize| (times[k] - times[i]) as f64 * 1e-9;
+    let line =
+        |a: usize, b: usize| values[a] + (values[b] - values[a]) * (0.0 - at(a)) / (at(b) - at(a));
+    let (before, after) = (line(i - 2, i - 1), line(i + 1, i + 2));
+    let nearest = (values[i] - before).abs().min((values[i] - after).abs());
+    nearest > (before - after).abs()
 }
 
 /// The four neighbours of reading i and their weights in the cubic through them at
@@ -257,6 +276,23 @@ mod tests {
             values[k] += 1_000.0;
         }
         assert_eq!(find_spikes(&t, &values, 1_000 * MS), vec![50]);
+    }
+
+    #[test]
+    fn steps_are_not_spikes() {
+        // A tool lowered by a step every 40 readings, as forming does, the steps
+        // growing from 3 to 30 times the noise.
+        let t = clock(4_000, 1_667);
+        let mut level = -50.0;
+        let values: Vec<f64> = (0..t.len())
+            .map(|k| {
+                if k % 40 == 39 {
+                    level -= 0.03 * (1 + k / 400) as f64;
+                }
+                level + 0.01 * noise(k)
+            })
+            .collect();
+        assert_eq!(find_spikes(&t, &values, 8_335 * MS), Vec::<usize>::new());
     }
 
     #[test]
