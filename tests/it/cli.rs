@@ -689,3 +689,60 @@ fn a_parquet_file_still_being_written_is_retried_and_an_old_truncated_one_is_bad
     let out = work.harvest(&[copy_arg]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn a_csv_without_its_last_line_end_is_retried_until_at_rest_then_harvested_with_a_warning() {
+    let work = Workdir::new();
+    let whole = work.path("whole.parquet");
+    small_log(&whole, 1);
+    let frame = ParquetReader::new(std::fs::File::open(&whole).unwrap())
+        .finish()
+        .unwrap();
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv).finish(&mut frame.clone()).unwrap();
+    assert!(csv.ends_with(b"\n"));
+    // Cut in the middle of a line, as a copy in progress is.
+    let cut = csv[..csv.len() - 1]
+        .rsplitn(2, |&b| b == b'\n')
+        .last()
+        .unwrap()
+        .len()
+        + 20;
+    let copy = work.input().join("copy.csv");
+    std::fs::write(&copy, &csv[..cut]).unwrap();
+    let copy_arg = copy.to_str().unwrap();
+
+    // Modified just now: a copy in progress, whatever its first lines hold.
+    let out = work.harvest(&[copy_arg]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(err.contains("still being written"), "{err}");
+    assert!(!work.out().join("copy").exists());
+
+    // Complete, it is harvested.
+    std::fs::write(&copy, &csv).unwrap();
+    let out = work.harvest(&[copy_arg]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // Cut and at rest for ten times --settle: harvested as it is, with a warning.
+    let rest = work.input().join("rest.csv");
+    std::fs::write(&rest, &csv[..cut]).unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    let out = work.harvest(&["--settle", "0.01", rest.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = std::fs::read_dir(work.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("rest-")
+        })
+        .expect("the output of rest.csv");
+    let warnings = report(&dir)["warnings"].to_string();
+    assert!(
+        warnings.contains("does not end with a line end"),
+        "{warnings}"
+    );
+}

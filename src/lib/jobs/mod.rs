@@ -135,17 +135,21 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
         }
     };
 
-    let work_source = Arc::clone(&source);
-    let harvest_options = options.harvest.clone();
-    let mut work = tokio::task::spawn_blocking(move || harvest(&work_source, &harvest_options));
-    let mut heartbeat = tokio::time::interval(options.lease / 3);
-    heartbeat.tick().await;
-    let result = loop {
-        tokio::select! {
-            done = &mut work => break done.unwrap_or_else(|join| Err(aborted(path, join))),
-            _ = heartbeat.tick() => {
-                if let Err(e) = catalog.renew(&claim, options.lease).await {
-                    tracing::warn!(file = %source.path.display(), error = %e, "could not renew the claim");
+    let result = if let Some(error) = csv_copy_in_progress(&source, options.settle) {
+        Err(error)
+    } else {
+        let work_source = Arc::clone(&source);
+        let harvest_options = options.harvest.clone();
+        let mut work = tokio::task::spawn_blocking(move || harvest(&work_source, &harvest_options));
+        let mut heartbeat = tokio::time::interval(options.lease / 3);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => break done.unwrap_or_else(|join| Err(aborted(path, join))),
+                _ = heartbeat.tick() => {
+                    if let Err(e) = catalog.renew(&claim, options.lease).await {
+                        tracing::warn!(file = %source.path.display(), error = %e, "could not renew the claim");
+                    }
                 }
             }
         }
@@ -193,6 +197,25 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
             }
         }
     }
+}
+
+/// How many `--settle` periods a CSV without a line end at its end must stay
+/// unchanged before it is taken as it is (with a warning in its report).
+pub const CSV_AT_REST_SETTLES: u32 = 10;
+
+/// A CSV whose last line has no line end and that was modified less than
+/// [`CSV_AT_REST_SETTLES`] × `settle` ago is a copy in progress: worth a retry (75),
+/// not a harvest of its first part.
+fn csv_copy_in_progress(source: &SourceFile, settle: Duration) -> Option<HarvestError> {
+    (source.is_csv_without_line_end() && source.modified_within(settle * CSV_AT_REST_SETTLES)).then(
+        || {
+            HarvestError::io(
+                &source.path,
+                "the file is still being written",
+                std::io::Error::other("its last line has no line end yet"),
+            )
+        },
+    )
 }
 
 /// A file that fails to parse and is a copy in progress: it has grown or changed

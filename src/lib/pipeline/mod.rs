@@ -84,7 +84,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     let valid = validate::validate(&source.path, &log)?;
     drop(log);
     stopwatch.lap(Stage::Validate);
-    let split = runs::split(
+    let mut split = runs::split(
         valid,
         SplitOptions {
             max_gap: options.align.max_gap,
@@ -101,6 +101,11 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
         ));
     }
 
+    if source.is_csv_without_line_end() {
+        split.warnings.push(
+            "the file does not end with a line end, so its last line may be cut short; it was harvested because it stayed unchanged for 10 x --settle".to_string(),
+        );
+    }
     let staging = store::start(&options.out_root, source)?;
     let per_run = harvest_runs(&split, options, &staging, &source.path)?;
     stopwatch.lap(Stage::Runs);

@@ -104,6 +104,16 @@ impl SourceFile {
             }
     }
 
+    /// Whether this is a CSV whose last line has no line end (yet): every complete
+    /// CSV a writer closes ends with one, so this is most likely a copy in progress
+    /// whose last line is cut short.
+    pub fn is_csv_without_line_end(&self) -> bool {
+        InputFormat::from_extension(&self.path) == Some(InputFormat::Csv)
+            && !self.bytes.is_empty()
+            && !self.bytes.ends_with(b"\n")
+            && !self.bytes.ends_with(b"\r")
+    }
+
     /// Whether the file was modified less than `settle` ago (when it was read).
     pub fn modified_within(&self, settle: Duration) -> bool {
         self.modified
