@@ -746,3 +746,70 @@ fn a_csv_without_its_last_line_end_is_retried_until_at_rest_then_harvested_with_
         "{warnings}"
     );
 }
+
+#[test]
+fn a_csv_that_grew_after_its_harvest_is_a_new_revision_naming_the_one_it_supersedes() {
+    let work = Workdir::new();
+    let whole = work.path("whole.parquet");
+    small_log(&whole, 2);
+    let frame = ParquetReader::new(std::fs::File::open(&whole).unwrap())
+        .finish()
+        .unwrap();
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv).finish(&mut frame.clone()).unwrap();
+    // The first half of the lines, complete: a log still being appended to.
+    let lines: Vec<usize> = csv
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect();
+    let half = lines[lines.len() / 2];
+    let log = work.input().join("appended.csv");
+    std::fs::write(&log, &csv[..half]).unwrap();
+    let log_arg = log.to_str().unwrap();
+    let out = work.harvest(&[log_arg]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let first = work.only_output();
+    let first_report = report(&first);
+    assert!(first_report.get("supersedes").is_none(), "{first_report}");
+
+    std::fs::write(&log, &csv).unwrap();
+    let out = work.harvest(&[log_arg]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let second = std::fs::read_dir(work.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.is_dir() && *p != first && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .expect("the second revision's output");
+    let second_report = report(&second);
+    assert_eq!(
+        second_report["supersedes"],
+        serde_json::json!({
+            "content_hash": first_report["content_hash"],
+            "size_bytes": half,
+        })
+    );
+    assert!(second_report["rows"]["read"].as_u64() > first_report["rows"]["read"].as_u64());
+
+    // Bytes that differ within the first revision supersede nothing.
+    let mut other = csv.clone();
+    other[half - 5] = b'9';
+    std::fs::write(&log, &other).unwrap();
+    let out = work.harvest(&[log_arg]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("harvested"), "{}", stderr(&out));
+    let third = std::fs::read_dir(work.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.is_dir()
+                && *p != first
+                && *p != second
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .expect("the third revision's output");
+    assert!(report(&third).get("supersedes").is_none());
+}

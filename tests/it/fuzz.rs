@@ -691,7 +691,7 @@ proptest! {
             compression: Default::default(),
             keep_spikes: false,
         };
-        let done = harvest(&source, &options).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let done = harvest(&source, &options, None).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let rows = &done.report.rows;
         prop_assert_eq!(rows.read, readings.len() as u64);
         prop_assert_eq!(rows.read, rows.kept + rows.dropped_total());

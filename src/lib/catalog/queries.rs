@@ -35,6 +35,21 @@ impl Catalog {
         Ok(sources.into_iter().map(|(_, paths)| paths).collect())
     }
 
+    /// The harvested contents once seen at `path`, the most recently seen first:
+    /// (content hash, size in bytes).
+    pub async fn harvested_at(&self, path: &str) -> Result<Vec<(String, i64)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT f.content_hash, f.size_bytes FROM harvest_paths p JOIN harvest_files f ON f.content_hash = p.content_hash
+             WHERE p.path = $1 AND f.status = 'harvested'
+             ORDER BY p.last_seen_at DESC, f.content_hash",
+        )
+        .bind(path)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     const FILE_COLUMNS: &'static str = "content_hash, source_path, size_bytes, status, attempts, last_error, started_at,
         finished_at, tool_version, output_schema_version, output_dir, rows_read, rows_kept, runs, updated_at, output_root";
 

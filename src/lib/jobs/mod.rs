@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use crate::catalog::{Catalog, ClaimOutcome, ClaimPolicy};
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
-use crate::model::report::StageTime;
-use crate::model::schema::OUTPUT_SCHEMA_VERSION;
+use crate::model::report::{Revision, StageTime};
+use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::{harvest, panic_message, HarvestOptions};
 use crate::storage::{is_broken_link, path_key, SourceFile};
+use crate::text::printable_path;
 
 pub mod inputs;
 pub mod watch;
@@ -138,9 +139,12 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
     let result = if let Some(error) = csv_copy_in_progress(&source, options.settle) {
         Err(error)
     } else {
+        let supersedes = earlier_revision(catalog, &source).await;
         let work_source = Arc::clone(&source);
         let harvest_options = options.harvest.clone();
-        let mut work = tokio::task::spawn_blocking(move || harvest(&work_source, &harvest_options));
+        let mut work = tokio::task::spawn_blocking(move || {
+            harvest(&work_source, &harvest_options, supersedes)
+        });
         let mut heartbeat = tokio::time::interval(options.lease / 3);
         heartbeat.tick().await;
         loop {
@@ -216,6 +220,35 @@ fn csv_copy_in_progress(source: &SourceFile, settle: Duration) -> Option<Harvest
             )
         },
     )
+}
+
+/// The shorter revision of a CSV harvested before under the same path whose bytes
+/// begin this one: the file grew after it was harvested (a copy or a log still being
+/// appended to). Nothing for other formats, or when the catalog cannot say.
+async fn earlier_revision(catalog: &Catalog, source: &SourceFile) -> Option<Revision> {
+    if InputFormat::from_extension(&source.path) != Some(InputFormat::Csv) {
+        return None;
+    }
+    let known = match catalog
+        .harvested_at(&source.path.display().to_string())
+        .await
+    {
+        Ok(known) => known,
+        Err(e) => {
+            tracing::warn!(file = %printable_path(&source.path), error = %e, "could not look up earlier revisions");
+            return None;
+        }
+    };
+    known.into_iter().find_map(|(content_hash, size)| {
+        let size = usize::try_from(size).ok()?;
+        (size > 0
+            && size < source.bytes.len()
+            && blake3::hash(&source.bytes[..size]).to_hex().as_str() == content_hash)
+            .then_some(Revision {
+                content_hash,
+                size_bytes: size as u64,
+            })
+    })
 }
 
 /// A file that fails to parse and is a copy in progress: it has grown or changed

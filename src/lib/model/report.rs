@@ -21,6 +21,10 @@ pub struct Report {
     /// BLAKE3 of the file's bytes, hex.
     pub content_hash: String,
     pub format: String,
+    /// The shorter revision of this file, harvested before under the same path, that
+    /// this one extends (a CSV that grew after it was harvested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Revision>,
     pub started_at: String,
     pub finished_at: String,
     pub alignment: Alignment,
@@ -120,6 +124,13 @@ pub struct RunCoverage {
     /// Instants with conflicting readings, over all channels.
     #[serde(default)]
     pub conflicts: u64,
+}
+
+/// One content of a file, as the catalog knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    pub content_hash: String,
+    pub size_bytes: u64,
 }
 
 /// One isolated spike: where and what it read, and whether it was dropped (it is

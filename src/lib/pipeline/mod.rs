@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::error::HarvestError;
 use crate::model::options::Compression;
 use crate::model::readings::{ChannelSeries, RunId};
-use crate::model::report::{Report, RunCoverage, Stage, StageTime};
+use crate::model::report::{Report, Revision, RunCoverage, Stage, StageTime};
 use crate::model::run_stats::RunStats;
 use crate::model::schema::Channel;
 use crate::parallel::pool_threads;
@@ -68,8 +68,13 @@ impl Stopwatch {
     }
 }
 
-/// Harvests one file into `options.out_root`, atomically.
-pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harvested, HarvestError> {
+/// Harvests one file into `options.out_root`, atomically; `supersedes` is the
+/// earlier, shorter revision of the file it extends, if the catalog knows one.
+pub fn harvest(
+    source: &SourceFile,
+    options: &HarvestOptions,
+    supersedes: Option<Revision>,
+) -> Result<Harvested, HarvestError> {
     let started_at = chrono::Utc::now();
     let mut stopwatch = Stopwatch(
         vec![StageTime {
@@ -116,6 +121,7 @@ pub fn harvest(source: &SourceFile, options: &HarvestOptions) -> Result<Harveste
     stopwatch.lap(Stage::Statistics);
     let report = report::report(report::ReportInput {
         source,
+        supersedes,
         align: options.align,
         compression: options.compression,
         started_at,

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::model::options::{Compression, MaxGap};
 use crate::model::readings::RowAccount;
-use crate::model::report::{ChannelCoverage, Report, RunCoverage, RunEntry, Spike, StageTime};
+use crate::model::report::{
+    ChannelCoverage, Report, Revision, RunCoverage, RunEntry, Spike, StageTime,
+};
 use crate::model::run_stats::RunStats;
 use crate::model::schema::{Channel, InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::align::{covered_ns, AlignOptions};
@@ -58,6 +60,7 @@ pub fn coverage(run: &RunData) -> RunCoverage {
 /// What a harvest knows when its last stage ends, to be written as report.json.
 pub struct ReportInput<'a> {
     pub source: &'a SourceFile,
+    pub supersedes: Option<Revision>,
     pub align: AlignOptions,
     pub compression: Compression,
     pub started_at: chrono::DateTime<chrono::Utc>,
@@ -74,6 +77,7 @@ pub struct ReportInput<'a> {
 pub fn report(input: ReportInput) -> Report {
     let ReportInput {
         source,
+        supersedes,
         align,
         compression,
         started_at,
@@ -110,6 +114,7 @@ pub fn report(input: ReportInput) -> Report {
         size_bytes: source.size(),
         content_hash: source.content_hash.clone(),
         format: format.to_string(),
+        supersedes,
         started_at: wall_clock(started_at),
         finished_at: wall_clock(chrono::Utc::now()),
         alignment: align.alignment,

@@ -58,6 +58,19 @@ fn summary_table(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
         ("content hash", r.content_hash.clone()),
         ("format", r.format.clone()),
     ]);
+    if let Some(earlier) = &r.supersedes {
+        summary.push((
+            "supersedes",
+            format!(
+                "{} ({}), a shorter revision",
+                earlier
+                    .content_hash
+                    .get(..12)
+                    .unwrap_or(&earlier.content_hash),
+                bytes(earlier.size_bytes)
+            ),
+        ));
+    }
     if let Some(dir) = &resolved.output_dir {
         summary.push(("output", dir.display().to_string()));
     }
