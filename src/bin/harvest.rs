@@ -13,7 +13,7 @@ use clap::Parser;
 use harvester::catalog::{default_sqlite_url, Catalog, ClaimPolicy};
 use harvester::cli;
 use harvester::error::{ExitCode, FailureKind, HarvestError};
-use harvester::jobs::inputs::{check_watched_dirs, gather_inputs, InputSelection};
+use harvester::jobs::inputs::{check_watched_dirs, gather_inputs, InputSelection, Listing};
 use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
 use harvester::model::options::{Alignment, Compression, MaxGap};
 use harvester::model::report::Stage;
@@ -76,6 +76,11 @@ struct Args {
     #[arg(long)]
     reharvest_outdated: bool,
 
+    /// Read and hash every file, even one whose size, times and inode are unchanged
+    /// since it was harvested (such files are otherwise skipped without being read).
+    #[arg(long)]
+    verify: bool,
+
     /// Watch the given directories and harvest every file that appears, once complete.
     #[arg(long, requires = "paths")]
     watch: bool,
@@ -93,6 +98,11 @@ struct Args {
     /// Threads for the data work of this process [default: all cores; POLARS_MAX_THREADS also applies].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+
+    /// How many levels of folders a directory is listed to (1: its own files only)
+    /// [default: all; hidden folders and the --out directory are never entered].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    max_depth: Option<u16>,
 
     /// Take only the files whose path hashes to shard I of N (as I/N, 0-based).
     #[arg(long, value_parser = parse_shard)]
@@ -193,11 +203,16 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         lease: args.lease,
         settle: args.settle,
+        verify: args.verify,
     };
     let selection = InputSelection {
         paths: args.paths.clone(),
         outdated: args.reharvest_outdated,
         shard: args.shard,
+        listing: Listing {
+            max_depth: args.max_depth.map(usize::from),
+            skip: vec![args.out.clone()],
+        },
     };
 
     let clock = std::time::Instant::now();
@@ -232,12 +247,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         exit = exit.worst(HarvestError::from(e).exit_code());
     }
     let files = inputs.files;
+    let known = jobs::known_paths(&catalog, &selection.paths, &options).await;
 
     let progress = progress_bar(files.len());
     let summary = jobs::harvest_files(
         &catalog,
         files,
         &options,
+        &known,
         args.jobs as usize,
         |path, outcome| {
             progress.suspend(|| report_outcome(path, outcome));
@@ -326,6 +343,13 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
                 content_hash,
                 output,
                 "already harvested: {file} ({output})"
+            );
+        }
+        FileOutcome::Unchanged { content_hash } => {
+            tracing::debug!(
+                file,
+                content_hash,
+                "unchanged since harvested, not read: {file}"
             );
         }
         FileOutcome::HeldElsewhere {

@@ -680,6 +680,7 @@ proptest! {
             content_hash: blake3::hash(&bytes).to_hex().to_string(),
             bytes,
             modified: None,
+            identity: None,
             read_seconds: 0.0,
         };
         let options = HarvestOptions {

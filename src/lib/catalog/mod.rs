@@ -34,10 +34,12 @@ use crate::error::{one_line, CatalogError, FailureKind};
 
 mod claim;
 mod lock;
+mod paths;
 mod queries;
 pub mod url;
 
 use lock::FileLock;
+pub use paths::{KnownPath, KnownPaths};
 use url::sqlite_path;
 pub use url::{default_sqlite_url, redact_url, sqlite_file, DEFAULT_SQLITE_FILE};
 

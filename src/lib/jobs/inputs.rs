@@ -1,6 +1,6 @@
-//! Which files a job takes: the logs among the paths given (a directory's logs,
-//! sorted), the sources the catalog says an older version harvested, this worker's
-//! shard of them, each once.
+//! Which files a job takes: the logs among the paths given (a directory's logs and
+//! those of its folders, sorted), the sources the catalog says an older version
+//! harvested, this worker's shard of them, each once.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,17 @@ pub struct InputSelection {
     pub outdated: bool,
     /// Only shard I of N (0-based).
     pub shard: Option<(u32, u32)>,
+    /// How directories are listed.
+    pub listing: Listing,
+}
+
+/// How a directory is listed: recursively, down to `max_depth` levels (1: its own
+/// files only), never into hidden folders nor into `skip` (the output root, when it
+/// lies inside an input directory).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub max_depth: Option<usize>,
+    pub skip: Vec<PathBuf>,
 }
 
 impl InputSelection {
@@ -48,7 +59,7 @@ pub async fn gather_inputs(selection: &InputSelection, catalog: &Catalog) -> Inp
     for root in &selection.paths {
         let missing = std::fs::symlink_metadata(root).is_err();
         if root.is_dir() || (missing && InputFormat::from_extension(root).is_none()) {
-            match logs_in_dir(root) {
+            match logs_in_dir(root, &selection.listing) {
                 Ok(found) => inputs
                     .files
                     .extend(found.into_iter().filter(|p| selection.in_shard(root, p))),
@@ -123,13 +134,38 @@ pub fn is_candidate_log(path: &Path) -> bool {
         && InputFormat::from_extension(path).is_some()
 }
 
-/// The logs directly inside `dir`, sorted by name.
-pub fn logs_in_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| is_candidate_log(p))
+/// The logs in `dir` and its folders as `listing` says, sorted by path. An error
+/// listing `dir` itself is returned; a folder below it that cannot be listed is
+/// logged and left out.
+pub fn logs_in_dir(dir: &Path, listing: &Listing) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::read_dir(dir)?;
+    let skip: Vec<PathBuf> = listing
+        .skip
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
+    let walk = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(listing.max_depth.unwrap_or(usize::MAX))
+        .into_iter()
+        .filter_entry(|entry| {
+            !entry.file_type().is_dir()
+                || !(entry.file_name().to_string_lossy().starts_with('.')
+                    || std::fs::canonicalize(entry.path()).is_ok_and(|p| skip.contains(&p)))
+        });
+    let mut files = Vec::new();
+    for entry in walk {
+        match entry {
+            Ok(entry) if !entry.file_type().is_dir() && is_candidate_log(entry.path()) => {
+                files.push(entry.into_path())
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                dir = %printable_path(e.path().unwrap_or(dir)),
+                "cannot list: {e}"
+            ),
+        }
+    }
     files.sort();
     Ok(files)
 }

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalog::{Catalog, ClaimOutcome, ClaimPolicy};
+use crate::catalog::{Catalog, ClaimOutcome, ClaimPolicy, KnownPath, KnownPaths};
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
 use crate::model::report::{Revision, StageTime};
 use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::{harvest, panic_message, HarvestOptions};
-use crate::storage::{is_broken_link, path_key, SourceFile};
+use crate::storage::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
 use crate::text::printable_path;
 
 pub mod inputs;
@@ -29,6 +29,40 @@ pub struct JobOptions {
     pub lease: Duration,
     /// Watch mode: how long a file's size and mtime must stay unchanged before it is taken.
     pub settle: Duration,
+    /// Read and hash every file, even a path whose identity has not changed since it
+    /// was harvested.
+    pub verify: bool,
+}
+
+impl JobOptions {
+    /// Whether a path unchanged since its content was harvested may be skipped
+    /// without reading it: not when asked to verify, to force, or to redo outdated
+    /// outputs.
+    pub fn skips_unchanged(&self) -> bool {
+        !(self.verify || self.policy.force || self.policy.reharvest_outdated)
+    }
+}
+
+/// The paths known to the catalog at or below each of `roots`, when `options`
+/// allow skipping unchanged ones (else none). A catalog error here only costs the
+/// skipping: the files are then read and claimed as usual.
+pub async fn known_paths(catalog: &Catalog, roots: &[PathBuf], options: &JobOptions) -> KnownPaths {
+    let mut known = KnownPaths::new();
+    if !options.skips_unchanged() {
+        return known;
+    }
+    for root in roots {
+        match catalog
+            .known_paths(&absolute(root), OUTPUT_SCHEMA_VERSION)
+            .await
+        {
+            Ok(found) => known.extend(found),
+            Err(e) => {
+                tracing::warn!(root = %printable_path(root), error = %e, "could not load the paths known to the catalog")
+            }
+        }
+    }
+    known
 }
 
 /// What happened to one file.
@@ -46,6 +80,8 @@ pub enum FileOutcome {
         content_hash: String,
         output_dir: Option<String>,
     },
+    /// The path's identity has not changed since its content was harvested: not read.
+    Unchanged { content_hash: String },
     HeldElsewhere {
         content_hash: String,
         host: String,
@@ -67,6 +103,7 @@ impl FileOutcome {
         match self {
             FileOutcome::Harvested { .. }
             | FileOutcome::AlreadyHarvested { .. }
+            | FileOutcome::Unchanged { .. }
             | FileOutcome::HeldElsewhere { .. } => ExitCode::Success,
             FileOutcome::FailedBefore { kind, .. } => kind.exit_code(),
             FileOutcome::Failed { error, .. } => error.exit_code(),
@@ -74,8 +111,21 @@ impl FileOutcome {
     }
 }
 
-/// Harvests one file exactly once across all workers sharing `catalog`.
-pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) -> FileOutcome {
+/// Harvests one file exactly once across all workers sharing `catalog`; `known` is
+/// what the catalog knew of its path, if it may be skipped when unchanged.
+pub async fn harvest_file(
+    catalog: &Catalog,
+    path: &Path,
+    options: &JobOptions,
+    known: Option<&KnownPath>,
+) -> FileOutcome {
+    if let Some(known) = known {
+        if FileIdentity::read(path).is_ok_and(|now| now == known.identity) {
+            return FileOutcome::Unchanged {
+                content_hash: known.content_hash.clone(),
+            };
+        }
+    }
     let read_path = path.to_path_buf();
     let source = match tokio::task::spawn_blocking(move || SourceFile::read(&read_path)).await {
         Ok(Ok(source)) => Arc::new(source),
@@ -109,10 +159,11 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
     {
         Ok(ClaimOutcome::Acquired(claim)) => claim,
         Ok(ClaimOutcome::AlreadyHarvested { output_dir, .. }) => {
+            remember(catalog, &source).await;
             return FileOutcome::AlreadyHarvested {
                 content_hash: hash,
                 output_dir,
-            }
+            };
         }
         Ok(ClaimOutcome::HeldElsewhere { host, pid, .. }) => {
             return FileOutcome::HeldElsewhere {
@@ -170,14 +221,17 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
                 )
                 .await
             {
-                Ok(true) => FileOutcome::Harvested {
-                    output_dir: harvested.output_dir,
-                    content_hash: hash,
-                    rows_read: harvested.report.rows.read,
-                    rows_kept: harvested.report.rows.kept,
-                    runs: harvested.report.coverage.len(),
-                    stages: harvested.report.stages,
-                },
+                Ok(true) => {
+                    remember(catalog, &source).await;
+                    FileOutcome::Harvested {
+                        output_dir: harvested.output_dir,
+                        content_hash: hash,
+                        rows_read: harvested.report.rows.read,
+                        rows_kept: harvested.report.rows.kept,
+                        runs: harvested.report.coverage.len(),
+                        stages: harvested.report.stages,
+                    }
+                }
                 // Our lease ran out and another worker took over; its outputs are the same.
                 Ok(false) => FileOutcome::HeldElsewhere {
                     content_hash: hash,
@@ -200,6 +254,20 @@ pub async fn harvest_file(catalog: &Catalog, path: &Path, options: &JobOptions) 
                 error,
             }
         }
+    }
+}
+
+/// Records the identity the source's path had when it was read, so a later scan
+/// can skip it while it stays the same. A failure costs only that skip.
+async fn remember(catalog: &Catalog, source: &SourceFile) {
+    let Some(identity) = source.identity else {
+        return;
+    };
+    if let Err(e) = catalog
+        .remember_path(&source.path, identity, &source.content_hash)
+        .await
+    {
+        tracing::warn!(file = %printable_path(&source.path), error = %e, "could not remember the path's identity");
     }
 }
 
@@ -366,9 +434,9 @@ impl JobSummary {
         self.exit = self.exit.worst(outcome.exit_code());
         match outcome {
             FileOutcome::Harvested { .. } => self.harvested += 1,
-            FileOutcome::AlreadyHarvested { .. } | FileOutcome::HeldElsewhere { .. } => {
-                self.skipped += 1
-            }
+            FileOutcome::AlreadyHarvested { .. }
+            | FileOutcome::Unchanged { .. }
+            | FileOutcome::HeldElsewhere { .. } => self.skipped += 1,
             FileOutcome::FailedBefore { .. } | FileOutcome::Failed { .. } => self.failed += 1,
         }
     }
@@ -382,6 +450,7 @@ pub async fn harvest_files(
     catalog: &Catalog,
     files: Vec<PathBuf>,
     options: &JobOptions,
+    known: &KnownPaths,
     jobs: usize,
     mut on_done: impl FnMut(&Path, &FileOutcome),
 ) -> JobSummary {
@@ -401,7 +470,10 @@ pub async fn harvest_files(
                     }
                     .into(),
                 },
-                None => harvest_file(catalog, &path, options).await,
+                None => {
+                    let known = known.get(&absolute(&path));
+                    harvest_file(catalog, &path, options, known).await
+                }
             };
             if let FileOutcome::Failed {
                 error: HarvestError::Catalog(e),

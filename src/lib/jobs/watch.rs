@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::catalog::Catalog;
 use crate::error::ExitCode;
 use crate::jobs::inputs::{logs_in_dir, InputSelection};
+use crate::jobs::known_paths;
 use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
 use crate::model::schema::InputFormat;
 use crate::text::printable_path;
@@ -87,6 +88,8 @@ pub async fn watch(
     spawn_signal_listener(Arc::clone(&stop))?;
     tracing::info!(dirs = ?dirs, "watching for new logs");
 
+    // Paths harvested before this watch started are skipped while unchanged.
+    let known = known_paths(catalog, dirs, options).await;
     let mut seen: HashMap<PathBuf, Sighting> = HashMap::new();
     let mut summary = JobSummary::default();
     // Files whose latest attempt failed for a retryable reason, and whether any
@@ -96,7 +99,7 @@ pub async fn watch(
     while !stop.load(Ordering::SeqCst) {
         let mut ready = Vec::new();
         for dir in dirs {
-            let files = match logs_in_dir(dir) {
+            let files = match logs_in_dir(dir, &selection.listing) {
                 Ok(files) => files,
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), "cannot list: {e}");
@@ -134,25 +137,32 @@ pub async fn watch(
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let done = harvest_files(catalog, chunk.to_vec(), options, jobs, |path, outcome| {
-                let sighting = seen.get_mut(path);
-                match outcome.exit_code() {
-                    ExitCode::RetryLater => {
-                        undone.insert(path.to_path_buf());
-                        if let Some(sighting) = sighting {
-                            sighting.failed_retryably(Instant::now());
+            let done = harvest_files(
+                catalog,
+                chunk.to_vec(),
+                options,
+                &known,
+                jobs,
+                |path, outcome| {
+                    let sighting = seen.get_mut(path);
+                    match outcome.exit_code() {
+                        ExitCode::RetryLater => {
+                            undone.insert(path.to_path_buf());
+                            if let Some(sighting) = sighting {
+                                sighting.failed_retryably(Instant::now());
+                            }
+                        }
+                        code => {
+                            undone.remove(path);
+                            internal |= code == ExitCode::Internal;
+                            if let Some(sighting) = sighting {
+                                sighting.retry = None;
+                            }
                         }
                     }
-                    code => {
-                        undone.remove(path);
-                        internal |= code == ExitCode::Internal;
-                        if let Some(sighting) = sighting {
-                            sighting.retry = None;
-                        }
-                    }
-                }
-                on_done(path, outcome);
-            })
+                    on_done(path, outcome);
+                },
+            )
             .await;
             summary.harvested += done.harvested;
             summary.skipped += done.skipped;

@@ -8,5 +8,5 @@
 mod source;
 mod staging;
 
-pub use source::{is_broken_link, path_key, SourceFile};
+pub use source::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
 pub use staging::Staging;

@@ -4,6 +4,8 @@
 //! pipeline, so a file that changes while it is harvested cannot give a hash of one
 //! version and data of another.
 
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +27,36 @@ pub fn is_broken_link(path: &Path) -> bool {
         && std::fs::metadata(path).is_err()
 }
 
-fn absolute(path: &Path) -> PathBuf {
+/// What the file system says of a file without reading it: any write, truncation,
+/// rename over it or touch changes at least one of these. A rescan compares them to
+/// what they were when the file was last read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+}
+
+impl FileIdentity {
+    pub fn of(meta: &Metadata) -> FileIdentity {
+        let ns = |secs: i64, nanos: i64| secs.saturating_mul(1_000_000_000).saturating_add(nanos);
+        FileIdentity {
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+        }
+    }
+
+    /// The identity of the file at `path` now (following links).
+    pub fn read(path: &Path) -> std::io::Result<FileIdentity> {
+        std::fs::metadata(path).map(|meta| FileIdentity::of(&meta))
+    }
+}
+
+/// A path as the catalog keys it: absolute, not resolved through links.
+pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
@@ -65,6 +96,8 @@ pub struct SourceFile {
     pub content_hash: String,
     /// Modification time seen before reading, to detect a file still being written.
     pub modified: Option<SystemTime>,
+    /// The file's identity seen before reading (`None` for bytes not from a file).
+    pub identity: Option<FileIdentity>,
     pub read_seconds: f64,
 }
 
@@ -87,6 +120,7 @@ impl SourceFile {
             bytes,
             content_hash,
             modified: meta.modified().ok(),
+            identity: Some(FileIdentity::of(&meta)),
             read_seconds: started.elapsed().as_secs_f64(),
         })
     }

@@ -1,0 +1,96 @@
+//! Cheap rescans: the identity each path had when it was last read, and the content
+//! it held then, so an unchanged path is skipped without reading it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sqlx::Row;
+
+use super::{now, Catalog};
+use crate::error::CatalogError;
+use crate::storage::FileIdentity;
+
+/// A path known to hold harvested content, with its identity when it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownPath {
+    pub identity: FileIdentity,
+    pub content_hash: String,
+}
+
+/// Known paths by absolute path.
+pub type KnownPaths = HashMap<PathBuf, KnownPath>;
+
+impl Catalog {
+    /// The paths at or below `root` (an absolute path) whose last content read is
+    /// harvested at `output_schema_version`: one query, however many files it holds.
+    pub async fn known_paths(
+        &self,
+        root: &Path,
+        output_schema_version: i64,
+    ) -> Result<KnownPaths, CatalogError> {
+        let exact = root.to_string_lossy().into_owned();
+        // LIKE with its wildcards escaped; SQLite's LIKE also matches other cases of
+        // ASCII letters, which only loads a few rows more: paths are compared exactly
+        // where they are used.
+        let escaped = exact
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let below = format!("{}/%", escaped.trim_end_matches('/'));
+        let rows = sqlx::query(
+            "SELECT i.path, i.size_bytes, i.mtime_ns, i.ctime_ns, i.inode, i.content_hash
+             FROM path_identity i JOIN harvest_files f ON f.content_hash = i.content_hash
+             WHERE (i.path = $1 OR i.path LIKE $2 ESCAPE '\\')
+               AND f.status = 'harvested' AND f.output_schema_version = $3",
+        )
+        .bind(&exact)
+        .bind(&below)
+        .bind(output_schema_version)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let path: String = r.get(0);
+                let known = KnownPath {
+                    identity: FileIdentity {
+                        size: r.get::<i64, _>(1) as u64,
+                        mtime_ns: r.get(2),
+                        ctime_ns: r.get(3),
+                        inode: r.get::<i64, _>(4) as u64,
+                    },
+                    content_hash: r.get(5),
+                };
+                (PathBuf::from(path), known)
+            })
+            .collect())
+    }
+
+    /// Remembers that `path` (absolute) had `identity` when it was read and held
+    /// `content_hash`.
+    pub async fn remember_path(
+        &self,
+        path: &Path,
+        identity: FileIdentity,
+        content_hash: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "INSERT INTO path_identity (path, size_bytes, mtime_ns, ctime_ns, inode, content_hash, seen_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (path) DO UPDATE SET size_bytes = $2, mtime_ns = $3, ctime_ns = $4,
+                 inode = $5, content_hash = $6, seen_at = $7",
+        )
+        .bind(path.to_string_lossy().into_owned())
+        .bind(identity.size as i64)
+        .bind(identity.mtime_ns)
+        .bind(identity.ctime_ns)
+        .bind(identity.inode as i64)
+        .bind(content_hash)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+}
