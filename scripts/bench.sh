@@ -69,3 +69,49 @@ awk -v n="$harvested" -v s="$secs" -v p="$kib" \
   'BEGIN { printf "small files: %d files of 10,000 rows in %.2f s = %.0f files/s (--jobs 2, PostgreSQL catalog), peak %.0f MiB\n", n, s, n / s, p / 1024 }'
 psql "$pg_admin" -qc "DROP DATABASE $db" >/dev/null
 rm -rf "$out" "$out.time"
+
+# Rescans of a nested inbox: RESCAN_FILES small logs in cell folders, harvested
+# once, then scanned again with nothing new, on a SQLite and a PostgreSQL catalog.
+RESCAN_FILES="${RESCAN_FILES:-10000}"
+inbox="$DATA/inbox-$RESCAN_FILES"
+if [ ! -d "$inbox" ] || [ "$(find "$inbox" -name '*.csv' | wc -l)" -ne "$RESCAN_FILES" ]; then
+  rm -rf "$inbox"
+  python3 - "$inbox" "$RESCAN_FILES" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+header = "time,value,field,robot_id,run_uuid,sensor_type\n"
+for i in range(n):
+    folder = os.path.join(root, f"cell={i % 40}", f"day={i // 400:03d}")
+    os.makedirs(folder, exist_ok=True)
+    # 100 instants 30 ms apart, x y z at each: 300 rows, distinct in every file.
+    rows = [
+        f"2022-11-23T20:40:{k * 30 // 1000:02d}.{k * 30 % 1000:03d}Z,{i + k * 0.5 + axis},{field},1,{i + 1},encoder\n"
+        for k in range(100)
+        for axis, field in enumerate("xyz")
+    ]
+    with open(os.path.join(folder, f"log-{i}.csv"), "w") as f:
+        f.write(header + "".join(rows))
+PY
+fi
+for backend in sqlite postgres; do
+  out=$(mktemp -d)
+  if [ "$backend" = sqlite ]; then
+    url="sqlite://$out/catalog.db"
+  else
+    db="harvester_rescan_$$"
+    psql "$pg_admin" -qc "CREATE DATABASE $db" >/dev/null
+    url="${pg_admin%/*}/$db"
+  fi
+  scan() {
+    /usr/bin/time -f '%e' -o "$out.time" "$BIN/harvest" "$inbox" --out "$out/harvested" --jobs 2 --quiet --catalog "$url"
+    cat "$out.time"
+  }
+  first=$(scan)
+  rescans=()
+  for _ in $(seq "$REPEATS"); do rescans+=("$(scan)"); done
+  rescan=$(printf '%s\n' "${rescans[@]}" | median)
+  awk -v b="$backend" -v n="$RESCAN_FILES" -v f="$first" -v r="$rescan" \
+    'BEGIN { printf "rescan (%s): %d files, first pass %.2f s, rescan %.2f s (%.1f%% of the first pass)\n", b, n, f, r, 100 * r / f }'
+  [ "$backend" = postgres ] && psql "$pg_admin" -qc "DROP DATABASE $db" >/dev/null
+  rm -rf "$out" "$out.time"
+done
