@@ -196,6 +196,14 @@ impl Catalog {
         })?;
         let mut connect_url = url.to_string();
         if let (Backend::Sqlite, Some(path)) = (backend, sqlite_path(url)) {
+            if let Some(kind) = lock::on_network_file_system(&path) {
+                return Err(CatalogError::Unusable {
+                    location,
+                    reason: format!(
+                        "the file is on a network file system ({kind}), where SQLite's locks are unreliable; use a PostgreSQL catalog (--catalog postgres://...) or a local path"
+                    ),
+                });
+            }
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| CatalogError::Unreachable {
                     location: location.clone(),
