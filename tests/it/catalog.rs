@@ -46,11 +46,14 @@ fn output_dirs(work: &Workdir) -> Vec<String> {
     v
 }
 
+/// Eight workers started at once on one nested inbox (cell and day folders).
 fn race(backend: Backend) {
     let work = Workdir::new();
     let input = work.input();
     for i in 0..50 {
-        small_log(&input.join(format!("log-{i:02}.parquet")), 1000 + i, 2.0);
+        let folder = input.join(format!("cell={}/day={}", i % 5, i % 3));
+        std::fs::create_dir_all(&folder).unwrap();
+        small_log(&folder.join(format!("log-{i:02}.parquet")), 1000 + i, 2.0);
     }
     let url = backend.url(&work, "race");
     let workers: Vec<_> = (0..8)
