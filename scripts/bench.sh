@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPEATS="${REPEATS:-5}"
-SIZES="${SIZES:-1 8}"
+SIZES="${SIZES-1 8}"   # SIZES="" skips the large logs
 PROFILE="${PROFILE:-release}"
 DATA=bench_data
 BASE_ROWS=1546591
