@@ -389,19 +389,6 @@ fn a_corrupt_catalog_file_is_one_line_and_78() {
     assert!(output_dirs(&work).is_empty());
 }
 
-fn execute(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&pool).await.unwrap();
-        pool.close().await;
-    });
-}
-
 fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend) {
     let work = Workdir::new();
     let url = backend.url(&work, "aging");
@@ -429,7 +416,7 @@ fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend)
     // command harvests the source again.
     let none = work.harvest(&["--reharvest-outdated", "--catalog", &url]);
     assert!(stderr(&none).contains("0 harvested"), "{}", stderr(&none));
-    execute(&url, "UPDATE harvest_files SET output_schema_version = 0");
+    execute_sql(&url, "UPDATE harvest_files SET output_schema_version = 0");
     let again = work.harvest(&["--reharvest-outdated", "--catalog", &url]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert!(stderr(&again).contains("1 harvested"), "{}", stderr(&again));
@@ -445,7 +432,7 @@ fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend)
     } else {
         "X'00'"
     };
-    execute(
+    execute_sql(
         &url,
         &format!(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
@@ -523,7 +510,7 @@ fn reharvest_outdated_tries_every_recorded_path() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
     std::fs::remove_file(&second).unwrap();
-    pg_execute(&url, "UPDATE harvest_files SET output_schema_version = 0");
+    execute_sql(&url, "UPDATE harvest_files SET output_schema_version = 0");
 
     let out = work.harvest(&["--reharvest-outdated", "--catalog", &url]);
     let err = stderr(&out);

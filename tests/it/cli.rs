@@ -431,7 +431,7 @@ fn an_internal_failure_exits_70_until_retried_or_a_new_version() {
     // The same version again: still a known bug. Another version: tried again.
     let out = harvest(&[upgraded.to_str().unwrap()]);
     assert_eq!(code(&out), 70, "{}", stderr(&out));
-    pg_execute(
+    execute_sql(
         &url,
         "UPDATE harvest_files SET tool_version = '0.0.1' WHERE status = 'failed'",
     );

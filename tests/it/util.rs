@@ -49,15 +49,20 @@ impl Workdir {
 
     /// The one output directory of a harvest (panics unless exactly one).
     pub fn only_output(&self) -> PathBuf {
-        let dirs: Vec<PathBuf> = std::fs::read_dir(self.out())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect();
-        assert_eq!(dirs.len(), 1, "output dirs: {dirs:?}");
-        dirs.into_iter().next().unwrap()
+        only_output_in(&self.out())
     }
+}
+
+/// The one output directory in the output root `out` (panics unless exactly one).
+pub fn only_output_in(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(dirs.len(), 1, "output dirs: {dirs:?}");
+    dirs.into_iter().next().unwrap()
 }
 
 pub fn report(dir: &Path) -> serde_json::Value {
@@ -270,13 +275,7 @@ impl PgCluster {
             .unwrap()
             .port();
         let cluster = PgCluster { dir, port, bin };
-        if unsafe { libc::geteuid() } == 0 {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(cluster.dir.path())
-                .status()
-                .unwrap();
-        }
+        cluster.give_to_postgres();
         let data = cluster.data();
         let ok = cluster
             .as_owner(&cluster.bin.join("initdb"))
@@ -383,13 +382,7 @@ impl PgCluster {
             std::fs::Permissions::from_mode(0o600),
         )
         .unwrap();
-        if unsafe { libc::geteuid() } == 0 {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(cluster.dir.path())
-                .status()
-                .unwrap();
-        }
+        cluster.give_to_postgres();
         let mut conf = std::fs::OpenOptions::new()
             .append(true)
             .open(data.join("postgresql.conf"))
@@ -402,6 +395,18 @@ impl PgCluster {
     /// The CA that signed a [`PgCluster::start_tls`] cluster's certificate.
     pub fn ca_cert(&self) -> PathBuf {
         self.dir.path().join("tls/ca.crt")
+    }
+
+    /// Running as root, the cluster's files go to the `postgres` user, which the
+    /// server runs as (it refuses to run as root).
+    fn give_to_postgres(&self) {
+        if unsafe { libc::geteuid() } == 0 {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(self.dir.path())
+                .status()
+                .unwrap();
+        }
     }
 
     fn data(&self) -> String {
@@ -501,14 +506,15 @@ pub fn record_failure(url: &str, path: &Path, kind: harvester::error::FailureKin
     })
 }
 
-/// Runs one SQL statement on the PostgreSQL database at `url`.
-pub fn pg_execute(url: &str, sql: &str) {
+/// Runs one SQL statement on the catalog database at `url` (PostgreSQL or SQLite).
+pub fn execute_sql(url: &str, sql: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
         sqlx::query(sql).execute(&pool).await.unwrap();
         pool.close().await;
     });

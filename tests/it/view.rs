@@ -54,14 +54,7 @@ impl Harvested {
     }
 
     fn output_dir(&self) -> PathBuf {
-        let dirs: Vec<PathBuf> = std::fs::read_dir(self.path().join("out"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect();
-        assert_eq!(dirs.len(), 1, "output dirs: {dirs:?}");
-        dirs.into_iter().next().unwrap()
+        crate::util::only_output_in(&self.path().join("out"))
     }
 
     fn report(&self) -> Value {

@@ -271,23 +271,19 @@ async fn remember(catalog: &Catalog, source: &SourceFile) {
     }
 }
 
-/// How many `--settle` periods a CSV without a line end at its end must stay
-/// unchanged before it is taken as it is (with a warning in its report).
-pub const CSV_AT_REST_SETTLES: u32 = 10;
-
 /// A CSV whose last line has no line end and that was modified less than
-/// [`CSV_AT_REST_SETTLES`] × `settle` ago is a copy in progress: worth a retry (75),
+/// [`SourceFile::CSV_AT_REST_SETTLES`] × `settle` ago is a copy in progress: worth a retry (75),
 /// not a harvest of its first part.
 fn csv_copy_in_progress(source: &SourceFile, settle: Duration) -> Option<HarvestError> {
-    (source.is_csv_without_line_end() && source.modified_within(settle * CSV_AT_REST_SETTLES)).then(
-        || {
-            HarvestError::io(
-                &source.path,
-                "the file is still being written",
-                std::io::Error::other("its last line has no line end yet"),
-            )
-        },
-    )
+    (source.is_csv_without_line_end()
+        && source.modified_within(settle * SourceFile::CSV_AT_REST_SETTLES))
+    .then(|| {
+        HarvestError::io(
+            &source.path,
+            "the file is still being written",
+            std::io::Error::other("its last line has no line end yet"),
+        )
+    })
 }
 
 /// The shorter revision of a CSV harvested before under the same path whose bytes

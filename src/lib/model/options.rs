@@ -47,7 +47,16 @@ impl MaxGap {
     pub fn bound_ns(self, times: &[EpochNanos]) -> i64 {
         match self {
             MaxGap::Fixed(ns) => ns,
-            MaxGap::Auto => median_interval_ns(times).map_or(Self::AUTO_FLOOR_NS, |median| {
+            MaxGap::Auto => self.bound_for_median(median_interval_ns(times)),
+        }
+    }
+
+    /// The bound for a channel whose median sampling interval is `median` (ns;
+    /// `None` with a single reading), when that median is already known.
+    pub fn bound_for_median(self, median: Option<i64>) -> i64 {
+        match self {
+            MaxGap::Fixed(ns) => ns,
+            MaxGap::Auto => median.map_or(Self::AUTO_FLOOR_NS, |median| {
                 median
                     .saturating_mul(Self::AUTO_FACTOR)
                     .clamp(Self::AUTO_FLOOR_NS, Self::CEILING_NS)

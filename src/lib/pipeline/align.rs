@@ -227,15 +227,7 @@ pub fn wide_table(run: &RunData, options: AlignOptions) -> PolarsResult<DataFram
     // One plan per distinct time axis (a clock's channels usually share theirs, and
     // with it their gap bound, which depends on the axis alone).
     let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, _, s, _)| s.time.as_slice()));
-    let gap_of_axis: Vec<i64> = (0..axes.len())
-        .map(|a| {
-            let first = axis_of
-                .iter()
-                .position(|&x| x == a)
-                .expect("every axis has a signal");
-            run.gap(signals[first].1)
-        })
-        .collect();
+    let gap_of_axis = run.axis_gaps(axes.len(), &axis_of, |signal| signals[signal].1);
     let resampled: Vec<Vec<f64>> = in_pool(|| {
         let plans: Vec<Resampler> = axes
             .par_iter()

@@ -107,9 +107,10 @@ pub fn harvest(
     }
 
     if source.is_csv_without_line_end() {
-        split.warnings.push(
-            "the file does not end with a line end, so its last line may be cut short; it was harvested because it stayed unchanged for 10 x --settle".to_string(),
-        );
+        split.warnings.push(format!(
+            "the file does not end with a line end, so its last line may be cut short; it was harvested because it stayed unchanged for {} x --settle",
+            SourceFile::CSV_AT_REST_SETTLES
+        ));
     }
     let staging = store::start(&options.out_root, source)?;
     let per_run = harvest_runs(&split, options, &staging, &source.path)?;

@@ -16,7 +16,7 @@ use crate::model::schema::{Channel, InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::align::{covered_ns, AlignOptions};
 use crate::pipeline::runs::{Findings, RunData};
 use crate::storage::SourceFile;
-use crate::time::{format_utc, median_interval_ns};
+use crate::time::format_utc;
 
 /// How well each channel covers the run, and which of the twelve are absent.
 pub fn coverage(run: &RunData) -> RunCoverage {
@@ -32,7 +32,7 @@ pub fn coverage(run: &RunData) -> RunCoverage {
                 start: format_utc(s.time[0]),
                 stop: format_utc(*s.time.last().expect("validated channels are non-empty")),
                 coverage: covered_ns(&s.time, gap) as f64 / duration,
-                median_interval_s: median_interval_ns(&s.time).map(|ns| ns as f64 * 1e-9),
+                median_interval_s: run.median_interval(*channel).map(|ns| ns as f64 * 1e-9),
                 max_gap_s: Some(gap as f64 * 1e-9),
                 conflicts: found.map_or(0, |f| f.conflicts),
                 largest_conflict_spread: found

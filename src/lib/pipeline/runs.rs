@@ -27,7 +27,7 @@ use crate::parallel::in_pool;
 use crate::pipeline::features::{differentiate, Derivatives};
 use crate::pipeline::spikes::find_spikes;
 use crate::pipeline::validate::{ChannelKey, Pairs, ValidRows};
-use crate::time::EpochNanos;
+use crate::time::{median_interval_ns, EpochNanos};
 
 /// A log's readings split by run, with the complete account of its rows.
 #[derive(Debug)]
@@ -286,9 +286,18 @@ pub struct RunData<'a> {
     /// What splitting found in the run's channels, if anything.
     pub findings: Option<&'a BTreeMap<Channel, ChannelFindings>>,
     pub derivatives: BTreeMap<Channel, Derivatives>,
-    /// The gap rule, and its bound per channel (ns).
+    /// The gap rule, and per channel its median sampling interval and gap bound
+    /// (ns), worked out once.
     pub max_gap: MaxGap,
-    pub gaps: BTreeMap<Channel, i64>,
+    pub intervals: BTreeMap<Channel, Interval>,
+}
+
+/// A channel's median sampling interval (`None` with a single reading) and the
+/// longest interval its readings may be bridged across, in ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub median: Option<i64>,
+    pub gap: i64,
 }
 
 impl<'a> RunData<'a> {
@@ -298,10 +307,14 @@ impl<'a> RunData<'a> {
         findings: Option<&'a BTreeMap<Channel, ChannelFindings>>,
         max_gap: MaxGap,
     ) -> Self {
-        let gaps: BTreeMap<Channel, i64> = in_pool(|| {
+        let intervals: BTreeMap<Channel, Interval> = in_pool(|| {
             channels
                 .par_iter()
-                .map(|(c, s)| (*c, max_gap.bound_ns(&s.time)))
+                .map(|(c, s)| {
+                    let median = median_interval_ns(&s.time);
+                    let gap = max_gap.bound_for_median(median);
+                    (*c, Interval { median, gap })
+                })
                 .collect::<Vec<_>>()
         })
         .into_iter()
@@ -313,7 +326,7 @@ impl<'a> RunData<'a> {
         let derivatives = in_pool(|| {
             encoders
                 .par_iter()
-                .map(|(c, s)| (**c, differentiate(&s.time, &s.value, gaps[*c])))
+                .map(|(c, s)| (**c, differentiate(&s.time, &s.value, intervals[*c].gap)))
                 .collect::<Vec<_>>()
         })
         .into_iter()
@@ -324,16 +337,40 @@ impl<'a> RunData<'a> {
             findings,
             derivatives,
             max_gap,
-            gaps,
+            intervals,
         }
     }
 
     /// The longest interval `channel`'s readings may be bridged across, in ns.
     pub fn gap(&self, channel: Channel) -> i64 {
-        self.gaps
+        self.intervals
             .get(&channel)
-            .copied()
-            .unwrap_or_else(|| self.max_gap.bound_ns(&[]))
+            .map_or_else(|| self.max_gap.bound_for_median(None), |i| i.gap)
+    }
+
+    /// `channel`'s median sampling interval, in ns (`None` with a single reading).
+    pub fn median_interval(&self, channel: Channel) -> Option<i64> {
+        self.intervals.get(&channel).and_then(|i| i.median)
+    }
+
+    /// The gap bound of each of `axes` distinct time axes, taken from the first
+    /// signal on it (`axis_of` gives each signal's axis, `channel_of` its channel):
+    /// the signals on one axis share its bound, which depends on the axis alone.
+    pub fn axis_gaps(
+        &self,
+        axes: usize,
+        axis_of: &[usize],
+        channel_of: impl Fn(usize) -> Channel,
+    ) -> Vec<i64> {
+        (0..axes)
+            .map(|axis| {
+                let first = axis_of
+                    .iter()
+                    .position(|&a| a == axis)
+                    .expect("every axis has a signal");
+                self.gap(channel_of(first))
+            })
+            .collect()
     }
 
     pub fn velocity(&self, channel: Channel) -> Option<&[f64]> {

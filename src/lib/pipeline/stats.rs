@@ -50,12 +50,11 @@ impl SensorAxes {
         let times = union_timeline(series.iter().map(|s| s.time.as_slice()));
         let (axes, plan_of) = distinct_axes(series.iter().map(|s| s.time.as_slice()));
         let plans = (axes.len() > 1).then(|| {
-            let plans = (0..axes.len())
-                .map(|a| {
-                    let first = plan_of.iter().position(|&p| p == a).expect("used axis");
-                    let gap = run.gap(channels[first]);
-                    Resampler::new(axes[a], &times, Alignment::Interpolate, gap)
-                })
+            let gaps = run.axis_gaps(axes.len(), &plan_of, |field| channels[field]);
+            let plans = axes
+                .iter()
+                .zip(gaps)
+                .map(|(axis, gap)| Resampler::new(axis, &times, Alignment::Interpolate, gap))
                 .collect();
             (plans, plan_of)
         });

@@ -138,6 +138,10 @@ impl SourceFile {
             }
     }
 
+    /// How many `--settle` periods a CSV without a line end at its end must stay
+    /// unchanged before it is taken as it is (with a warning in its report).
+    pub const CSV_AT_REST_SETTLES: u32 = 10;
+
     /// Whether this is a CSV whose last line has no line end (yet): every complete
     /// CSV a writer closes ends with one, so this is most likely a copy in progress
     /// whose last line is cut short.
