@@ -690,16 +690,22 @@ fn a_parquet_file_still_being_written_is_retried_and_an_old_truncated_one_is_bad
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
-#[test]
-fn a_csv_without_its_last_line_end_is_retried_until_at_rest_then_harvested_with_a_warning() {
-    let work = Workdir::new();
+/// The bytes of [`small_log`] `id` written as CSV.
+fn small_log_csv(work: &Workdir, id: u64) -> Vec<u8> {
     let whole = work.path("whole.parquet");
-    small_log(&whole, 1);
-    let frame = ParquetReader::new(std::fs::File::open(&whole).unwrap())
+    small_log(&whole, id);
+    let mut frame = ParquetReader::new(std::fs::File::open(&whole).unwrap())
         .finish()
         .unwrap();
     let mut csv = Vec::new();
-    CsvWriter::new(&mut csv).finish(&mut frame.clone()).unwrap();
+    CsvWriter::new(&mut csv).finish(&mut frame).unwrap();
+    csv
+}
+
+#[test]
+fn a_csv_without_its_last_line_end_is_retried_until_at_rest_then_harvested_with_a_warning() {
+    let work = Workdir::new();
+    let csv = small_log_csv(&work, 1);
     assert!(csv.ends_with(b"\n"));
     // Cut in the middle of a line, as a copy in progress is.
     let cut = csv[..csv.len() - 1]
@@ -750,13 +756,7 @@ fn a_csv_without_its_last_line_end_is_retried_until_at_rest_then_harvested_with_
 #[test]
 fn a_csv_that_grew_after_its_harvest_is_a_new_revision_naming_the_one_it_supersedes() {
     let work = Workdir::new();
-    let whole = work.path("whole.parquet");
-    small_log(&whole, 2);
-    let frame = ParquetReader::new(std::fs::File::open(&whole).unwrap())
-        .finish()
-        .unwrap();
-    let mut csv = Vec::new();
-    CsvWriter::new(&mut csv).finish(&mut frame.clone()).unwrap();
+    let csv = small_log_csv(&work, 2);
     // The first half of the lines, complete: a log still being appended to.
     let lines: Vec<usize> = csv
         .iter()
