@@ -187,7 +187,7 @@ pub async fn harvest_file(
         }
     };
 
-    let result = if let Some(error) = csv_copy_in_progress(&source, options.settle) {
+    let result = if let Some(error) = copy_in_progress(&source, options.settle) {
         Err(error)
     } else {
         let supersedes = earlier_revision(catalog, &source).await;
@@ -245,7 +245,7 @@ pub async fn harvest_file(
             }
         }
         Err(error) => {
-            let error = still_being_written(&source, error, options.settle);
+            let error = still_being_written(&source, error);
             if let Err(e) = catalog.fail(&claim, &error.to_string(), error.kind()).await {
                 tracing::warn!(file = %source.path.display(), error = %e, "could not record the failure");
             }
@@ -271,19 +271,27 @@ async fn remember(catalog: &Catalog, source: &SourceFile) {
     }
 }
 
-/// A CSV whose last line has no line end and that was modified less than
-/// [`SourceFile::CSV_AT_REST_SETTLES`] × `settle` ago is a copy in progress: worth a retry (75),
-/// not a harvest of its first part.
-fn csv_copy_in_progress(source: &SourceFile, settle: Duration) -> Option<HarvestError> {
-    (source.is_csv_without_line_end()
-        && source.modified_within(settle * SourceFile::CSV_AT_REST_SETTLES))
-    .then(|| {
-        HarvestError::io(
-            &source.path,
-            "the file is still being written",
-            std::io::Error::other("its last line has no line end yet"),
-        )
-    })
+/// A file that looks cut short and was modified recently is a copy in progress,
+/// worth a retry (75) rather than a verdict or a harvest of its first part: a
+/// Parquet file without its footer modified less than `settle` ago, or a CSV whose
+/// last line has no line end modified less than
+/// [`SourceFile::CSV_AT_REST_SETTLES`] × `settle` ago. Older, the Parquet file is
+/// truncated for good (a bad file) and the CSV is harvested as it is.
+fn copy_in_progress(source: &SourceFile, settle: Duration) -> Option<HarvestError> {
+    let unfinished = if source.is_parquet_without_footer() && source.modified_within(settle) {
+        "its Parquet footer is not written yet"
+    } else if source.is_csv_without_line_end()
+        && source.modified_within(settle * SourceFile::CSV_AT_REST_SETTLES)
+    {
+        "its last line has no line end yet"
+    } else {
+        return None;
+    };
+    Some(HarvestError::io(
+        &source.path,
+        "the file is still being written",
+        std::io::Error::other(unfinished),
+    ))
 }
 
 /// The shorter revision of a CSV harvested before under the same path whose bytes
@@ -315,22 +323,15 @@ async fn earlier_revision(catalog: &Catalog, source: &SourceFile) -> Option<Revi
     })
 }
 
-/// A file that fails to parse and is a copy in progress: it has grown or changed
-/// since it was read, or it is a Parquet file without its footer modified less than
-/// `settle` ago. The failure is worth a retry, not a verdict on the file; an older
-/// truncated file stays a bad file.
-fn still_being_written(source: &SourceFile, error: HarvestError, settle: Duration) -> HarvestError {
+/// A file that fails to parse and has grown or changed since it was read is a copy
+/// in progress: the failure is worth a retry, not a verdict on the file.
+fn still_being_written(source: &SourceFile, error: HarvestError) -> HarvestError {
     match error {
-        HarvestError::BadFile { path, problem }
-            if source.changed_since_read()
-                || (source.is_parquet_without_footer() && source.modified_within(settle)) =>
-        {
-            HarvestError::io(
-                path,
-                "the file is still being written",
-                std::io::Error::other(problem),
-            )
-        }
+        HarvestError::BadFile { path, problem } if source.changed_since_read() => HarvestError::io(
+            path,
+            "the file is still being written",
+            std::io::Error::other(problem),
+        ),
         error => error,
     }
 }
