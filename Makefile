@@ -17,10 +17,12 @@ pipe:
 ## Show what was harvested.
 view:
 	$(CARGO) run --quiet --bin view -- --out $(OUT) --list
-	@for d in $(OUT)/*/; do $(CARGO) run --quiet --bin view -- --out $(OUT) "$$d"; done
+	@for d in $(OUT)/*/; do [ "$$(basename "$$d")" = dataset ] || $(CARGO) run --quiet --bin view -- --out $(OUT) "$$d"; done
 
-## Every test, against a real PostgreSQL (started or installed when none is reachable).
+## Every test, against a real PostgreSQL (started or installed when none is reachable)
+## and with DuckDB and polars from PyPI (installed when absent) to read the dataset back.
 test:
+	@bash scripts/ensure-python-deps.sh
 	@url="$${HARVESTER_TEST_PG_URL:-}"; \
 	if [ -z "$$url" ]; then url="$$(bash scripts/ensure-postgres.sh)" || exit 1; fi; \
 	echo "PostgreSQL for the tests: $$url"; \

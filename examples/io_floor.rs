@@ -1,6 +1,7 @@
 //! The I/O floor of a harvest, for `make bench`: read the input log whole into a
 //! DataFrame and write outputs of exactly the shape the harvest wrote (its own run
-//! tables and statistics, loaded beforehand, with the harvest's own Parquet writer and codec), and nothing else.
+//! tables and statistics, per file and in the dataset, loaded beforehand, with the
+//! harvest's own Parquet writer and codec), and nothing else.
 //!
 //! Usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS
 //! Prints the median seconds of REPEATS timed rounds.
@@ -36,14 +37,23 @@ fn main() {
         "run_stats.parquet".into(),
         read_parquet(&harvested.join("run_stats.parquet")),
     )];
-    for entry in std::fs::read_dir(harvested.join("runs"))
-        .expect("runs dir")
-        .flatten()
-    {
-        outputs.push((
-            entry.file_name().to_string_lossy().into_owned(),
-            read_parquet(&entry.path()),
-        ));
+    // The dataset beside the output directory: run tables and run statistics.
+    let mut folders = vec![harvested.join("../dataset")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("dataset").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if entry.path().is_dir() {
+                folders.push(entry.path());
+            } else {
+                outputs.push((
+                    format!("{}-{name}", outputs.len()),
+                    read_parquet(&entry.path()),
+                ));
+            }
+        }
     }
     let report = std::fs::read(harvested.join("report.json")).expect("report");
     let compression = serde_json::from_slice::<Report>(&report)
@@ -62,7 +72,13 @@ fn main() {
         std::hint::black_box(frame.height());
         for (name, frame) in outputs.iter_mut() {
             let file = std::fs::File::create(scratch.join(name.as_str())).unwrap();
-            write_parquet(std::io::BufWriter::new(&file), frame, compression).unwrap();
+            write_parquet(
+                std::io::BufWriter::new(&file),
+                frame,
+                compression,
+                &["run_uuid", "labels"],
+            )
+            .unwrap();
             if std::env::var_os("FLOOR_NO_SYNC").is_none() {
                 file.sync_all().unwrap();
             }

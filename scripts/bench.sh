@@ -35,7 +35,7 @@ for size in $SIZES; do
     [ "$kib" -gt "$peak" ] && peak=$kib
   done
   harvest_s=$(printf '%s\n' "${times[@]}" | median)
-  dir=$(find "$out" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | head -1)
+  dir=$(find "$out" -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name dataset | head -1)
   floor_s=$("$BIN/examples/io_floor" "$input" "$dir" "$out.floor" "$REPEATS")
   read_rows=$(python3 -c "import json,sys; print(json.load(open('$dir/report.json'))['rows']['read'])")
   awk -v s="$size" -v r="$read_rows" -v h="$harvest_s" -v f="$floor_s" -v p="$peak" \

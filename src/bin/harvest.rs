@@ -15,6 +15,7 @@ use harvester::cli;
 use harvester::error::{ExitCode, FailureKind, HarvestError};
 use harvester::jobs::inputs::{check_watched_dirs, gather_inputs, InputSelection, Listing};
 use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
+use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
 use harvester::model::report::Stage;
 use harvester::pipeline::align::AlignOptions;
@@ -55,6 +56,12 @@ struct Args {
     /// distance may bridge: `auto` (per channel, max(1 s, 5 × its median interval)) or seconds (at least 0.001).
     #[arg(long, default_value = "auto", allow_hyphen_values = true, value_parser = parse_max_gap)]
     max_gap: MaxGap,
+
+    /// Label every file with KEY=VALUE (repeatable; over the file's `key=value`
+    /// folders below the directory given). A `cell` label files runs whose log has
+    /// no cell_id column under that cell.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = Labels::parse_pair)]
+    labels: Vec<(String, String)>,
 
     /// Keep isolated spikes in the outputs instead of dropping them (they are listed in the report either way).
     #[arg(long)]
@@ -204,6 +211,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         lease: args.lease,
         settle: args.settle,
         verify: args.verify,
+        labels: {
+            let mut labels = Labels::new();
+            for (key, value) in args.labels.clone() {
+                labels.insert(key, value);
+            }
+            labels
+        },
+        label_roots: args.paths.iter().filter(|p| p.is_dir()).cloned().collect(),
     };
     let selection = InputSelection {
         paths: args.paths.clone(),
@@ -216,6 +231,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let clock = std::time::Instant::now();
+    jobs::publish_pending(&catalog, &args.out).await;
     if args.watch {
         if let Err((code, line)) = check_watched_dirs(&selection.paths) {
             tracing::error!("{line}");

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
-use harvester::catalog::FileStatus;
+use harvester::catalog::{FileStatus, ListFilter};
 use harvester::cli;
 use harvester::error::ExitCode;
+use harvester::model::labels::Labels;
 use harvester::view::{self, Format, Request, ViewOptions};
 
 /// Show harvested robot logs: a file's summary, data quality and run statistics, the
@@ -34,6 +35,16 @@ struct Args {
     /// With --list: only files with this status.
     #[arg(long, value_enum, requires = "list")]
     status: Option<FileStatus>,
+
+    /// With --list: only files carrying KEY=VALUE (repeatable, all must match): a
+    /// label of one of their paths, or for `cell`, also the cell of one of their runs.
+    #[arg(long = "where", value_name = "KEY=VALUE", requires = "list", value_parser = Labels::parse_filter)]
+    filters: Vec<(String, String)>,
+
+    /// With --list: only files with a run that started at or after this UTC date or
+    /// second (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS).
+    #[arg(long, value_name = "WHEN", requires = "list", value_parser = parse_since)]
+    since: Option<String>,
 
     /// With --list: at most this many files.
     #[arg(long, default_value_t = 100, requires = "list", value_parser = clap::value_parser!(i64).range(1..))]
@@ -69,6 +80,29 @@ struct Args {
     logging: cli::LogArgs,
 }
 
+/// `--since`: a UTC date or whole second, as the catalog writes instants (so that
+/// comparing text compares time).
+fn parse_since(s: &str) -> Result<String, String> {
+    let text = s.trim().trim_end_matches('Z');
+    let format = if text.len() == 10 {
+        "%Y-%m-%d"
+    } else {
+        "%Y-%m-%dT%H:%M:%S"
+    };
+    let valid = if text.len() == 10 {
+        chrono::NaiveDate::parse_from_str(text, format).is_ok()
+    } else {
+        chrono::NaiveDateTime::parse_from_str(text, format).is_ok()
+    };
+    if valid && matches!(text.len(), 10 | 19) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a UTC date or second: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+        ))
+    }
+}
+
 fn main() -> ProcessExit {
     let args: Args = match cli::parse() {
         Ok(args) => args,
@@ -77,7 +111,11 @@ fn main() -> ProcessExit {
     args.logging.init();
     let request = match (args.list, args.target, args.run) {
         (true, _, _) => Request::List {
-            status: args.status,
+            filter: ListFilter {
+                status: args.status,
+                labels: args.filters,
+                since: args.since,
+            },
             limit: args.limit,
         },
         (false, Some(target), Some(run_uuid)) => Request::RunRows {

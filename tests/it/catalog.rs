@@ -34,14 +34,10 @@ fn small_log(path: &Path, id: u64, seconds: f64) {
 }
 
 fn output_dirs(work: &Workdir) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(work.out())
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut v: Vec<String> = output_dirs_in(&work.out())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -110,6 +106,28 @@ fn race(backend: Backend) {
             .count(),
         50
     );
+    // The dataset holds every run once, under the cell its folder names.
+    let dataset = read_dataset(&work.out());
+    let stats = dataset["run_stats"].as_array().unwrap();
+    assert_eq!(stats.len(), 100, "50 runs of two robots");
+    let mut keys: Vec<(String, i64)> = stats
+        .iter()
+        .map(|r| {
+            (
+                r["run_uuid"].as_str().unwrap().to_string(),
+                r["robot_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 100, "no run twice");
+    let samples = dataset["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 50, "one table per run");
+    for s in samples {
+        let run: u64 = s["run_uuid"].as_str().unwrap().parse().unwrap();
+        assert_eq!(s["cell"], ((run - 1000) % 5).to_string(), "{s}");
+    }
 }
 
 #[test]

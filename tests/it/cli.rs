@@ -66,7 +66,7 @@ fn every_codec_writes_the_same_tables() {
     small_log(&input, 7);
     let table = |work: &Workdir| {
         let dir = work.only_output();
-        let path = dir.join("runs/7.parquet");
+        let path = run_table_file(&dir, "7");
         let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
             .finish()
             .unwrap();
@@ -253,6 +253,8 @@ fn a_crash_at_any_moment_leaves_no_partial_output_and_a_consistent_catalog() {
     let out = reference.harvest(&[input.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let expected = snapshot(&reference.only_output());
+    let expected_dataset = dataset_snapshot(&reference.out());
+    assert!(!expected_dataset.is_empty());
 
     // 20 SIGKILLs spread over the whole harvest (start-up, load, runs, writing,
     // renaming, catalog update), each followed by a look at what is visible.
@@ -266,19 +268,19 @@ fn a_crash_at_any_moment_leaves_no_partial_output_and_a_consistent_catalog() {
         std::thread::sleep(Duration::from_millis(20 + trial * 45));
         let _ = child.kill();
         child.wait().unwrap();
-        for entry in std::fs::read_dir(work.out())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && !name.starts_with('.') {
-                assert_eq!(
-                    snapshot(&entry.path()),
-                    expected,
-                    "trial {trial}: a visible output is complete"
-                );
-            }
+        for dir in output_dirs_in(&work.out()) {
+            assert_eq!(
+                snapshot(&dir),
+                expected,
+                "trial {trial}: a visible output is complete"
+            );
+        }
+        for file in dataset_snapshot(&work.out()) {
+            assert!(
+                expected_dataset.contains(&file),
+                "trial {trial}: a visible dataset file is complete: {}",
+                file.0
+            );
         }
         for (_, status, _) in catalog_statuses(&work) {
             assert!(
@@ -296,6 +298,7 @@ fn a_crash_at_any_moment_leaves_no_partial_output_and_a_consistent_catalog() {
         expected,
         "a rerun gives the full result"
     );
+    assert_eq!(dataset_snapshot(&work.out()), expected_dataset);
     let statuses = catalog_statuses(&work);
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].1, "harvested");
@@ -358,26 +361,34 @@ fn a_full_disk_is_a_clear_retryable_error_with_no_partial_output() {
 }
 
 /// Every output file's name and bytes (report.json without its timing fields).
+/// The files of an output directory (report.json without its timings).
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    for sub in [dir.to_path_buf(), dir.join("runs")] {
-        for e in std::fs::read_dir(&sub).unwrap().flatten() {
-            if e.path().is_file() {
-                let name = e.path().strip_prefix(dir).unwrap().display().to_string();
-                let mut bytes = std::fs::read(e.path()).unwrap();
-                if name == "report.json" {
-                    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                    for k in ["started_at", "finished_at", "stages"] {
-                        v.as_object_mut().unwrap().remove(k);
-                    }
-                    bytes = serde_json::to_vec(&v).unwrap();
-                }
-                files.push((name, bytes));
+    for name in files_below(dir) {
+        let mut bytes = std::fs::read(dir.join(&name)).unwrap();
+        if name == "report.json" {
+            let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            for k in ["started_at", "finished_at", "stages"] {
+                v.as_object_mut().unwrap().remove(k);
             }
+            bytes = serde_json::to_vec(&v).unwrap();
         }
+        files.push((name, bytes));
     }
-    files.sort();
     files
+}
+
+/// The published files of the dataset under `out`, with their bytes.
+fn dataset_snapshot(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let dataset = out.join("dataset");
+    files_below(&dataset)
+        .into_iter()
+        .filter(|name| !name.starts_with('.'))
+        .map(|name| {
+            let bytes = std::fs::read(dataset.join(&name)).unwrap();
+            (name, bytes)
+        })
+        .collect()
 }
 
 /// A bug is not a bad file and not worth retrying: a file that failed with an
@@ -777,12 +788,9 @@ fn a_csv_that_grew_after_its_harvest_is_a_new_revision_naming_the_one_it_superse
     std::fs::write(&log, &csv).unwrap();
     let out = work.harvest(&[log_arg]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let second = std::fs::read_dir(work.out())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.is_dir() && *p != first && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
+    let second = output_dirs_in(&work.out())
+        .into_iter()
+        .find(|p| *p != first)
         .expect("the second revision's output");
     let second_report = report(&second);
     assert_eq!(
@@ -801,15 +809,9 @@ fn a_csv_that_grew_after_its_harvest_is_a_new_revision_naming_the_one_it_superse
     let out = work.harvest(&[log_arg]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("harvested"), "{}", stderr(&out));
-    let third = std::fs::read_dir(work.out())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.is_dir()
-                && *p != first
-                && *p != second
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
+    let third = output_dirs_in(&work.out())
+        .into_iter()
+        .find(|p| *p != first && *p != second)
         .expect("the third revision's output");
     assert!(report(&third).get("supersedes").is_none());
 }

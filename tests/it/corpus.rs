@@ -996,13 +996,13 @@ fn record_of<'a>(records: &'a [FileRecord], path: &Path) -> Option<&'a FileRecor
         .find(|r| r.source_path == path || r.paths.contains(&path))
 }
 
-/// Every directory under `out` (visible or hidden).
+/// Every directory under `out` (visible or hidden) but the dataset.
 fn output_dirs(out: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(out)
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_dir())
+                .filter(|p| p.is_dir() && !p.ends_with("dataset"))
                 .collect()
         })
         .unwrap_or_default()
@@ -1204,7 +1204,7 @@ fn every_case_is_tested() {
 // ---------------------------------------------------------------------------------
 
 fn run_table(dir: &Path, run: &str) -> DataFrame {
-    let bytes = std::fs::read(dir.join("runs").join(format!("{run}.parquet"))).unwrap();
+    let bytes = std::fs::read(run_table_file(dir, run)).unwrap();
     ParquetReader::new(Cursor::new(bytes)).finish().unwrap()
 }
 
@@ -1253,10 +1253,14 @@ fn float_run_ids_are_kept_by_exact_value_with_a_warning() {
 fn run_ids_at_the_extremes_are_decimal_names() {
     let (_work, dir) = check(case("run_uuid_extremes.csv"));
     let dir = dir.unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut names: Vec<String> = run_table_files(&dir)
+        .iter()
+        .map(|p| {
+            assert!(p.exists(), "{}", p.display());
+            let name = p.file_name().unwrap().to_string_lossy();
+            // <hash12>-<run_uuid>.parquet
+            name.split_once('-').unwrap().1.to_string()
+        })
         .collect();
     names.sort();
     assert_eq!(
@@ -1287,11 +1291,19 @@ fn rows_out_of_order_are_sorted_and_give_the_same_numbers() {
     let (_w2, backwards) = check(case("backwards.csv"));
     let (forwards, backwards) = (forwards.unwrap(), backwards.unwrap());
     let (f, b) = (report(&forwards), report(&backwards));
-    assert_eq!(f["runs"], b["runs"], "the same statistics");
+    // The same statistics; each table is named by its file's content hash.
+    let runs = |r: &serde_json::Value| {
+        let mut runs = r["runs"].clone();
+        for run in runs.as_array_mut().unwrap() {
+            run.as_object_mut().unwrap().remove("table");
+        }
+        runs
+    };
+    assert_eq!(runs(&f), runs(&b), "the same statistics");
     assert_eq!(f["coverage"], b["coverage"]);
     assert_eq!(
-        std::fs::read(forwards.join("runs/7.parquet")).unwrap(),
-        std::fs::read(backwards.join("runs/7.parquet")).unwrap(),
+        std::fs::read(run_table_file(&forwards, "7")).unwrap(),
+        std::fs::read(run_table_file(&backwards, "7")).unwrap(),
         "the same wide table"
     );
     // And the numbers are right: 10 mm/s along x.
@@ -1360,8 +1372,9 @@ fn a_single_robot_is_harvested_alone() {
 fn ten_thousand_runs_give_ten_thousand_tables() {
     let (work, dir) = check(case("many_runs.csv"));
     let dir = dir.unwrap();
-    let tables = std::fs::read_dir(dir.join("runs")).unwrap().count();
-    assert_eq!(tables, 10_000);
+    let tables = run_table_files(&dir);
+    assert_eq!(tables.len(), 10_000);
+    assert!(tables.iter().all(|t| t.exists()));
     let report = report(&dir);
     assert_eq!(report["runs"].as_array().unwrap().len(), 10_000);
     let records = catalog_records_in(&work.out());

@@ -79,11 +79,7 @@ fn rerun_completes(work: &Workdir, url: &str, files: usize) {
     let records = try_records(url).unwrap();
     assert_eq!(records.len(), files, "no file lost");
     assert!(records.iter().all(|r| r.status == FileStatus::Harvested));
-    let outputs = std::fs::read_dir(work.out())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .count();
+    let outputs = output_dirs_in(&work.out()).len();
     assert_eq!(outputs, files, "one output per file, none doubled");
 }
 

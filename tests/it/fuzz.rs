@@ -662,6 +662,7 @@ proptest! {
     ) {
         use harvester::model::options::{Alignment, MaxGap};
         use harvester::pipeline::align::AlignOptions;
+        use harvester::model::labels::Labels;
         use harvester::pipeline::{harvest, HarvestOptions};
         use harvester::storage::SourceFile;
 
@@ -692,7 +693,7 @@ proptest! {
             compression: Default::default(),
             keep_spikes: false,
         };
-        let done = harvest(&source, &options, None).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let done = harvest(&source, &options, None, &Labels::new()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let rows = &done.report.rows;
         prop_assert_eq!(rows.read, readings.len() as u64);
         prop_assert_eq!(rows.read, rows.kept + rows.dropped_total());
@@ -709,9 +710,12 @@ proptest! {
             done.report.spikes.len() as u64
         );
         let runs: std::collections::BTreeSet<u64> = readings.iter().map(|r| r.0).collect();
+        // Each run's table waits in the dataset's pending folder for the catalog.
+        let pending = options.out_root.join("dataset/.pending").join(&source.content_hash);
         for run in &runs {
-            let table = done.output_dir.join(format!("runs/{run}.parquet"));
-            prop_assert!(table.exists(), "{}", table.display());
+            let suffix = format!("-{run}.parquet");
+            let table = done.dataset_files.iter().find(|f| f.starts_with("samples/") && f.ends_with(&suffix));
+            prop_assert!(table.is_some_and(|t| pending.join(t).exists()), "run {} in {:?}", run, done.dataset_files);
         }
         for s in &done.stats {
             prop_assert!(s.runtime_s >= 0.0 && s.runtime_s.is_finite());

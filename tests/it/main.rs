@@ -7,6 +7,7 @@
 //! * [`cli`]: exit codes, one-line errors, directory mode, crashes and a full disk;
 //! * [`corpus`]: every kind of bad input, kept or rejected as documented;
 //! * [`db_outage`]: the catalog's database stopped or restarted mid-harvest;
+//! * [`fleet`]: cells and labels, the dataset read back by DuckDB and polars, fleet views;
 //! * [`fuzz`]: property tests of loading, validation and the whole pipeline;
 //! * [`readings`]: conflicting duplicates, spikes and slow logs: the reading the robot made;
 //! * [`realistic`]: production-sized generated logs, every row accounted for;
@@ -30,6 +31,7 @@ mod catalog;
 mod cli;
 mod corpus;
 mod db_outage;
+mod fleet;
 mod fuzz;
 mod readings;
 mod realistic;

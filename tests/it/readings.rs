@@ -13,7 +13,7 @@ const RUN: u64 = 7;
 
 /// The values of `column` in a run's wide table, by instant (ns).
 fn table_column(dir: &std::path::Path, run: u64, column: &str) -> Vec<(i64, Option<f64>)> {
-    let file = std::fs::File::open(dir.join(format!("runs/{run}.parquet"))).unwrap();
+    let file = std::fs::File::open(run_table_file(dir, &run.to_string())).unwrap();
     let frame = ParquetReader::new(file).finish().unwrap();
     let time = frame.column("time").unwrap().datetime().unwrap().clone();
     let values = frame.column(column).unwrap().f64().unwrap().clone();

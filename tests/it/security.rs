@@ -198,7 +198,7 @@ fn nothing_is_written_outside_out_whatever_the_names() {
     let mut outputs = 0;
     for entry in std::fs::read_dir(&out).unwrap().flatten() {
         let name = entry.file_name().into_string().expect("UTF-8 output name");
-        if name.starts_with("catalog.db") {
+        if name.starts_with("catalog.db") || name == "dataset" {
             continue;
         }
         assert!(entry.file_type().unwrap().is_dir(), "{name}");
@@ -211,21 +211,24 @@ fn nothing_is_written_outside_out_whatever_the_names() {
             "output name {name:?}"
         );
         outputs += 1;
-        for table in std::fs::read_dir(entry.path().join("runs"))
-            .unwrap()
-            .flatten()
-        {
-            let table = table.file_name().into_string().unwrap();
-            let id = table.strip_suffix(".parquet").expect(".parquet");
-            assert_eq!(id.parse::<u64>().unwrap().to_string(), id, "{table}");
+        for table in run_table_files(&entry.path()) {
+            assert!(table.exists(), "{}", table.display());
+            let name = table.file_name().unwrap().to_string_lossy().into_owned();
+            let id = name
+                .strip_suffix(".parquet")
+                .and_then(|n| n.split_once('-'))
+                .expect("<hash12>-<run>.parquet")
+                .1;
+            assert_eq!(id.parse::<u64>().unwrap().to_string(), id, "{name}");
         }
     }
     assert_eq!(outputs, names.len());
-    let first = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("runs").join("18446744073709551615.parquet").exists());
+    let first = output_dirs_in(&out).into_iter().find(|p| {
+        run_table_files(p).iter().any(|t| {
+            t.to_string_lossy()
+                .ends_with("-18446744073709551615.parquet")
+        })
+    });
     assert!(first.is_some(), "run u64::MAX has its table");
 
     // Every source is in the catalog under its exact (lossy for non-UTF-8) path.

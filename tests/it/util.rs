@@ -55,14 +55,43 @@ impl Workdir {
 
 /// The one output directory in the output root `out` (panics unless exactly one).
 pub fn only_output_in(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
+    let dirs = output_dirs_in(out);
     assert_eq!(dirs.len(), 1, "output dirs: {dirs:?}");
     dirs.into_iter().next().unwrap()
+}
+
+/// The visible per-file output directories in the output root `out`, sorted: not
+/// the dataset, not hidden temporaries.
+pub fn output_dirs_in(out: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            p.is_dir() && !name.starts_with('.') && name != "dataset"
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Every file under `dir`, relative to it, sorted (none when it does not exist).
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 pub fn report(dir: &Path) -> serde_json::Value {
@@ -72,6 +101,36 @@ pub fn report(dir: &Path) -> serde_json::Value {
 
 /// A report's `rows.dropped`, only the reasons that dropped something (reasons with
 /// nothing dropped may be listed with 0 or left out).
+/// The wide table of `run` of a harvested output directory, where its report says
+/// (in the dataset, beside the output directory).
+pub fn run_table_file(dir: &Path, run: &str) -> PathBuf {
+    let report = report(dir);
+    let table = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_uuid"] == run)
+        .unwrap_or_else(|| panic!("no run {run} in {}", dir.display()))["table"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dir.join(table)
+}
+
+/// Every run's wide table of a harvested output directory, once each.
+pub fn run_table_files(dir: &Path) -> Vec<PathBuf> {
+    let report = report(dir);
+    let mut tables: Vec<PathBuf> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| dir.join(r["table"].as_str().unwrap()))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    tables
+}
+
 pub fn nonzero_drops(rows: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
     rows["dropped"]
         .as_object()
@@ -482,26 +541,40 @@ pub fn with_catalog<T>(url: &str, f: impl AsyncFnOnce(&harvester::catalog::Catal
     })
 }
 
+/// Claims the content of `path` in `catalog` as a worker starting on it would, for
+/// ten minutes; panics unless the content is new.
+pub async fn claim_file(
+    catalog: &harvester::catalog::Catalog,
+    path: &Path,
+) -> harvester::catalog::Claim {
+    use harvester::catalog::{ClaimOutcome, ClaimPolicy, SeenFile};
+    let source = harvester::storage::SourceFile::read(path).unwrap();
+    let seen = SeenFile {
+        content_hash: &source.content_hash,
+        path: &source.path.display().to_string(),
+        labels: &harvester::model::labels::Labels::new(),
+        size_bytes: source.size(),
+    };
+    let outcome = catalog
+        .claim(
+            &seen,
+            ClaimPolicy::default(),
+            std::time::Duration::from_secs(600),
+            harvester::model::schema::OUTPUT_SCHEMA_VERSION,
+        )
+        .await
+        .unwrap();
+    let ClaimOutcome::Acquired(claim) = outcome else {
+        panic!("a new file is acquired: {outcome:?}");
+    };
+    claim
+}
+
 /// Records `path` in the catalog at `url` as a harvester that met `error` of `kind`
 /// would have: claimed, then failed.
 pub fn record_failure(url: &str, path: &Path, kind: harvester::error::FailureKind, error: &str) {
-    use harvester::catalog::{ClaimOutcome, ClaimPolicy};
-    let source = harvester::storage::SourceFile::read(path).unwrap();
     with_catalog(url, async |catalog| {
-        let outcome = catalog
-            .claim(
-                &source.content_hash,
-                &source.path.display().to_string(),
-                source.size(),
-                ClaimPolicy::default(),
-                std::time::Duration::from_secs(60),
-                harvester::model::schema::OUTPUT_SCHEMA_VERSION,
-            )
-            .await
-            .unwrap();
-        let ClaimOutcome::Acquired(claim) = outcome else {
-            panic!("a new file is acquired: {outcome:?}");
-        };
+        let claim = claim_file(catalog, path).await;
         catalog.fail(&claim, error, kind).await.unwrap();
     })
 }
@@ -518,6 +591,53 @@ pub fn execute_sql(url: &str, sql: &str) {
         sqlx::query(sql).execute(&pool).await.unwrap();
         pool.close().await;
     });
+}
+
+/// Runs a query on the catalog database at `url` and gives every row's columns as
+/// text (NULL as `None`; numbers are cast to text in the SQL).
+pub fn query_sql(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    use sqlx::Row;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        let rows = sqlx::query(sql)
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let text = rows
+            .iter()
+            .map(|row| {
+                (0..row.columns().len())
+                    .map(|i| row.try_get::<Option<String>, _>(i).unwrap())
+                    .collect()
+            })
+            .collect();
+        pool.close().await;
+        text
+    })
+}
+
+/// The dataset under the output root `out` as DuckDB and polars read it (they must
+/// agree): `run_stats` rows, `samples` rows and readings per partition and run, and
+/// the samples' columns. Both come from PyPI (`pip install duckdb polars`, which
+/// `.ci/run` does); without them this fails, never skips.
+pub fn read_dataset(out: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/read_dataset.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(out)
+        .output()
+        .expect("python3 runs (the dataset tests need it, with duckdb and polars)");
+    assert!(
+        output.status.success(),
+        "reading the dataset with DuckDB and polars failed (pip install duckdb polars): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
 /// Writes a file and dates it a minute back: a file at rest, not a copy in progress

@@ -78,6 +78,7 @@ impl Harvested {
             [
                 (r"[0-9a-f]{64}", "[HASH]"),
                 (r"cell-[0-9a-f]{12}", "cell-[HASH12]"),
+                (r"/[0-9a-f]{12}-", "/[HASH12]-"),
                 (r"(harvested at *\| )\S+", "$1[TIME]"),
                 (r"(duration *\| )[0-9.,]+ s", "$1[DURATION]"),
                 (r"(tool version *\| )\S+", "$1[VERSION]"),
@@ -273,22 +274,22 @@ fn csv_has_one_row_per_run_and_robot() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "run_uuid,robot_id,start,stop,runtime_s,distance_mm,speed_min_mm_s,speed_mean_mm_s,speed_max_mm_s,\
+        "run_uuid,robot_id,cell,start,stop,runtime_s,distance_mm,speed_min_mm_s,speed_mean_mm_s,speed_max_mm_s,\
          accel_min_mm_s2,accel_mean_mm_s2,accel_max_mm_s2,force_min_n,force_mean_n,force_max_n,rows,\
          encoder_samples,load_cell_samples"
     );
     assert_eq!(lines.len(), runs.len() + 1, "{text}");
     for (line, run) in lines[1..].iter().zip(runs) {
         let fields: Vec<&str> = line.split(',').collect();
-        assert_eq!(fields.len(), 18, "{line}");
+        assert_eq!(fields.len(), 19, "{line}");
         assert_eq!(fields[0], run["run_uuid"].as_str().unwrap());
         assert_eq!(fields[1], run["robot_id"].to_string());
         assert_eq!(
-            fields[4].parse::<f64>().unwrap(),
+            fields[5].parse::<f64>().unwrap(),
             run["runtime_s"].as_f64().unwrap()
         );
         if let Some(mean) = run["speed_mm_s"]["mean"].as_f64() {
-            assert_eq!(fields[7].parse::<f64>().unwrap(), mean);
+            assert_eq!(fields[8].parse::<f64>().unwrap(), mean);
         }
     }
 }

@@ -11,6 +11,8 @@ use super::{
     FileStatus,
 };
 use crate::error::{CatalogError, FailureKind};
+use crate::model::labels::Labels;
+use crate::model::readings::DropReason;
 use crate::model::report::Report;
 use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
 use crate::time::format_utc;
@@ -18,17 +20,66 @@ use crate::time::format_utc;
 /// This harvester's version, recorded with every harvest and failure.
 const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// A file as a worker found it: its content, where, with which labels.
+#[derive(Debug, Clone, Copy)]
+pub struct SeenFile<'a> {
+    pub content_hash: &'a str,
+    pub path: &'a str,
+    pub labels: &'a Labels,
+    pub size_bytes: u64,
+}
+
+/// What a completed harvest gives the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct CompletedHarvest<'a> {
+    pub output_dir: &'a Path,
+    pub report: &'a Report,
+    pub stats: &'a [RunStats],
+    /// The labels of the path it was harvested from.
+    pub labels: &'a Labels,
+    /// Its files in the dataset, relative to the dataset.
+    pub dataset_files: &'a [String],
+}
+
+/// A list of dataset files as stored: a JSON array.
+fn json_list(files: &[String]) -> String {
+    serde_json::to_string(files).expect("strings serialize")
+}
+
+/// A stored JSON list of dataset files; empty when NULL.
+pub(super) fn parse_json_list(text: Option<String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The dataset files a content's row records, if any.
+async fn dataset_files_of(
+    conn: &mut sqlx::AnyConnection,
+    content_hash: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT dataset_files FROM harvest_files WHERE content_hash = $1")
+        .bind(content_hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(parse_json_list(row.and_then(|r| r.get(0))))
+}
+
 impl Catalog {
-    /// Records that `path` holds this content and tries to claim it for this worker.
+    /// Records that a path holds this content, with its labels, and tries to claim
+    /// the content for this worker.
     pub async fn claim(
         &self,
-        content_hash: &str,
-        path: &str,
-        size_bytes: u64,
+        seen: &SeenFile<'_>,
         policy: ClaimPolicy,
         lease: Duration,
         output_schema_version: i64,
     ) -> Result<ClaimOutcome, CatalogError> {
+        let SeenFile {
+            content_hash,
+            path,
+            labels,
+            size_bytes,
+        } = *seen;
         let host = crate::host::hostname();
         let pid = std::process::id() as i64;
         let now = now();
@@ -84,12 +135,13 @@ impl Catalog {
         .map_err(self.err())?;
 
         sqlx::query(
-            "INSERT INTO harvest_paths (content_hash, path, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (content_hash, path) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+            "INSERT INTO harvest_paths (content_hash, path, first_seen_at, last_seen_at, labels) VALUES ($1, $2, $3, $3, $4)
+             ON CONFLICT (content_hash, path) DO UPDATE SET last_seen_at = excluded.last_seen_at, labels = excluded.labels",
         )
         .bind(content_hash)
         .bind(path)
         .bind(&now)
+        .bind(labels.to_json())
         .execute(&self.pool)
         .await
         .map_err(self.err())?;
@@ -150,14 +202,15 @@ impl Catalog {
     }
 
     /// Stores the statistics and marks the file harvested, atomically, if the claim
-    /// is still ours. Returns false (and changes nothing) if it is not.
+    /// is still ours, with its dataset files; marks the revision it supersedes.
+    /// Returns the dataset files its publication replaces (this content's earlier
+    /// files elsewhere, the superseded revision's), or `None` (and changes nothing)
+    /// if the claim is no longer ours.
     pub async fn complete(
         &self,
         claim: &Claim,
-        output_dir: &Path,
-        report: &Report,
-        stats: &[RunStats],
-    ) -> Result<bool, CatalogError> {
+        harvest: &CompletedHarvest<'_>,
+    ) -> Result<Option<Vec<String>>, CatalogError> {
         let mut conn = self.pool.acquire().await.map_err(self.err())?;
         // SQLite: take the write lock up front (BEGIN IMMEDIATE) so concurrent
         // writers queue on the busy timeout instead of failing on lock upgrade.
@@ -167,9 +220,9 @@ impl Catalog {
         };
         conn.execute(begin).await.map_err(self.err())?;
         let result = self
-            .complete_in_transaction(&mut conn, claim, output_dir, report, stats)
+            .complete_in_transaction(&mut conn, claim, harvest)
             .await;
-        let end = if matches!(result, Ok(true)) {
+        let end = if matches!(result, Ok(Some(_))) {
             "COMMIT"
         } else {
             "ROLLBACK"
@@ -188,10 +241,15 @@ impl Catalog {
         &self,
         conn: &mut sqlx::AnyConnection,
         claim: &Claim,
-        output_dir: &Path,
-        report: &Report,
-        stats: &[RunStats],
-    ) -> Result<bool, CatalogError> {
+        harvest: &CompletedHarvest<'_>,
+    ) -> Result<Option<Vec<String>>, CatalogError> {
+        let CompletedHarvest {
+            output_dir,
+            report,
+            stats,
+            labels,
+            dataset_files,
+        } = *harvest;
         // The output root, absolute, and the directory's name under it: found again
         // from any working directory, and movable with its root.
         let output_dir = std::path::absolute(output_dir).unwrap_or_else(|_| output_dir.into());
@@ -201,30 +259,69 @@ impl Catalog {
         let root = output_dir
             .parent()
             .map(|p| p.to_string_lossy().into_owned());
-        let marked = sqlx::query(
+        // What this content had in the dataset before, and the revision it replaces.
+        let mut replaced = dataset_files_of(conn, &claim.content_hash)
+            .await
+            .map_err(self.err())?;
+        if let Some(older) = &report.supersedes {
+            replaced.extend(
+                dataset_files_of(conn, &older.content_hash)
+                    .await
+                    .map_err(self.err())?,
+            );
+        }
+        let obsolete: Vec<String> = replaced
+            .into_iter()
+            .filter(|f| !dataset_files.contains(f))
+            .collect();
+        let drops: Vec<i64> = DropReason::ALL
+            .iter()
+            .map(|r| report.rows.dropped.get(r).copied().unwrap_or(0) as i64)
+            .collect();
+        let drop_columns: Vec<String> = DropReason::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("dropped_{} = ${}", r.name(), i + 16))
+            .collect();
+        let sql = format!(
             "UPDATE harvest_files SET status = 'harvested', finished_at = $1, updated_at = $1, last_error = NULL,
                  retryable = 0, claimed_by_host = NULL, claimed_by_pid = NULL, claim_expires_at = NULL,
                  tool_version = $2, output_schema_version = $3, output_dir = $4, rows_read = $5, rows_kept = $6,
-                 runs = $7, report = $8, output_root = $12
+                 runs = $7, report = $8, output_root = $12, dataset_files = $13, dataset_obsolete = $14,
+                 superseded_by = NULL, rows_dropped = $15, failure_kind = NULL, {}
              WHERE content_hash = $9 AND status = 'claimed' AND claimed_by_host = $10 AND claimed_by_pid = $11",
-        )
-        .bind(now())
-        .bind(&report.tool_version)
-        .bind(report.output_schema_version)
-        .bind(name)
-        .bind(report.rows.read as i64)
-        .bind(report.rows.kept as i64)
-        .bind(report.coverage.len() as i64)
-        .bind(serde_json::to_string(report).expect("reports serialize"))
-        .bind(&claim.content_hash)
-        .bind(&claim.host)
-        .bind(claim.pid)
-        .bind(root)
-        .execute(&mut *conn)
-        .await
-        .map_err(self.err())?;
+            drop_columns.join(", ")
+        );
+        let mut update = sqlx::query(&sql)
+            .bind(now())
+            .bind(&report.tool_version)
+            .bind(report.output_schema_version)
+            .bind(name)
+            .bind(report.rows.read as i64)
+            .bind(report.rows.kept as i64)
+            .bind(report.coverage.len() as i64)
+            .bind(serde_json::to_string(report).expect("reports serialize"))
+            .bind(&claim.content_hash)
+            .bind(&claim.host)
+            .bind(claim.pid)
+            .bind(root)
+            .bind(json_list(dataset_files))
+            .bind(json_list(&obsolete))
+            .bind(report.rows.dropped_total() as i64);
+        for n in drops {
+            update = update.bind(n);
+        }
+        let marked = update.execute(&mut *conn).await.map_err(self.err())?;
         if marked.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
+        }
+        if let Some(older) = &report.supersedes {
+            sqlx::query("UPDATE harvest_files SET superseded_by = $1 WHERE content_hash = $2 AND content_hash <> $1")
+                .bind(&claim.content_hash)
+                .bind(&older.content_hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(self.err())?;
         }
         sqlx::query("DELETE FROM run_stats WHERE content_hash = $1")
             .bind(&claim.content_hash)
@@ -232,12 +329,15 @@ impl Catalog {
             .await
             .map_err(self.err())?;
         let insert = self.run_stats_insert();
+        let labels = labels.to_json();
         for s in stats {
-            let mut query = sqlx::query(&insert).bind(&claim.content_hash);
+            let mut query = sqlx::query(&insert).bind(&claim.content_hash).bind(&labels);
             for value in s.values() {
                 query = match value {
                     StatValue::RunId(id) => query.bind(id.to_string()),
                     StatValue::Robot(robot) => query.bind(i64::from(robot)),
+                    // Bound as '' and stored as NULL, like a missing quantity.
+                    StatValue::Text(text) => query.bind(text.unwrap_or_default()),
                     StatValue::Instant(ns) => query.bind(format_utc(ns)),
                     // A missing quantity is bound as NaN and stored as NULL: the Any
                     // driver cannot bind a typed NULL to PostgreSQL reliably across
@@ -248,23 +348,24 @@ impl Catalog {
             }
             query.execute(&mut *conn).await.map_err(self.err())?;
         }
-        Ok(true)
+        Ok(Some(obsolete))
     }
 
-    /// The INSERT of one row of run statistics: the content hash, then every column
-    /// of [`RUN_STATS_COLUMNS`].
+    /// The INSERT of one row of run statistics: the content hash, the labels, then
+    /// every column of [`RUN_STATS_COLUMNS`].
     fn run_stats_insert(&self) -> String {
         let names: Vec<&str> = RUN_STATS_COLUMNS.iter().map(|c| c.sql).collect();
         let values: Vec<String> = RUN_STATS_COLUMNS
             .iter()
             .enumerate()
             .map(|(i, column)| match column.kind {
-                StatKind::Quantity => self.nullable_float(i + 2),
-                _ => format!("${}", i + 2),
+                StatKind::Quantity => self.nullable_float(i + 3),
+                StatKind::Text => format!("NULLIF(${}, '')", i + 3),
+                _ => format!("${}", i + 3),
             })
             .collect();
         format!(
-            "INSERT INTO run_stats (content_hash, {}) VALUES ($1, {})",
+            "INSERT INTO run_stats (content_hash, labels, {}) VALUES ($1, $2, {})",
             names.join(", "),
             values.join(", ")
         )
@@ -306,5 +407,43 @@ impl Catalog {
         .await
         .map_err(self.err())?;
         Ok(())
+    }
+}
+
+/// Where a content with pending dataset files stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publication {
+    /// Harvested: publish `files`, removing `obsolete`.
+    Due {
+        files: Vec<String>,
+        obsolete: Vec<String>,
+    },
+    /// Being harvested: its worker publishes.
+    InProgress,
+    /// Failed or unknown: what is pending will never be published.
+    Abandoned,
+}
+
+impl Catalog {
+    /// Whether the pending dataset files of a content are due for publication.
+    pub async fn publication(&self, content_hash: &str) -> Result<Publication, CatalogError> {
+        let row = sqlx::query(
+            "SELECT status, dataset_files, dataset_obsolete FROM harvest_files WHERE content_hash = $1",
+        )
+        .bind(content_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let Some(row) = row else {
+            return Ok(Publication::Abandoned);
+        };
+        Ok(match FileStatus::parse(&row.get::<String, _>(0)) {
+            FileStatus::Harvested => Publication::Due {
+                files: parse_json_list(row.get(1)),
+                obsolete: parse_json_list(row.get(2)),
+            },
+            FileStatus::Claimed => Publication::InProgress,
+            FileStatus::Failed => Publication::Abandoned,
+        })
     }
 }

@@ -13,14 +13,18 @@
 //! `--retry-failed`, an outdated output version, a failure worth retrying). A live
 //! claim is renewed while the harvest runs. Then:
 //!
-//! 1. outputs are written to a temporary directory and renamed into place;
+//! 1. outputs are written to a temporary directory and renamed into place, the
+//!    dataset's files set aside as pending;
 //! 2. in one transaction, the run statistics are stored and the file is marked
-//!    `harvested` — only while the claim is still ours.
+//!    `harvested` — only while the claim is still ours;
+//! 3. the dataset files are published (see [`crate::storage::Dataset`]).
 //!
 //! A crash between 1 and 2 leaves complete outputs and a `claimed` row whose claim
 //! goes stale; the next trigger harvests again and replaces the outputs with
-//! identical ones. Nothing is marked harvested that was not written, and no content
-//! is harvested twice at the same time.
+//! identical ones. A crash between 2 and 3 leaves pending files that the next job
+//! on the output root publishes. Nothing is marked harvested that was not written,
+//! nothing enters the dataset that is not marked harvested, and no content is
+//! harvested twice at the same time.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -38,8 +42,10 @@ mod paths;
 mod queries;
 pub mod url;
 
+pub use claim::{CompletedHarvest, Publication, SeenFile};
 use lock::FileLock;
 pub use paths::{KnownPath, KnownPaths};
+pub use queries::ListFilter;
 use url::sqlite_path;
 pub use url::{default_sqlite_url, redact_url, sqlite_file, DEFAULT_SQLITE_FILE};
 

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::{classify, output_location, Catalog, FileRecord, FileStatus};
 use crate::error::CatalogError;
+use crate::model::labels::CELL_LABEL;
 use crate::model::report::{Report, RunEntry};
 use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
 
@@ -93,15 +94,63 @@ impl Catalog {
         status: Option<FileStatus>,
         limit: i64,
     ) -> Result<Vec<FileRecord>, CatalogError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM harvest_files WHERE ($1 = '' OR status = $1) ORDER BY updated_at DESC, content_hash LIMIT $2",
-            Self::FILE_COLUMNS
-        ))
-        .bind(status.map_or("", FileStatus::name))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err())?;
+        let filter = ListFilter {
+            status,
+            ..ListFilter::default()
+        };
+        self.list_where(&filter, limit).await
+    }
+
+    /// Files that pass `filter`, newest first.
+    pub async fn list_where(
+        &self,
+        filter: &ListFilter,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, CatalogError> {
+        // Every condition is a parameter; labels are matched in their stored JSON
+        // form, `"key":"value"`, which LIKE finds exactly once its wildcards are
+        // escaped.
+        let mut conditions = vec!["($1 = '' OR status = $1)".to_string()];
+        let mut parameters: Vec<String> = Vec::new();
+        for (key, value) in &filter.labels {
+            let pair = format!(
+                "{}:{}",
+                serde_json::Value::from(key.as_str()),
+                serde_json::Value::from(value.as_str())
+            );
+            let pattern = format!("%{}%", like_escaped(&pair));
+            let (p, v) = (parameters.len() + 3, parameters.len() + 4);
+            let mut matches = format!(
+                "content_hash IN (SELECT content_hash FROM harvest_paths WHERE labels LIKE ${p} ESCAPE '\\')"
+            );
+            if key == CELL_LABEL {
+                matches.push_str(&format!(
+                    " OR content_hash IN (SELECT content_hash FROM run_stats WHERE cell = ${v})"
+                ));
+            }
+            conditions.push(format!("({matches})"));
+            parameters.push(pattern);
+            parameters.push(value.clone());
+        }
+        if let Some(since) = &filter.since {
+            conditions.push(format!(
+                "content_hash IN (SELECT content_hash FROM run_stats WHERE start_at >= ${})",
+                parameters.len() + 3
+            ));
+            parameters.push(since.clone());
+        }
+        let sql = format!(
+            "SELECT {} FROM harvest_files WHERE {} ORDER BY updated_at DESC, content_hash LIMIT $2",
+            Self::FILE_COLUMNS,
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(filter.status.map_or("", FileStatus::name))
+            .bind(limit);
+        for parameter in parameters {
+            query = query.bind(parameter);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(self.err())?;
         self.records(rows).await
     }
 
@@ -151,7 +200,8 @@ impl Catalog {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err())?;
-        rows.iter()
+        let stats = rows
+            .iter()
             .map(|row| {
                 let values = RUN_STATS_COLUMNS
                     .iter()
@@ -159,10 +209,30 @@ impl Catalog {
                     .map(|(i, column)| stat_value(row, i, column.kind))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| classify(&self.location, e))?;
-                Ok(RunEntry::new(RunStats::from_values(values)))
+                Ok(RunStats::from_values(values))
             })
-            .collect()
+            .collect::<Result<Vec<_>, CatalogError>>()?;
+        Ok(RunEntry::entries(&stats, content_hash))
     }
+}
+
+/// Which files `view --list` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: Option<FileStatus>,
+    /// `key=value` pairs a file must all carry: a label of one of its paths, or for
+    /// `cell`, also the cell of one of its runs.
+    pub labels: Vec<(String, String)>,
+    /// Only files with a run that started at or after this UTC date or second
+    /// (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`), compared as the catalog's text.
+    pub since: Option<String>,
+}
+
+/// Text for a LIKE pattern with `\` as its escape: wildcards match themselves.
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Column `i` of a run-statistics row, typed by `kind`.
@@ -179,6 +249,7 @@ fn stat_value(row: &AnyRow, i: usize, kind: StatKind) -> Result<StatValue, sqlx:
         StatKind::Robot => StatValue::Robot(
             u8::try_from(row.try_get::<i64, _>(i)?).map_err(|_| malformed("a robot id"))?,
         ),
+        StatKind::Text => StatValue::Text(row.try_get(i)?),
         StatKind::Seconds | StatKind::Quantity => StatValue::Float(row.try_get(i)?),
         StatKind::Count => StatValue::Count(row.try_get::<i64, _>(i)?.max(0) as u64),
     })

@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::catalog::{Catalog, ClaimOutcome, ClaimPolicy, KnownPath, KnownPaths};
+use crate::catalog::{
+    Catalog, ClaimOutcome, ClaimPolicy, CompletedHarvest, KnownPath, KnownPaths, Publication,
+    SeenFile,
+};
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
+use crate::model::labels::Labels;
 use crate::model::report::{Revision, StageTime};
 use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::{harvest, panic_message, HarvestOptions};
-use crate::storage::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
+use crate::storage::{absolute, is_broken_link, path_key, Dataset, FileIdentity, SourceFile};
 use crate::text::printable_path;
 
 pub mod inputs;
@@ -32,6 +36,11 @@ pub struct JobOptions {
     /// Read and hash every file, even a path whose identity has not changed since it
     /// was harvested.
     pub verify: bool,
+    /// Labels of every file (`--label`), over those of its path.
+    pub labels: Labels,
+    /// The directories given: a file's path labels are its `key=value` folders below
+    /// the one it was found in.
+    pub label_roots: Vec<PathBuf>,
 }
 
 impl JobOptions {
@@ -40,6 +49,49 @@ impl JobOptions {
     /// outputs.
     pub fn skips_unchanged(&self) -> bool {
         !(self.verify || self.policy.force || self.policy.reharvest_outdated)
+    }
+
+    /// The labels of a file: its path's (below the deepest root it lies in), then
+    /// `--label`. A path with an unsafe label folder keeps only `--label`, with a
+    /// warning: labels never become a path, SQL or a reason to skip the file.
+    pub fn labels_of(&self, path: &Path) -> Labels {
+        let root = self
+            .label_roots
+            .iter()
+            .filter(|root| path.starts_with(root) && path != root.as_path())
+            .max_by_key(|root| root.components().count());
+        let from_path = match root.map(|root| Labels::of_path(root, path)) {
+            Some(Ok(labels)) => labels,
+            Some(Err(problem)) => {
+                tracing::warn!(file = %printable_path(path), "{}: labels ignored: {problem}", printable_path(path));
+                Labels::new()
+            }
+            None => Labels::new(),
+        };
+        from_path.merged(&self.labels)
+    }
+}
+
+/// Publishes the dataset files that wait for a harvest the catalog has committed
+/// (left by a worker that stopped between its commit and its publication), and
+/// drops those of harvests that failed. A failure only delays publication.
+pub async fn publish_pending(catalog: &Catalog, out_root: &Path) {
+    let dataset = Dataset::new(out_root);
+    for content_hash in dataset.pending() {
+        let published = match catalog.publication(&content_hash).await {
+            Ok(Publication::Due { files, obsolete }) => {
+                dataset.publish(&content_hash, &files, &obsolete)
+            }
+            Ok(Publication::Abandoned) => {
+                dataset.discard(&content_hash);
+                Ok(())
+            }
+            Ok(Publication::InProgress) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = published {
+            tracing::warn!(content_hash, error = %e, "could not publish pending dataset files");
+        }
     }
 }
 
@@ -146,15 +198,15 @@ pub async fn harvest_file(
         }
     };
     let hash = source.content_hash.clone();
+    let labels = options.labels_of(path);
+    let seen = SeenFile {
+        content_hash: &hash,
+        path: &source.path.display().to_string(),
+        labels: &labels,
+        size_bytes: source.size(),
+    };
     let claim = match catalog
-        .claim(
-            &hash,
-            &source.path.display().to_string(),
-            source.size(),
-            options.policy,
-            options.lease,
-            OUTPUT_SCHEMA_VERSION,
-        )
+        .claim(&seen, options.policy, options.lease, OUTPUT_SCHEMA_VERSION)
         .await
     {
         Ok(ClaimOutcome::Acquired(claim)) => claim,
@@ -193,8 +245,9 @@ pub async fn harvest_file(
         let supersedes = earlier_revision(catalog, &source).await;
         let work_source = Arc::clone(&source);
         let harvest_options = options.harvest.clone();
+        let work_labels = labels.clone();
         let mut work = tokio::task::spawn_blocking(move || {
-            harvest(&work_source, &harvest_options, supersedes)
+            harvest(&work_source, &harvest_options, supersedes, &work_labels)
         });
         let mut heartbeat = tokio::time::interval(options.lease / 3);
         heartbeat.tick().await;
@@ -212,16 +265,20 @@ pub async fn harvest_file(
 
     match result {
         Ok(harvested) => {
-            match catalog
-                .complete(
-                    &claim,
-                    &harvested.output_dir,
-                    &harvested.report,
-                    &harvested.stats,
-                )
-                .await
-            {
-                Ok(true) => {
+            let completed = CompletedHarvest {
+                output_dir: &harvested.output_dir,
+                report: &harvested.report,
+                stats: &harvested.stats,
+                labels: &labels,
+                dataset_files: &harvested.dataset_files,
+            };
+            match catalog.complete(&claim, &completed).await {
+                Ok(Some(obsolete)) => {
+                    let dataset = Dataset::new(&options.harvest.out_root);
+                    if let Err(e) = dataset.publish(&hash, &harvested.dataset_files, &obsolete) {
+                        // Harvested all the same: the next job publishes what waits.
+                        tracing::warn!(file = %printable_path(&source.path), error = %e, "could not publish the dataset files yet");
+                    }
                     remember(catalog, &source).await;
                     FileOutcome::Harvested {
                         output_dir: harvested.output_dir,
@@ -232,8 +289,9 @@ pub async fn harvest_file(
                         stages: harvested.report.stages,
                     }
                 }
-                // Our lease ran out and another worker took over; its outputs are the same.
-                Ok(false) => FileOutcome::HeldElsewhere {
+                // Our lease ran out and another worker took over; its outputs are the
+                // same, and it publishes them.
+                Ok(None) => FileOutcome::HeldElsewhere {
                     content_hash: hash,
                     host: String::new(),
                     pid: 0,
@@ -347,15 +405,14 @@ async fn record_broken_link(
 ) -> FileOutcome {
     let key = path_key(path);
     let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let seen = SeenFile {
+        content_hash: &key,
+        path: &shown.display().to_string(),
+        labels: &options.labels_of(path),
+        size_bytes: 0,
+    };
     let claimed = catalog
-        .claim(
-            &key,
-            &shown.display().to_string(),
-            0,
-            options.policy,
-            options.lease,
-            OUTPUT_SCHEMA_VERSION,
-        )
+        .claim(&seen, options.policy, options.lease, OUTPUT_SCHEMA_VERSION)
         .await;
     match claimed {
         Ok(ClaimOutcome::Acquired(claim)) => {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::catalog::Catalog;
 use crate::error::ExitCode;
 use crate::jobs::inputs::{logs_in_dir, InputSelection};
-use crate::jobs::known_paths;
 use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
+use crate::jobs::{known_paths, publish_pending};
 use crate::model::schema::InputFormat;
 use crate::text::printable_path;
 
@@ -97,6 +97,7 @@ pub async fn watch(
     let mut undone: HashSet<PathBuf> = HashSet::new();
     let mut internal = false;
     while !stop.load(Ordering::SeqCst) {
+        publish_pending(catalog, &options.harvest.out_root).await;
         let mut ready = Vec::new();
         for dir in dirs {
             let files = match logs_in_dir(dir, &selection.listing) {

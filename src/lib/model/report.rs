@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::layout::run_table_path;
+use crate::model::layout::{from_output_dir, partition, samples_file};
 use crate::model::options::{Alignment, Compression, MaxGap};
-use crate::model::readings::RowAccount;
+use crate::model::readings::{RowAccount, RunId};
 use crate::model::run_stats::RunStats;
 
 /// The whole report of one harvested file.
@@ -77,14 +77,29 @@ pub struct StageTime {
 pub struct RunEntry {
     #[serde(flatten)]
     pub stats: RunStats,
-    /// The run's wide table, relative to the output directory.
+    /// The run's wide table in the dataset, relative to the output directory.
     pub table: String,
 }
 
 impl RunEntry {
-    pub fn new(stats: RunStats) -> Self {
-        let table = run_table_path(stats.run_uuid);
-        RunEntry { stats, table }
+    /// The entries of a content's statistics: each run's table is in the partition
+    /// of its cell and the UTC day of its first reading (its robots' earliest start).
+    pub fn entries(stats: &[RunStats], content_hash: &str) -> Vec<RunEntry> {
+        let mut starts: BTreeMap<RunId, i64> = BTreeMap::new();
+        for s in stats {
+            let start = starts.entry(s.run_uuid).or_insert(s.start);
+            *start = (*start).min(s.start);
+        }
+        stats
+            .iter()
+            .map(|s| {
+                let partition = partition(s.cell.as_deref(), starts[&s.run_uuid]);
+                RunEntry {
+                    table: from_output_dir(&samples_file(content_hash, s.run_uuid, &partition)),
+                    stats: s.clone(),
+                }
+            })
+            .collect()
     }
 }
 

@@ -57,6 +57,9 @@ pub struct RunStats {
     #[serde(with = "decimal")]
     pub run_uuid: RunId,
     pub robot_id: u8,
+    /// The work cell: the log's `cell_id` for the run, else the file's `cell` label.
+    #[serde(default)]
+    pub cell: Option<String>,
     #[serde(with = "utc")]
     pub start: EpochNanos,
     #[serde(with = "utc")]
@@ -79,6 +82,8 @@ pub enum StatKind {
     RunId,
     /// The robot: UInt8 in Parquet, an integer elsewhere.
     Robot,
+    /// Text, null when unknown.
+    Text,
     /// An instant: a UTC datetime (ns) in Parquet, ISO 8601 text elsewhere.
     Instant,
     /// A duration in seconds, always present.
@@ -90,10 +95,11 @@ pub enum StatKind {
 }
 
 /// One statistic's value, as [`StatColumn::get`] reads it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StatValue {
     RunId(RunId),
     Robot(u8),
+    Text(Option<String>),
     Instant(EpochNanos),
     Float(Option<f64>),
     Count(u64),
@@ -105,6 +111,7 @@ impl StatValue {
         match self {
             StatValue::RunId(id) => id.to_string(),
             StatValue::Robot(robot) => robot.to_string(),
+            StatValue::Text(text) => text.unwrap_or_default(),
             StatValue::Instant(ns) => format_utc(ns),
             StatValue::Float(v) => v.map(|v| v.to_string()).unwrap_or_default(),
             StatValue::Count(n) => n.to_string(),
@@ -116,6 +123,7 @@ impl StatValue {
         Some(match kind {
             StatKind::RunId => StatValue::RunId(text.parse().ok()?),
             StatKind::Robot => StatValue::Robot(text.parse().ok()?),
+            StatKind::Text => StatValue::Text((!text.is_empty()).then(|| text.to_string())),
             StatKind::Instant => StatValue::Instant(parse_utc(text)?),
             StatKind::Seconds | StatKind::Quantity => StatValue::Float(text.parse().ok()),
             StatKind::Count => StatValue::Count(text.parse().ok()?),
@@ -123,22 +131,30 @@ impl StatValue {
     }
 
     /// The value of a float column; `None` for a null or another kind.
-    pub fn float(self) -> Option<f64> {
-        match self {
+    pub fn float(&self) -> Option<f64> {
+        match *self {
             StatValue::Float(v) => v,
             _ => None,
         }
     }
 
     /// The value of an integer column (an id, a robot, an instant in ns, a count);
-    /// `None` for a float.
-    pub fn integer(self) -> Option<i128> {
-        match self {
+    /// `None` for a float or text.
+    pub fn integer(&self) -> Option<i128> {
+        match *self {
             StatValue::RunId(id) => Some(id.into()),
             StatValue::Robot(robot) => Some(robot.into()),
             StatValue::Instant(ns) => Some(ns.into()),
             StatValue::Count(n) => Some(n.into()),
-            StatValue::Float(_) => None,
+            StatValue::Float(_) | StatValue::Text(_) => None,
+        }
+    }
+
+    /// The value of a text column; `None` for a null or another kind.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            StatValue::Text(text) => text.as_deref(),
+            _ => None,
         }
     }
 }
@@ -200,9 +216,17 @@ macro_rules! part_column {
 }
 
 /// The run statistics' columns, in the order of every table that holds them.
-pub const RUN_STATS_COLUMNS: [StatColumn; 18] = [
+pub const RUN_STATS_COLUMNS: [StatColumn; 19] = [
     field_column!(run_uuid, "run_uuid", RunId, "", RunId),
     field_column!(robot_id, "robot_id", Robot, "", Robot),
+    StatColumn {
+        name: "cell",
+        sql: "cell",
+        kind: StatKind::Text,
+        unit: "",
+        get: |s| StatValue::Text(s.cell.clone()),
+        set: |s, v| s.cell = v.text().map(str::to_string),
+    },
     field_column!(start, "start_at", Instant, "UTC", Instant),
     field_column!(stop, "stop_at", Instant, "UTC", Instant),
     StatColumn {
@@ -298,6 +322,7 @@ mod tests {
         RunStats {
             run_uuid: u64::MAX,
             robot_id: 2,
+            cell: Some("7".into()),
             start: 1_669_236_000_123_000_000,
             stop: 1_669_236_017_630_000_001,
             runtime_s: 17.507,
@@ -323,8 +348,8 @@ mod tests {
     fn columns_read_back_what_they_read() {
         let stats = sample();
         let names: Vec<&str> = RUN_STATS_COLUMNS.iter().map(|c| c.name).collect();
-        assert_eq!(names.len(), 18);
-        assert_eq!(names[2..4], ["start", "stop"]);
+        assert_eq!(names.len(), 19);
+        assert_eq!(names[2..5], ["cell", "start", "stop"]);
         assert_eq!(RunStats::from_values(stats.values()), stats);
         let texts: Vec<String> = stats.values().map(StatValue::to_text).collect();
         let parsed = RUN_STATS_COLUMNS
@@ -333,8 +358,9 @@ mod tests {
             .map(|(c, t)| StatValue::from_text(c.kind, t).unwrap());
         assert_eq!(RunStats::from_values(parsed), stats);
         assert_eq!(texts[0], "18446744073709551615");
-        assert_eq!(texts[3], "2022-11-23T20:40:17.630000001Z");
-        assert_eq!(texts[9], "");
+        assert_eq!(texts[2], "7");
+        assert_eq!(texts[4], "2022-11-23T20:40:17.630000001Z");
+        assert_eq!(texts[10], "");
     }
 
     #[test]

@@ -12,6 +12,10 @@ pub const ROBOT_ID: &str = "robot_id";
 pub const RUN_UUID: &str = "run_uuid";
 pub const SENSOR_TYPE: &str = "sensor_type";
 
+/// The work cell a reading came from: optional; when present, each run is filed
+/// under its cell.
+pub const CELL_ID: &str = "cell_id";
+
 /// The required columns, in the order they are checked.
 pub const REQUIRED_COLUMNS: [&str; 6] = [TIME, VALUE, FIELD, ROBOT_ID, RUN_UUID, SENSOR_TYPE];
 
@@ -174,17 +178,80 @@ impl Channel {
     }
 }
 
+/// Every column of a wide table after `time`, in order: the twelve channels
+/// (`x_1` … `fz_2`), the encoder channels' velocities (`vx_1` … `vz_2`) and
+/// accelerations (`ax_1` … `az_2`), then the magnitudes `v1 v2 a1 a2 f1 f2`. Every
+/// run's table has them all, null where a channel is absent, so the dataset's
+/// tables share one schema.
+pub fn wide_columns() -> Vec<String> {
+    let mut names: Vec<String> = Channel::all().iter().map(|c| c.column()).collect();
+    for prefix in ["v", "a"] {
+        for robot in ROBOTS {
+            for field in Sensor::Encoder.fields() {
+                names.push(format!("{prefix}{}_{robot}", field.name()));
+            }
+        }
+    }
+    for name in ["v", "a", "f"] {
+        for robot in ROBOTS {
+            names.push(format!("{name}{robot}"));
+        }
+    }
+    names
+}
+
+/// The wide-table columns that are null throughout when the channels named in
+/// `missing` (`x_1`, `fz_2`, …) are absent: those channels, an absent encoder
+/// channel's velocity and acceleration, and the magnitudes missing a component.
+pub fn absent_columns(missing: &[String]) -> Vec<String> {
+    let mut absent: Vec<String> = Vec::new();
+    for channel in Channel::all() {
+        if !missing.contains(&channel.column()) {
+            continue;
+        }
+        let (field, robot) = (channel.field.name(), channel.robot);
+        absent.push(channel.column());
+        match channel.field.sensor() {
+            Sensor::Encoder => absent.extend([
+                format!("v{field}_{robot}"),
+                format!("a{field}_{robot}"),
+                format!("v{robot}"),
+                format!("a{robot}"),
+            ]),
+            Sensor::LoadCell => absent.push(format!("f{robot}")),
+        }
+    }
+    absent.sort();
+    absent.dedup();
+    absent
+}
+
 /// Version of the output layout and of every formula that feeds it. Bump it when a
 /// change alters any output byte; `harvest --reharvest-outdated` then rebuilds old
 /// outputs.
 ///
 /// 2: conflicting duplicates keep the reading on the channel's path, isolated spikes
 /// are dropped, and `--max-gap auto` (per channel) is the default.
-pub const OUTPUT_SCHEMA_VERSION: i64 = 2;
+///
+/// 3: runs' wide tables live in the dataset (`OUT/dataset/samples/`, with `run_uuid`
+/// and `labels` columns and every channel's column, null when absent); run
+/// statistics have a `cell`.
+pub const OUTPUT_SCHEMA_VERSION: i64 = 3;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absent_channels_empty_their_derivatives_and_magnitudes() {
+        let columns = wide_columns();
+        assert_eq!(columns.len(), 12 + 12 + 6);
+        assert_eq!(columns[..3], ["x_1", "y_1", "z_1"]);
+        assert_eq!(columns[24..], ["v1", "v2", "a1", "a2", "f1", "f2"]);
+        let absent = absent_columns(&["z_2".to_string(), "fx_1".to_string()]);
+        assert_eq!(absent, ["a2", "az_2", "f1", "fx_1", "v2", "vz_2", "z_2"]);
+        assert!(absent.iter().all(|c| columns.contains(c)));
+    }
 
     #[test]
     fn channel_index_matches_column_order() {

@@ -29,7 +29,7 @@ use rayon::prelude::*;
 
 use crate::model::options::{Alignment, MaxGap};
 use crate::model::readings::{ChannelSeries, MISSING};
-use crate::model::schema::{Channel, Sensor, ROBOTS};
+use crate::model::schema::{wide_columns, Channel, Sensor, ROBOTS};
 use crate::parallel::in_pool;
 use crate::pipeline::features::magnitude;
 use crate::pipeline::runs::RunData;
@@ -265,16 +265,23 @@ pub fn wide_table(run: &RunData, options: AlignOptions) -> PolarsResult<DataFram
         }
     }
 
-    let mut columns: Vec<Column> = Vec::with_capacity(1 + signals.len() + magnitudes.len());
+    let mut computed: HashMap<String, Vec<f64>> = signals
+        .iter()
+        .map(|(name, ..)| name.clone())
+        .zip(resampled)
+        .chain(magnitudes)
+        .collect();
+    let names = wide_columns();
+    let mut columns: Vec<Column> = Vec::with_capacity(1 + names.len());
     let height = timeline.len();
     let time = Int64Chunked::from_vec("time".into(), timeline)
         .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
     columns.push(time.into_column());
-    for ((name, ..), values) in signals.iter().zip(resampled) {
-        columns.push(float_column(name, values));
-    }
-    for (name, values) in magnitudes {
-        columns.push(float_column(&name, values));
+    for name in names {
+        columns.push(match computed.remove(&name) {
+            Some(values) => float_column(&name, values),
+            None => Float64Chunked::full_null(name.as_str().into(), height).into_column(),
+        });
     }
     DataFrame::new(height, columns)
 }

@@ -4,9 +4,10 @@
 //! [`spikes`] set aside, derivatives from [`features`]) → [`align`] (each run's wide
 //! table) → [`stats`] → [`report`] → [`store`].
 //!
-//! Takes a [`SourceFile`] (the bytes, already read and hashed) and the options;
-//! gives the output directory, in place, with its report and run statistics. Whether
-//! this runs at all is the catalog's decision, carried out by [`crate::jobs`].
+//! Takes a [`SourceFile`] (the bytes, already read and hashed), its labels and the
+//! options; gives the output directory, in place, with its report and run
+//! statistics, and the run's dataset files waiting to be published. Whether this
+//! runs at all is the catalog's decision, carried out by [`crate::jobs`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,13 +16,15 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::error::HarvestError;
+use crate::model::labels::{Labels, CELL_LABEL};
+use crate::model::layout::partition;
 use crate::model::options::Compression;
 use crate::model::readings::{ChannelSeries, RunId};
 use crate::model::report::{Report, Revision, RunCoverage, Stage, StageTime};
 use crate::model::run_stats::RunStats;
 use crate::model::schema::Channel;
 use crate::parallel::pool_threads;
-use crate::storage::{SourceFile, Staging};
+use crate::storage::{Dataset, SourceFile, Staging};
 
 pub mod align;
 pub mod features;
@@ -46,12 +49,14 @@ pub struct HarvestOptions {
     pub keep_spikes: bool,
 }
 
-/// A completed harvest: its output directory (already in place) and its report.
+/// A completed harvest: its output directory (already in place), its report, and
+/// its dataset files (relative to the dataset), pending until published.
 #[derive(Debug)]
 pub struct Harvested {
     pub output_dir: PathBuf,
     pub report: Report,
     pub stats: Vec<RunStats>,
+    pub dataset_files: Vec<String>,
 }
 
 /// The wall-clock time of each stage, in order.
@@ -70,10 +75,14 @@ impl Stopwatch {
 
 /// Harvests one file into `options.out_root`, atomically; `supersedes` is the
 /// earlier, shorter revision of the file it extends, if the catalog knows one.
+/// `labels` go into the dataset (not the output directory, whose files depend on
+/// the content alone but for a run's cell, which a `cell` label gives when the log
+/// has none).
 pub fn harvest(
     source: &SourceFile,
     options: &HarvestOptions,
     supersedes: Option<Revision>,
+    labels: &Labels,
 ) -> Result<Harvested, HarvestError> {
     let started_at = chrono::Utc::now();
     let mut stopwatch = Stopwatch(
@@ -112,13 +121,51 @@ pub fn harvest(
             SourceFile::CSV_AT_REST_SETTLES
         ));
     }
-    let staging = store::start(&options.out_root, source)?;
-    let per_run = harvest_runs(&split, options, &staging, &source.path)?;
+    let places = run_places(&split, labels);
+    let partitions: Vec<String> = {
+        let mut all: Vec<String> = places.values().map(|p| p.partition.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    let staging = store::start(&options.out_root, source, &partitions)?;
+    let target = Target {
+        staging: &staging,
+        content_hash: &source.content_hash,
+        labels,
+        places: &places,
+    };
+    let per_run = harvest_runs(&split, options, &target, &source.path)?;
     stopwatch.lap(Stage::Runs);
 
-    let (stats, coverage): (Vec<Vec<RunStats>>, Vec<RunCoverage>) = per_run.into_iter().unzip();
-    let stats: Vec<RunStats> = stats.into_iter().flatten().collect();
+    let (runs, coverage): (Vec<RunSummary>, Vec<RunCoverage>) = per_run
+        .into_iter()
+        .map(|(stats, coverage, table)| ((stats, table), coverage))
+        .unzip();
+    let mut dataset_files: Vec<String> = Vec::new();
+    let mut stats: Vec<RunStats> = Vec::new();
+    for (run_stats, table) in runs {
+        stats.extend(run_stats);
+        dataset_files.push(table);
+    }
+    for s in &mut stats {
+        s.cell = places[&s.run_uuid].cell.clone();
+    }
     store::write_run_stats(&staging, &stats, options.compression)?;
+    for partition in &partitions {
+        let in_partition: Vec<&RunStats> = stats
+            .iter()
+            .filter(|s| &places[&s.run_uuid].partition == partition)
+            .collect();
+        dataset_files.push(store::write_dataset_run_stats(
+            &staging,
+            &source.content_hash,
+            partition,
+            labels,
+            &in_partition,
+            options.compression,
+        )?);
+    }
     stopwatch.lap(Stage::Statistics);
     let report = report::report(report::ReportInput {
         source,
@@ -136,15 +183,58 @@ pub fn harvest(
     });
     store::write_report(&staging, &report)?;
     let output_dir = staging.commit()?;
+    Dataset::new(&options.out_root).stage(&output_dir, &source.content_hash)?;
     Ok(Harvested {
         output_dir,
         report,
         stats,
+        dataset_files,
     })
 }
 
-/// A run's statistics per robot and its channel coverage.
-type RunSummary = (Vec<RunStats>, RunCoverage);
+/// Where a run goes in the dataset: its cell and its partition.
+#[derive(Debug, Clone)]
+struct RunPlace {
+    cell: Option<String>,
+    partition: String,
+}
+
+/// Each run's cell (the log's, else the file's `cell` label) and partition (that
+/// cell and the UTC day of the run's first reading).
+fn run_places(split: &runs::SplitLog, labels: &Labels) -> BTreeMap<RunId, RunPlace> {
+    split
+        .readings
+        .iter()
+        .map(|(run, channels)| {
+            let cell = split
+                .cells
+                .get(run)
+                .cloned()
+                .or_else(|| labels.get(CELL_LABEL).map(str::to_string));
+            let start = channels
+                .values()
+                .filter_map(|s| s.time.first().copied())
+                .min()
+                .unwrap_or_default();
+            let partition = partition(cell.as_deref(), start);
+            (*run, RunPlace { cell, partition })
+        })
+        .collect()
+}
+
+/// Where the runs' tables are written.
+struct Target<'a> {
+    staging: &'a Staging,
+    content_hash: &'a str,
+    labels: &'a Labels,
+    places: &'a BTreeMap<RunId, RunPlace>,
+}
+
+/// A run's statistics per robot and its wide table's path in the dataset.
+type RunSummary = (Vec<RunStats>, String);
+
+/// What one run gives: its statistics, its coverage and its table.
+type RunOutcome = (Vec<RunStats>, RunCoverage, String);
 
 /// Harvests every run, in run order.
 ///
@@ -156,16 +246,16 @@ type RunSummary = (Vec<RunStats>, RunCoverage);
 fn harvest_runs(
     split: &runs::SplitLog,
     options: &HarvestOptions,
-    staging: &Staging,
+    target: &Target,
     source: &Path,
-) -> Result<Vec<RunSummary>, HarvestError> {
+) -> Result<Vec<RunOutcome>, HarvestError> {
     let mut queue: Vec<(&RunId, &BTreeMap<Channel, ChannelSeries>)> =
         split.readings.iter().collect();
     queue.sort_by_key(|(_, channels)| {
         std::cmp::Reverse(channels.values().map(|s| s.len()).sum::<usize>())
     });
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(RunId, Result<RunSummary, HarvestError>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(RunId, Result<RunOutcome, HarvestError>)>> = Mutex::new(Vec::new());
     let panicked = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..pool_threads().min(queue.len()))
             .map(|_| {
@@ -175,7 +265,7 @@ fn harvest_runs(
                     {
                         let findings = split.findings.get(run_uuid);
                         let outcome =
-                            harvest_run(**run_uuid, channels, findings, options, staging, source);
+                            harvest_run(**run_uuid, channels, findings, options, target, source);
                         let failed = outcome.is_err();
                         results
                             .lock()
@@ -213,9 +303,9 @@ fn harvest_run(
     channels: &BTreeMap<Channel, ChannelSeries>,
     findings: Option<&BTreeMap<Channel, ChannelFindings>>,
     options: &HarvestOptions,
-    staging: &Staging,
+    target: &Target,
     source: &Path,
-) -> Result<RunSummary, HarvestError> {
+) -> Result<RunOutcome, HarvestError> {
     let run = RunData::new(run_uuid, channels, findings, options.align.max_gap);
     let mut table = align::wide_table(&run, options.align).map_err(|e| {
         HarvestError::internal(
@@ -223,8 +313,16 @@ fn harvest_run(
             format!("cannot build the table of run {run_uuid}: {e}"),
         )
     })?;
-    store::write_run_table(staging, run_uuid, &mut table, options.compression)?;
-    Ok((stats::run_stats(&run), report::coverage(&run)))
+    let file = store::write_run_table(
+        target.staging,
+        target.content_hash,
+        run_uuid,
+        &target.places[&run_uuid].partition,
+        target.labels,
+        &mut table,
+        options.compression,
+    )?;
+    Ok((stats::run_stats(&run), report::coverage(&run), file))
 }
 
 /// The message a panic carried, when it is text.

@@ -124,7 +124,7 @@ pub fn report(input: ReportInput) -> Report {
         warnings,
         coverage,
         spikes,
-        runs: stats.iter().cloned().map(RunEntry::new).collect(),
+        runs: RunEntry::entries(stats, &source.content_hash),
         stages,
     }
 }

@@ -37,6 +37,8 @@ pub struct SplitLog {
     pub findings: Findings,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
+    /// Each run's work cell, from the log's `cell_id` column (absent without one).
+    pub cells: BTreeMap<RunId, String>,
 }
 
 /// What splitting found in one channel besides its readings.
@@ -77,6 +79,7 @@ pub fn split(valid: ValidRows, options: SplitOptions) -> SplitLog {
         mut rows,
         slices,
         float_run_ids,
+        cells,
     } = valid;
     let mut joined: HashMap<ChannelKey, Pairs> = HashMap::new();
     for (key, pairs) in slices.into_iter().flatten() {
@@ -129,12 +132,46 @@ pub fn split(valid: ValidRows, options: SplitOptions) -> SplitLog {
             ids.join(", ")
         ));
     }
+    let cells = run_cells(cells, &readings, &mut warnings);
     SplitLog {
         readings,
         findings,
         rows,
         warnings,
+        cells,
     }
+}
+
+/// Each kept run's cell: the one most of its readings name (ties go to the first in
+/// order); a run whose readings name several cells is listed in a warning.
+fn run_cells(
+    counts: BTreeMap<RunId, BTreeMap<String, u64>>,
+    readings: &Readings,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<RunId, String> {
+    let mut mixed = Vec::new();
+    let cells = counts
+        .into_iter()
+        .filter(|(run, _)| readings.contains_key(run))
+        .filter_map(|(run, per_cell)| {
+            let (cell, _) = per_cell
+                .iter()
+                .max_by(|(a, m), (b, n)| m.cmp(n).then_with(|| b.cmp(a)))?;
+            let cell = cell.clone();
+            if per_cell.len() > 1 {
+                let all: Vec<String> = per_cell.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+                mixed.push(format!("run {run} in {}", all.join(", ")));
+            }
+            Some((run, cell))
+        })
+        .collect();
+    if !mixed.is_empty() {
+        warnings.push(format!(
+            "readings of one run name several cells (readings per cell); each run is filed under its most frequent: {}",
+            mixed.join("; ")
+        ));
+    }
+    cells
 }
 
 /// Sorts one channel's readings by time (stable, so equal times stay in file order)

@@ -122,6 +122,8 @@ pub fn run_stats(run: &RunData) -> Vec<RunStats> {
             Some(RunStats {
                 run_uuid: run.run_uuid,
                 robot_id: robot,
+                // The pipeline files the run under its cell.
+                cell: None,
                 start,
                 stop,
                 runtime_s: seconds_between(start, stop),

@@ -1,6 +1,8 @@
 //! The store: a harvest's outputs, encoded and written into an output directory that
 //! appears whole or not at all (see [`crate::storage::Staging`] and
-//! [`crate::model::layout`] for the layout).
+//! [`crate::model::layout`] for the layout). The dataset's files are written inside
+//! it, unpublished, and published by [`crate::storage::Dataset`] once the catalog
+//! has committed the harvest.
 //!
 //! Takes each run's wide table, the run statistics and the report; gives files.
 
@@ -15,8 +17,10 @@ use polars_parquet::write::{
 };
 
 use crate::error::HarvestError;
+use crate::model::labels::Labels;
 use crate::model::layout::{
-    output_dir_name, run_table_path, REPORT_FILE, RUNS_DIR, RUN_STATS_FILE,
+    output_dir_name, run_stats_file, samples_file, REPORT_FILE, RUN_STATS_FILE, RUN_STATS_TABLE,
+    SAMPLES_TABLE, UNPUBLISHED_DIR,
 };
 use crate::model::options::Compression;
 use crate::model::readings::RunId;
@@ -24,23 +28,101 @@ use crate::model::report::Report;
 use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
 use crate::storage::{SourceFile, Staging};
 
-/// Starts the output directory of `source` under `out_root`.
-pub fn start(out_root: &Path, source: &SourceFile) -> Result<Staging, HarvestError> {
+/// Starts the output directory of `source` under `out_root`, with the folders of
+/// the dataset `partitions` its runs go to.
+pub fn start(
+    out_root: &Path,
+    source: &SourceFile,
+    partitions: &[String],
+) -> Result<Staging, HarvestError> {
+    let folders: Vec<String> = partitions
+        .iter()
+        .flat_map(|p| {
+            [SAMPLES_TABLE, RUN_STATS_TABLE].map(|table| format!("{UNPUBLISHED_DIR}/{table}/{p}"))
+        })
+        .collect();
+    let folders: Vec<&str> = folders.iter().map(String::as_str).collect();
     Staging::create(
         out_root,
         &output_dir_name(&source.path, &source.content_hash),
-        &[RUNS_DIR],
+        &folders,
     )
 }
 
-/// Writes a run's wide table.
+/// Writes a run's wide table into the dataset, with the run's id and the file's
+/// labels as columns (first and last; both one value, dictionary-encoded).
+/// Returns its path in the dataset.
 pub fn write_run_table(
     staging: &Staging,
+    content_hash: &str,
     run_uuid: RunId,
+    partition: &str,
+    labels: &Labels,
     table: &mut DataFrame,
     compression: Compression,
-) -> Result<(), HarvestError> {
-    write_frame(staging, &run_table_path(run_uuid), table, compression)
+) -> Result<String, HarvestError> {
+    let file = samples_file(content_hash, run_uuid, partition);
+    let rows = table.height();
+    let tagged = (|| {
+        table.insert_column(
+            0,
+            UInt64Chunked::full("run_uuid".into(), run_uuid, rows).into_column(),
+        )?;
+        table.with_column(
+            StringChunked::full("labels".into(), &labels.to_json(), rows).into_column(),
+        )?;
+        PolarsResult::Ok(())
+    })();
+    tagged.map_err(|e| {
+        HarvestError::internal(
+            &file,
+            format!("cannot label the table of run {run_uuid}: {e}"),
+        )
+    })?;
+    write_frame(
+        staging,
+        &format!("{UNPUBLISHED_DIR}/{file}"),
+        table,
+        compression,
+        &["run_uuid", "labels"],
+    )?;
+    Ok(file)
+}
+
+/// Writes the dataset's run statistics of one partition: the content hash, every
+/// statistic but the cell (the partition holds it) and the labels. Returns its path
+/// in the dataset.
+pub fn write_dataset_run_stats(
+    staging: &Staging,
+    content_hash: &str,
+    partition: &str,
+    labels: &Labels,
+    stats: &[&RunStats],
+    compression: Compression,
+) -> Result<String, HarvestError> {
+    let file = run_stats_file(content_hash, partition);
+    let owned: Vec<RunStats> = stats.iter().map(|s| (*s).clone()).collect();
+    let framed = run_stats_frame(&owned).and_then(|mut frame| {
+        frame.drop_in_place("cell")?;
+        frame.insert_column(
+            0,
+            StringChunked::full("content_hash".into(), content_hash, owned.len()).into_column(),
+        )?;
+        frame.with_column(
+            StringChunked::full("labels".into(), &labels.to_json(), owned.len()).into_column(),
+        )?;
+        Ok(frame)
+    });
+    let mut frame = framed
+        .map_err(|e| HarvestError::internal(&file, format!("cannot build run statistics: {e}")))?;
+    write_frame(
+        staging,
+        &format!("{UNPUBLISHED_DIR}/{file}"),
+        &mut frame,
+        compression,
+        &[],
+    )?;
+    Ok(file)
 }
 
 /// Writes run_stats.parquet: one row per run and robot, a column per entry of
@@ -53,7 +135,7 @@ pub fn write_run_stats(
     let mut frame = run_stats_frame(stats).map_err(|e| {
         HarvestError::internal(RUN_STATS_FILE, format!("cannot build run statistics: {e}"))
     })?;
-    write_frame(staging, RUN_STATS_FILE, &mut frame, compression)
+    write_frame(staging, RUN_STATS_FILE, &mut frame, compression, &[])
 }
 
 /// Writes report.json.
@@ -70,13 +152,14 @@ fn write_frame(
     relative: &str,
     frame: &mut DataFrame,
     compression: Compression,
+    dictionary: &[&str],
 ) -> Result<(), HarvestError> {
     staging.write_with(relative, |out, path| {
         let mut sink = FirstIoError {
             inner: out,
             error: None,
         };
-        match write_parquet(&mut sink, frame, compression) {
+        match write_parquet(&mut sink, frame, compression, dictionary) {
             Ok(_) => Ok(()),
             // The Parquet writer reports a failed write as a malformed file; the
             // error the sink saw tells a full disk (retry later) from a bug.
@@ -134,6 +217,10 @@ fn run_stats_frame(stats: &[RunStats]) -> PolarsResult<DataFrame> {
                     UInt8Chunked::from_vec(name, integers().map(|v| v as u8).collect())
                         .into_column()
                 }
+                StatKind::Text => {
+                    StringChunked::from_iter_options(name, values.iter().map(StatValue::text))
+                        .into_column()
+                }
                 StatKind::Instant => {
                     Int64Chunked::from_vec(name, integers().map(|v| v as i64).collect())
                         .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
@@ -168,15 +255,18 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Writes `frame` to `sink` as a Parquet file with min/max/null-count statistics.
 ///
-/// Every column is PLAIN-encoded. polars' own writer first tries a dictionary for
-/// every numeric column, which costs a hash of every value to estimate how many are
-/// distinct; measured positions, forces and their derivatives are nearly all
-/// distinct, so the attempt is pure cost (about 7% of a harvest's CPU time).
+/// Columns are PLAIN-encoded but those named in `dictionary`. polars' own writer
+/// first tries a dictionary for every numeric column, which costs a hash of every
+/// value to estimate how many are distinct; measured positions, forces and their
+/// derivatives are nearly all distinct, so the attempt is pure cost (about 7% of a
+/// harvest's CPU time). A column of one repeated value (a run id, labels) is a
+/// dictionary of one entry and next to nothing on disk.
 /// The frames written here are flat (one Parquet leaf per column).
 pub fn write_parquet<W: Write>(
     sink: W,
     frame: &mut DataFrame,
     compression: Compression,
+    dictionary: &[&str],
 ) -> PolarsResult<u64> {
     let frame = chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
     let schema = frame.schema().to_arrow(CompatLevel::newest());
@@ -191,8 +281,14 @@ pub fn write_parquet<W: Write>(
         &schema,
         options,
         schema
-            .iter_values()
-            .map(|_| vec![Encoding::Plain])
+            .iter()
+            .map(|(name, _)| {
+                if dictionary.contains(&name.as_str()) {
+                    vec![Encoding::RleDictionary]
+                } else {
+                    vec![Encoding::Plain]
+                }
+            })
             .collect(),
     )?;
     let mut writer = FileWriter::try_new(sink, schema, options)?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::catalog::FileStatus;
+use crate::catalog::ListFilter;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -19,11 +19,8 @@ pub enum Format {
 /// What to show.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// The catalog's files, newest first.
-    List {
-        status: Option<FileStatus>,
-        limit: i64,
-    },
+    /// The catalog's files that pass the filter, newest first.
+    List { filter: ListFilter, limit: i64 },
     /// The report of one harvested file.
     Target { target: String },
     /// The first `head` rows of one run's wide table.

@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::catalog::{
-    default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus,
+    default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus, ListFilter,
 };
 use crate::error::{CatalogError, ExitCode};
-use crate::model::layout::{run_table_path, REPORT_FILE};
+use crate::model::layout::REPORT_FILE;
 use crate::model::report::{Report, RunEntry};
+use crate::model::schema::absent_columns;
 use crate::view::options::{Request, ViewOptions};
 use crate::view::suggest::closest_matches;
 
@@ -69,7 +70,7 @@ impl ViewError {
 pub enum View {
     List {
         records: Vec<FileRecord>,
-        status: Option<FileStatus>,
+        filter: ListFilter,
     },
     Report(Box<Resolved>),
     /// A catalog record without a usable report (claimed, failed, or outputs gone).
@@ -96,13 +97,13 @@ pub struct Resolved {
 /// Resolves the request and reads what it shows.
 pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
     match &options.request {
-        Request::List { status, limit } => {
+        Request::List { filter, limit } => {
             let catalog = open_catalog(options, None).await?;
-            let records = catalog.list(*status, *limit).await;
+            let records = catalog.list_where(filter, *limit).await;
             catalog.close().await;
             Ok(View::List {
                 records: records?,
-                status: *status,
+                filter: filter.clone(),
             })
         }
         Request::Target { target } => resolve(options, target).await,
@@ -365,7 +366,24 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
             resolved.record.as_ref().and_then(|r| r.output_dir.as_deref()).unwrap_or("unknown")
         )));
     };
-    let path = dir.join(run_table_path(id));
+    // The report says where each run's table is (older layouts kept it inside the
+    // output directory, newer ones in the dataset beside it).
+    let Some(table) = report
+        .runs
+        .iter()
+        .find(|r| r.stats.run_uuid == id)
+        .map(|r| &r.table)
+    else {
+        return Err(ViewError::Usage(format!(
+            "{} has no table for run {id}",
+            report.source
+        )));
+    };
+    // A table beside the output directory is named from the output root.
+    let path = match (table.strip_prefix("../"), dir.parent()) {
+        (Some(beside), Some(root)) => root.join(beside),
+        _ => dir.join(table),
+    };
     let file = std::fs::File::open(&path).map_err(|e| ViewError::io(&path, e))?;
     let unreadable = |e: PolarsError| ViewError::Unreadable {
         path: path.clone(),
@@ -374,10 +392,29 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
     };
     let mut reader = ParquetReader::new(file);
     let total_rows = reader.num_rows().map_err(unreadable)?;
-    let mut frame = reader
+    let frame = reader
         .with_slice(Some((0, head)))
         .finish()
         .map_err(unreadable)?;
+    // The run id and labels are one value each, and the columns of the run's absent
+    // channels are empty: the title and the report say as much.
+    let missing: Vec<String> = report
+        .coverage
+        .iter()
+        .find(|c| c.run_uuid == id.to_string())
+        .map(|c| c.missing.clone())
+        .unwrap_or_default();
+    let empty = absent_columns(&missing);
+    let shown: Vec<PlSmallStr> = frame
+        .get_column_names()
+        .into_iter()
+        .filter(|name| {
+            !matches!(name.as_str(), "run_uuid" | "labels")
+                && !empty.iter().any(|e| e == name.as_str())
+        })
+        .cloned()
+        .collect();
+    let mut frame = frame.select(shown).map_err(unreadable)?;
     frame.rechunk_mut();
     Ok(View::RunRows {
         run_uuid: id.to_string(),

@@ -12,7 +12,7 @@ use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
 
 use crate::error::{one_line, HarvestError};
-use crate::model::schema::{InputFormat, REQUIRED_COLUMNS};
+use crate::model::schema::{InputFormat, CELL_ID, REQUIRED_COLUMNS};
 use crate::parallel::pool_threads;
 
 mod pages;
@@ -124,20 +124,20 @@ pub fn load_log<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<LoadedLog<'a>, Ha
                 "not a Parquet file, or truncated (no PAR1 header and footer); it may still be being copied",
             ))
         }
-        // Only the required columns are decoded: extras (an index, cell_id) cost
+        // Only the required columns and cell_id are decoded: extras (an index) cost
         // time and memory and are never used.
         InputFormat::Parquet => guarded(path, "corrupt Parquet file", || {
             let mut reader = ParquetReader::new(Cursor::new(bytes));
             let metadata = reader.get_metadata()?.clone();
-            let names = metadata.schema().fields().iter().map(|f| f.name());
-            if let Some(error) = duplicated_column(path, names) {
+            let names: Vec<&str> = metadata.schema().fields().iter().map(|f| f.name()).collect();
+            if let Some(error) = duplicated_column(path, names.iter().copied()) {
                 return Ok(Err(error));
             }
             let schema = reader.schema()?;
             if let Some(error) = unsupported_type(path, &schema) {
                 return Ok(Err(error));
             }
-            let present: Vec<String> = REQUIRED_COLUMNS
+            let mut present: Vec<String> = REQUIRED_COLUMNS
                 .iter()
                 .filter(|c| schema.contains(c))
                 .map(|c| c.to_string())
@@ -145,6 +145,10 @@ pub fn load_log<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<LoadedLog<'a>, Ha
             if present.len() < REQUIRED_COLUMNS.len() {
                 let found: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
                 return Ok(Err(missing_columns(path, &found)));
+            }
+            let cell_ids = names.iter().filter(|n| **n == CELL_ID).count();
+            if cell_ids == 1 && schema.get(CELL_ID).is_some_and(|f| is_cell_type(&f.dtype)) {
+                present.push(CELL_ID.to_string());
             }
             check_pages(bytes, &metadata, &present)?;
             let parts = parts_of(metadata.row_groups.iter().map(|g| g.num_rows()), PART_ROWS);
@@ -325,6 +329,26 @@ fn duplicated_column<'n>(
             ),
         ))
     })
+}
+
+/// Whether a Parquet `cell_id` column of this type is read: integers and text (a
+/// cell of another type, or a repeated `cell_id` column, is ignored like any extra).
+fn is_cell_type(dtype: &ArrowDataType) -> bool {
+    use ArrowDataType as T;
+    matches!(
+        dtype,
+        T::Int8
+            | T::Int16
+            | T::Int32
+            | T::Int64
+            | T::UInt8
+            | T::UInt16
+            | T::UInt32
+            | T::UInt64
+            | T::Utf8
+            | T::LargeUtf8
+            | T::Utf8View
+    )
 }
 
 /// A required column of a Parquet log whose type no reading can have (decimal,

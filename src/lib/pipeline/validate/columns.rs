@@ -33,6 +33,57 @@ pub(super) fn decode_text<R>(
     out
 }
 
+/// One row's work cell, as the file wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum CellId<'a> {
+    Number(i64),
+    Text(&'a str),
+}
+
+impl std::fmt::Display for CellId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellId::Number(n) => write!(f, "{n}"),
+            CellId::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// The optional `cell_id` column: integers (an unsigned id above 2^63 is not a cell
+/// anyone numbers) or text; any other type is not read.
+pub(super) enum CellColumn {
+    Numbers(Int64Chunked),
+    Text(StringChunked),
+}
+
+impl CellColumn {
+    pub fn new(s: &Series) -> Option<CellColumn> {
+        if s.dtype().is_integer() {
+            let numbers = s.cast(&DataType::Int64).ok()?;
+            return numbers.i64().ok().cloned().map(CellColumn::Numbers);
+        }
+        text_column(s)?.str().ok().cloned().map(CellColumn::Text)
+    }
+
+    /// Every row's cell; `None` where it is null or blank.
+    pub fn decode(&self) -> Vec<Option<CellId<'_>>> {
+        match self {
+            CellColumn::Numbers(numbers) => decode_numbers(numbers, |n| n.map(CellId::Number)),
+            CellColumn::Text(text) => {
+                let mut out = Vec::with_capacity(text.len());
+                for chunk in text.downcast_iter() {
+                    out.extend(
+                        chunk
+                            .iter()
+                            .map(|t| t.map(str::trim).filter(|t| !t.is_empty()).map(CellId::Text)),
+                    );
+                }
+                out
+            }
+        }
+    }
+}
+
 /// Field and sensor_type as text, whatever string-like type the file used.
 pub(super) fn text_column(s: &Series) -> Option<Series> {
     match s.dtype() {

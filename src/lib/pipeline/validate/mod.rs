@@ -21,7 +21,7 @@ use crate::time::EpochNanos;
 
 mod columns;
 
-use columns::{decode_text, text_column, NumberColumn, RunColumn, TimeColumn};
+use columns::{decode_text, text_column, CellColumn, CellId, NumberColumn, RunColumn, TimeColumn};
 
 /// What validation gives: the rows' accounting so far (duplicates are counted when
 /// runs are split) and the kept readings of each slice of the frame, in file order.
@@ -32,6 +32,8 @@ pub struct ValidRows {
     pub slices: Vec<Vec<(ChannelKey, Pairs)>>,
     /// run_uuid was stored as float64 (ids are then the floats' exact values).
     pub float_run_ids: bool,
+    /// Per run, its kept readings per work cell, when the log has a `cell_id` column.
+    pub cells: BTreeMap<RunId, BTreeMap<String, u64>>,
 }
 
 /// Rows per slice of the frame validated as one task.
@@ -70,6 +72,7 @@ pub fn validate(path: &Path, log: &LoadedLog) -> Result<ValidRows, HarvestError>
     let mut rows = RowAccount::of_every_reason(height as u64);
     let mut float_run_ids = false;
     let mut slices = Vec::new();
+    let mut cells: BTreeMap<RunId, BTreeMap<String, u64>> = BTreeMap::new();
     for slice in parts
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?
@@ -80,12 +83,16 @@ pub fn validate(path: &Path, log: &LoadedLog) -> Result<ValidRows, HarvestError>
         for (reason, n) in slice.dropped {
             rows.drop(reason, n);
         }
+        for ((run, cell), n) in slice.cells {
+            *cells.entry(run).or_default().entry(cell).or_insert(0) += n;
+        }
         slices.push(slice.buckets);
     }
     Ok(ValidRows {
         rows,
         slices,
         float_run_ids,
+        cells,
     })
 }
 
@@ -101,6 +108,8 @@ struct Classified {
     buckets: Vec<(ChannelKey, Pairs)>,
     dropped: BTreeMap<DropReason, u64>,
     float_run_ids: bool,
+    /// Kept readings per run and cell.
+    cells: Vec<((RunId, String), u64)>,
 }
 
 /// Classifies every row of `frame`: a reading of a channel, or a drop reason.
@@ -146,6 +155,15 @@ fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> 
     let fields = typed(path, column(schema::FIELD)?, "string", text_column)?;
     let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
     let float_run_ids = runs.is_float();
+    let cell_column = frame
+        .column(schema::CELL_ID)
+        .ok()
+        .and_then(|c| CellColumn::new(c.as_materialized_series()));
+    let cell_ids = cell_column.as_ref().map(CellColumn::decode);
+    // Kept readings per (run, cell), counted in stretches of rows of one run and
+    // cell: rows come grouped, so the map is consulted once per stretch.
+    let mut cells: HashMap<(RunId, CellId), u64> = HashMap::new();
+    let mut stretch: Option<((RunId, CellId), u64)> = None;
 
     let mut dropped: BTreeMap<DropReason, u64> = BTreeMap::new();
     // Readings per (run, channel), with the last key cached: rows come grouped by
@@ -220,9 +238,22 @@ fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> 
                     }
                 };
                 buckets[slot].push((time, value));
+                if let Some(cell) = cell_ids.as_ref().and_then(|ids| ids[row]) {
+                    match &mut stretch {
+                        Some((at, n)) if *at == (key.0, cell) => *n += 1,
+                        _ => {
+                            if let Some((at, n)) = stretch.replace(((key.0, cell), 1)) {
+                                *cells.entry(at).or_insert(0) += n;
+                            }
+                        }
+                    }
+                }
             }
             Err(reason) => *dropped.entry(reason).or_insert(0) += 1,
         }
+    }
+    if let Some((at, n)) = stretch {
+        *cells.entry(at).or_insert(0) += n;
     }
     let mut keys: Vec<((RunId, Channel), usize)> = index.into_iter().collect();
     keys.sort_by_key(|(_, slot)| *slot);
@@ -233,5 +264,9 @@ fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> 
             .collect(),
         dropped,
         float_run_ids,
+        cells: cells
+            .into_iter()
+            .map(|((run, cell), n)| ((run, cell.to_string()), n))
+            .collect(),
     })
 }

@@ -7,7 +7,7 @@ use comfy_table::ContentArrangement;
 
 use super::format::count;
 use super::table::{align_right, print_table, table, table_width, Style};
-use crate::catalog::{FileRecord, FileStatus};
+use crate::catalog::{FileRecord, ListFilter};
 use crate::text::printable;
 
 /// How a column gives up width.
@@ -115,14 +115,26 @@ fn elide(text: &str, width: usize, shrink: Shrink) -> String {
 
 pub(super) fn list_table(
     records: &[FileRecord],
-    status: Option<FileStatus>,
+    filter: &ListFilter,
     style: Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     if records.is_empty() {
-        return match status {
-            Some(s) => writeln!(out, "no {} files in the catalog", s.name()),
-            None => writeln!(
+        let mut asked: Vec<String> = filter
+            .labels
+            .iter()
+            .map(|(k, v)| format!("--where {k}={}", printable(v)))
+            .collect();
+        asked.extend(filter.since.iter().map(|s| format!("--since {s}")));
+        return match (filter.status, asked.is_empty()) {
+            (Some(s), true) => writeln!(out, "no {} files in the catalog", s.name()),
+            (status, false) => writeln!(
+                out,
+                "no {}files in the catalog match {}",
+                status.map(|s| format!("{} ", s.name())).unwrap_or_default(),
+                asked.join(" ")
+            ),
+            (None, true) => writeln!(
                 out,
                 "the catalog is empty: harvest first with `harvest <files> --out DIR`"
             ),

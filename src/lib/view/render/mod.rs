@@ -22,8 +22,8 @@ pub use table::Style;
 /// Writes a view in the requested format.
 pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) -> io::Result<()> {
     match (view, format) {
-        (View::List { records, status }, Format::Table) => {
-            list::list_table(records, *status, style, out)
+        (View::List { records, filter }, Format::Table) => {
+            list::list_table(records, filter, style, out)
         }
         (View::List { records, .. }, Format::Json) => json(out, records),
         (View::List { records, .. }, Format::Csv) => csv::list_csv(records, out),

@@ -1,0 +1,209 @@
+//! Labels: `key=value` pairs that say where a log came from (a line, a cell, a
+//! site), taken from the folders of its path below the input root
+//! (`incoming/line=B/cell=7/2026-11-22/x.parquet`) and from `--label`.
+//!
+//! Labels end up in file names (the dataset's `cell=` partition), in SQL values and
+//! in JSON, so both keys and values are held to a small safe alphabet: a key is a
+//! letter followed by letters, digits and `_` (at most 64); a value is letters,
+//! digits, `.`, `_` and `-` (at most 128, not `.` or `..`). Anything else is refused
+//! whole, never escaped or cut.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A set of labels, ordered by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(BTreeMap<String, String>);
+
+/// The label that names a run's cell when its log has no `cell_id` column.
+pub const CELL_LABEL: &str = "cell";
+
+impl Labels {
+    pub fn new() -> Labels {
+        Labels::default()
+    }
+
+    /// Parses `key=value`, checking both.
+    pub fn parse_pair(text: &str) -> Result<(String, String), String> {
+        let (key, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{}` is not a label: expected key=value", escape(text)))?;
+        check_key(key)?;
+        check_value(key, value)?;
+        Ok((key.to_string(), value.to_string()))
+    }
+
+    /// Parses a `--where key=value` filter: a safe key and any value (filters are
+    /// compared, never written anywhere).
+    pub fn parse_filter(text: &str) -> Result<(String, String), String> {
+        let (key, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{}` is not a filter: expected key=value", escape(text)))?;
+        check_key(key)?;
+        Ok((key.to_string(), value.to_string()))
+    }
+
+    /// Adds a label, replacing the key's earlier value.
+    pub fn insert(&mut self, key: String, value: String) {
+        self.0.insert(key, value);
+    }
+
+    /// Labels from the `key=value` folders of `path` below `root`; other folders
+    /// (dates, names) are not labels. A folder that looks like a label but is not a
+    /// safe one makes the whole path's labels an error.
+    pub fn of_path(root: &Path, path: &Path) -> Result<Labels, String> {
+        let mut labels = Labels::new();
+        let Ok(below) = path.strip_prefix(root) else {
+            return Ok(labels);
+        };
+        let Some(folders) = below.parent() else {
+            return Ok(labels);
+        };
+        for folder in folders.components() {
+            let folder = folder.as_os_str().to_string_lossy();
+            if folder.contains('=') {
+                let (key, value) = Labels::parse_pair(&folder)
+                    .map_err(|e| format!("folder `{}`: {e}", escape(&folder)))?;
+                labels.insert(key, value);
+            }
+        }
+        Ok(labels)
+    }
+
+    /// These labels, then `other`'s over them.
+    pub fn merged(&self, other: &Labels) -> Labels {
+        let mut merged = self.clone();
+        merged
+            .0
+            .extend(other.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merged
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// As a JSON object with keys in order: `{"cell":"7","line":"B"}`. The form
+    /// stored in the catalog and the dataset, queryable with either's JSON functions.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("string maps serialize")
+    }
+
+    /// Reads the JSON form back; anything else (a NULL, text of an older version)
+    /// is no labels.
+    pub fn from_json(text: Option<&str>) -> Labels {
+        text.and_then(|t| serde_json::from_str(t).ok())
+            .map(Labels)
+            .unwrap_or_default()
+    }
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    let safe = key.len() <= 64
+        && key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if safe {
+        Ok(())
+    } else {
+        Err(format!(
+            "label key `{}` is not allowed: a letter, then letters, digits and _ (at most 64)",
+            escape(key)
+        ))
+    }
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), String> {
+    let safe = !value.is_empty()
+        && value.len() <= 128
+        && value != "."
+        && value != ".."
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if safe {
+        Ok(())
+    } else {
+        Err(format!(
+            "label {key}=`{}` is not allowed: letters, digits, '.', '_' and '-' (1 to 128)",
+            escape(value)
+        ))
+    }
+}
+
+/// Text as it may be shown on one line: control characters escaped.
+fn escape(text: &str) -> String {
+    text.chars()
+        .flat_map(char::escape_default)
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_labels_are_the_key_value_folders_below_the_root() {
+        let labels = Labels::of_path(
+            Path::new("/in"),
+            Path::new("/in/line=B/cell=7/2026-11-22/x=1.parquet"),
+        )
+        .unwrap();
+        assert_eq!(labels.to_json(), r#"{"cell":"7","line":"B"}"#);
+        // Folders above the root are not the file's labels.
+        let none = Labels::of_path(
+            Path::new("/data/cell=3/in"),
+            Path::new("/data/cell=3/in/x.csv"),
+        );
+        assert_eq!(none.unwrap(), Labels::new());
+        let given = Labels::of_path(Path::new("/in/cell=1/x.csv"), Path::new("/in/cell=1/x.csv"));
+        assert_eq!(given.unwrap(), Labels::new());
+    }
+
+    #[test]
+    fn unsafe_keys_and_values_are_refused_not_escaped() {
+        for bad in [
+            "cell",
+            "=7",
+            "1cell=7",
+            "cell name=7",
+            "ce'll=7",
+            "cell=",
+            "cell=..",
+            "cell=7;DROP TABLE run_stats",
+            "cell=a\u{1b}[31m",
+            "cell=7=8",
+        ] {
+            let error = Labels::parse_pair(bad).unwrap_err();
+            assert!(!error.contains('\u{1b}'), "{error}");
+        }
+        assert_eq!(
+            Labels::parse_pair("site_2=plant-2.b").unwrap(),
+            ("site_2".into(), "plant-2.b".into())
+        );
+        let error = Labels::of_path(Path::new("/in"), Path::new("/in/cell=7 A/x.csv")).unwrap_err();
+        assert!(error.contains("cell=7 A"), "{error}");
+    }
+
+    #[test]
+    fn later_labels_win_and_json_reads_back() {
+        let mut path = Labels::new();
+        path.insert("cell".into(), "7".into());
+        path.insert("line".into(), "B".into());
+        let mut given = Labels::new();
+        given.insert("cell".into(), "8".into());
+        let merged = path.merged(&given);
+        assert_eq!(merged.get("cell"), Some("8"));
+        assert_eq!(Labels::from_json(Some(&merged.to_json())), merged);
+        assert_eq!(Labels::from_json(None), Labels::new());
+        assert_eq!(Labels::from_json(Some("not json")), Labels::new());
+    }
+}
