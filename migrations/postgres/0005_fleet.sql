@@ -6,6 +6,10 @@
 ALTER TABLE run_stats ADD COLUMN cell TEXT;
 ALTER TABLE run_stats ADD COLUMN labels TEXT;
 CREATE INDEX run_stats_cell ON run_stats (cell, start_at);
+-- How many of the robot's six channels have readings, and their mean coverage of
+-- the run (an absent channel counts as 0).
+ALTER TABLE run_stats ADD COLUMN channels BIGINT;
+ALTER TABLE run_stats ADD COLUMN coverage DOUBLE PRECISION;
 -- The labels each path carried when it was last seen.
 ALTER TABLE harvest_paths ADD COLUMN labels TEXT;
 

@@ -276,6 +276,32 @@ fn cells_labels_and_the_dataset(catalog: &str) {
         assert!(columns.contains(&column), "{column} in {columns:?}");
     }
 
+    // Coverage is a column: robot 1 has three of its six channels over the whole
+    // run, robot 2 one.
+    let coverage = query_sql(
+        &url,
+        "SELECT CAST(robot_id AS TEXT), CAST(channels AS TEXT), CAST(coverage AS TEXT)
+         FROM run_stats WHERE run_uuid = '31' ORDER BY robot_id",
+    );
+    let parsed: Vec<Vec<f64>> = coverage
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.as_deref().unwrap().parse().unwrap())
+                .collect()
+        })
+        .collect();
+    let want = [[1.0, 3.0, 0.5], [2.0, 1.0, 1.0 / 6.0]];
+    assert!(
+        parsed.len() == 2
+            && parsed
+                .iter()
+                .flatten()
+                .zip(want.iter().flatten())
+                .all(|(g, w)| (g - w).abs() < 1e-12),
+        "{parsed:?}"
+    );
+
     // The catalog's run statistics carry the cell and the labels.
     let rows = query_sql(
         &url,

@@ -276,12 +276,12 @@ fn csv_has_one_row_per_run_and_robot() {
         lines[0],
         "run_uuid,robot_id,cell,start,stop,runtime_s,distance_mm,speed_min_mm_s,speed_mean_mm_s,speed_max_mm_s,\
          accel_min_mm_s2,accel_mean_mm_s2,accel_max_mm_s2,force_min_n,force_mean_n,force_max_n,rows,\
-         encoder_samples,load_cell_samples"
+         encoder_samples,load_cell_samples,channels,coverage"
     );
     assert_eq!(lines.len(), runs.len() + 1, "{text}");
     for (line, run) in lines[1..].iter().zip(runs) {
         let fields: Vec<&str> = line.split(',').collect();
-        assert_eq!(fields.len(), 19, "{line}");
+        assert_eq!(fields.len(), 21, "{line}");
         assert_eq!(fields[0], run["run_uuid"].as_str().unwrap());
         assert_eq!(fields[1], run["robot_id"].to_string());
         assert_eq!(

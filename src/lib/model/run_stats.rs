@@ -73,6 +73,14 @@ pub struct RunStats {
     pub rows: u64,
     pub encoder_samples: u64,
     pub load_cell_samples: u64,
+    /// How many of the robot's six channels have readings in the run.
+    #[serde(default)]
+    pub channels: u64,
+    /// The mean over the robot's six channels of the fraction of the run's duration
+    /// each covers (an absent channel covers nothing): 1 for a robot whose every
+    /// channel spans the run without a gap.
+    #[serde(default)]
+    pub coverage: Option<f64>,
 }
 
 /// How a statistic is typed in every store.
@@ -216,7 +224,7 @@ macro_rules! part_column {
 }
 
 /// The run statistics' columns, in the order of every table that holds them.
-pub const RUN_STATS_COLUMNS: [StatColumn; 19] = [
+pub const RUN_STATS_COLUMNS: [StatColumn; 21] = [
     field_column!(run_uuid, "run_uuid", RunId, "", RunId),
     field_column!(robot_id, "robot_id", Robot, "", Robot),
     StatColumn {
@@ -250,6 +258,8 @@ pub const RUN_STATS_COLUMNS: [StatColumn; 19] = [
     field_column!(rows, "rows", Count, "", Count),
     field_column!(encoder_samples, "encoder_samples", Count, "", Count),
     field_column!(load_cell_samples, "load_cell_samples", Count, "", Count),
+    field_column!(channels, "channels", Count, "", Count),
+    field_column!(coverage, "coverage", Quantity, "", Float),
 ];
 
 impl RunStats {
@@ -341,6 +351,8 @@ mod tests {
             rows: 10,
             encoder_samples: 4,
             load_cell_samples: 6,
+            channels: 4,
+            coverage: Some(0.625),
         }
     }
 
@@ -348,7 +360,7 @@ mod tests {
     fn columns_read_back_what_they_read() {
         let stats = sample();
         let names: Vec<&str> = RUN_STATS_COLUMNS.iter().map(|c| c.name).collect();
-        assert_eq!(names.len(), 19);
+        assert_eq!(names.len(), 21);
         assert_eq!(names[2..5], ["cell", "start", "stop"]);
         assert_eq!(RunStats::from_values(stats.values()), stats);
         let texts: Vec<String> = stats.values().map(StatValue::to_text).collect();

@@ -322,7 +322,12 @@ fn harvest_run(
         &mut table,
         options.compression,
     )?;
-    Ok((stats::run_stats(&run), report::coverage(&run), file))
+    let coverage = report::coverage(&run);
+    let mut run_stats = stats::run_stats(&run);
+    for s in &mut run_stats {
+        stats::set_coverage(s, &coverage);
+    }
+    Ok((run_stats, coverage, file))
 }
 
 /// The message a panic carried, when it is text.

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 
 use crate::model::options::Alignment;
 use crate::model::readings::ChannelSeries;
+use crate::model::report::RunCoverage;
 use crate::model::run_stats::{MinMeanMax, RunStats};
 use crate::model::schema::{Channel, Sensor, ROBOTS};
 use crate::pipeline::align::{distinct_axes, union_timeline, Resampler};
@@ -122,7 +123,7 @@ pub fn run_stats(run: &RunData) -> Vec<RunStats> {
             Some(RunStats {
                 run_uuid: run.run_uuid,
                 robot_id: robot,
-                // The pipeline files the run under its cell.
+                // The pipeline files the run under its cell and adds its coverage.
                 cell: None,
                 start,
                 stop,
@@ -137,6 +138,8 @@ pub fn run_stats(run: &RunData) -> Vec<RunStats> {
                 rows: own.iter().map(|s| s.len() as u64).sum(),
                 encoder_samples: encoder.as_ref().map_or(0, |e| e.times.len() as u64),
                 load_cell_samples: load_cell.as_ref().map_or(0, |l| l.times.len() as u64),
+                channels: 0,
+                coverage: None,
             })
         })
         .collect()
@@ -160,4 +163,17 @@ fn path_length(times: &[EpochNanos], [x, y, z]: &[Cow<[f64]>; 3], max_gap_ns: i6
         measured = true;
     }
     measured.then_some(total)
+}
+
+/// Sets a robot's `channels` and `coverage` from its run's channel coverage.
+pub fn set_coverage(stats: &mut RunStats, run: &RunCoverage) {
+    let suffix = format!("_{}", stats.robot_id);
+    let own: Vec<f64> = run
+        .channels
+        .iter()
+        .filter(|(column, _)| column.ends_with(&suffix))
+        .map(|(_, c)| c.coverage)
+        .collect();
+    stats.channels = own.len() as u64;
+    stats.coverage = Some(own.iter().sum::<f64>() / 6.0);
 }
