@@ -576,3 +576,37 @@ fn fleet_views_sqlite() {
 fn fleet_views_postgres() {
     fleet_views("postgres");
 }
+
+/// A worker stopped between its catalog commit and the publication leaves its
+/// dataset files pending: the next job on the output root publishes them, and drops
+/// what waits for a content the catalog does not call harvested.
+#[test]
+fn the_next_job_publishes_what_a_stopped_worker_left_pending() {
+    let work = Workdir::new();
+    let log = work.input().join("a.parquet");
+    cell_log(&log, &[(1, Some("4"), T0)], 0);
+    let out = work.harvest(&[log.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dataset = work.out().join("dataset");
+    let published = files_below(&dataset);
+    assert_eq!(published.len(), 2, "a run table and run statistics: {published:?}");
+    assert!(published.iter().all(|f| f.contains("cell=4/")), "{published:?}");
+
+    let hash = report(&work.only_output())["content_hash"].as_str().unwrap().to_string();
+    let pending = dataset.join(".pending").join(&hash);
+    for file in &published {
+        let to = pending.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::rename(dataset.join(file), &to).unwrap();
+    }
+    let unknown = dataset.join(".pending").join("ab".repeat(32));
+    std::fs::create_dir_all(unknown.join("samples")).unwrap();
+    std::fs::write(unknown.join("samples/x.parquet"), b"never harvested").unwrap();
+    assert!(published.iter().all(|f| !dataset.join(f).exists()));
+
+    // The next job has nothing to harvest, and publishes.
+    let out = work.harvest(&[log.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(files_below(&dataset), published, "published, nothing pending");
+    assert_eq!(read_dataset(&work.out())["run_stats"].as_array().unwrap().len(), 2);
+}
