@@ -589,10 +589,20 @@ fn the_next_job_publishes_what_a_stopped_worker_left_pending() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let dataset = work.out().join("dataset");
     let published = files_below(&dataset);
-    assert_eq!(published.len(), 2, "a run table and run statistics: {published:?}");
-    assert!(published.iter().all(|f| f.contains("cell=4/")), "{published:?}");
+    assert_eq!(
+        published.len(),
+        2,
+        "a run table and run statistics: {published:?}"
+    );
+    assert!(
+        published.iter().all(|f| f.contains("cell=4/")),
+        "{published:?}"
+    );
 
-    let hash = report(&work.only_output())["content_hash"].as_str().unwrap().to_string();
+    let hash = report(&work.only_output())["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let pending = dataset.join(".pending").join(&hash);
     for file in &published {
         let to = pending.join(file);
@@ -607,6 +617,16 @@ fn the_next_job_publishes_what_a_stopped_worker_left_pending() {
     // The next job has nothing to harvest, and publishes.
     let out = work.harvest(&[log.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(files_below(&dataset), published, "published, nothing pending");
-    assert_eq!(read_dataset(&work.out())["run_stats"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        files_below(&dataset),
+        published,
+        "published, nothing pending"
+    );
+    assert_eq!(
+        read_dataset(&work.out())["run_stats"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }

@@ -71,6 +71,16 @@ fn summary_table(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
             ),
         ));
     }
+    let mut cells: Vec<&str> = r
+        .runs
+        .iter()
+        .filter_map(|e| e.stats.cell.as_deref())
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    if !cells.is_empty() {
+        summary.push(("cells", cells.join(", ")));
+    }
     if let Some(dir) = &resolved.output_dir {
         summary.push(("output", dir.display().to_string()));
     }
