@@ -338,6 +338,11 @@ fn cells_labels_and_the_dataset(catalog: &str) {
     assert_eq!(listed(&["--where", "cell=7"]), ["b.parquet"]);
     assert_eq!(listed(&["--where", "cell=3"]), ["a.parquet"]);
     assert_eq!(listed(&["--where", "line=A"]), ["a.parquet"]);
+    assert!(
+        listed(&["--where", "line=a"]).is_empty(),
+        "labels are case-sensitive"
+    );
+    assert!(listed(&["--where", "ine=A"]).is_empty(), "whole keys only");
     assert_eq!(
         listed(&["--where", "site=p2", "--where", "line=B"]),
         ["b.parquet"]

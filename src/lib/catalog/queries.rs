@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{classify, output_location, Catalog, FileRecord, FileStatus};
+use super::{classify, output_location, Backend, Catalog, FileRecord, FileStatus};
 use crate::error::CatalogError;
 use crate::model::labels::CELL_LABEL;
 use crate::model::report::{Report, RunEntry};
@@ -107,9 +107,9 @@ impl Catalog {
         filter: &ListFilter,
         limit: i64,
     ) -> Result<Vec<FileRecord>, CatalogError> {
-        // Every condition is a parameter; labels are matched in their stored JSON
-        // form, `"key":"value"`, which LIKE finds exactly once its wildcards are
-        // escaped.
+        // Every condition is a parameter; labels are found in their stored JSON form
+        // as the text `"key":"value"` (stored keys and values hold no quote), by a
+        // plain, case-sensitive substring search: no wildcard to escape.
         let mut conditions = vec!["($1 = '' OR status = $1)".to_string()];
         let mut parameters: Vec<String> = Vec::new();
         for (key, value) in &filter.labels {
@@ -118,18 +118,20 @@ impl Catalog {
                 serde_json::Value::from(key.as_str()),
                 serde_json::Value::from(value.as_str())
             );
-            let pattern = format!("%{}%", like_escaped(&pair));
             let (p, v) = (parameters.len() + 3, parameters.len() + 4);
-            let mut matches = format!(
-                "content_hash IN (SELECT content_hash FROM harvest_paths WHERE labels LIKE ${p} ESCAPE '\\')"
-            );
+            let found = match self.backend {
+                Backend::Postgres => format!("strpos(labels, ${p}) > 0"),
+                Backend::Sqlite => format!("instr(labels, ${p}) > 0"),
+            };
+            let mut matches =
+                format!("content_hash IN (SELECT content_hash FROM harvest_paths WHERE {found})");
             if key == CELL_LABEL {
                 matches.push_str(&format!(
                     " OR content_hash IN (SELECT content_hash FROM run_stats WHERE cell = ${v})"
                 ));
             }
             conditions.push(format!("({matches})"));
-            parameters.push(pattern);
+            parameters.push(pair);
             parameters.push(value.clone());
         }
         if let Some(since) = &filter.since {
@@ -226,13 +228,6 @@ pub struct ListFilter {
     /// Only files with a run that started at or after this UTC date or second
     /// (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`), compared as the catalog's text.
     pub since: Option<String>,
-}
-
-/// Text for a LIKE pattern with `\` as its escape: wildcards match themselves.
-fn like_escaped(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// Column `i` of a run-statistics row, typed by `kind`.
