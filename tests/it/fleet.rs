@@ -58,11 +58,11 @@ fn cell_log(path: &Path, runs: &[(u64, Option<&str>, i64)], bad_rows: usize) -> 
     frame.height()
 }
 
-/// The inbox of the tests: a cell from the log, a cell from the folders, no cell.
+/// The inbox of the tests: `a` has its cell in the log, `b` in its folders, and a
+/// third file has none.
 struct Inbox {
     a: PathBuf,
     b: PathBuf,
-    c: PathBuf,
 }
 
 fn inbox(work: &Workdir) -> Inbox {
@@ -77,7 +77,15 @@ fn inbox(work: &Workdir) -> Inbox {
     );
     cell_log(&b, &[(71, None, T0 + DAY)], 0);
     cell_log(&c, &[(91, None, T0)], 0);
-    Inbox { a, b, c }
+    Inbox { a, b }
+}
+
+/// A fresh catalog of the kind named: `sqlite` or `postgres`.
+fn catalog_url(work: &Workdir, kind: &str) -> String {
+    match kind {
+        "sqlite" => format!("sqlite://{}", work.path("catalog.db").display()),
+        _ => fresh_pg_database("fleet"),
+    }
 }
 
 fn view_list(work: &Workdir, url: &str, args: &[&str]) -> String {
@@ -213,12 +221,8 @@ fn dataset_equals_outputs(work: &Workdir, labels: &[(&str, &str)]) -> serde_json
 /// back by DuckDB and polars equals the outputs; `view --list` filters by them.
 fn cells_labels_and_the_dataset(catalog: &str) {
     let work = Workdir::new();
-    let Inbox { a, b, c } = inbox(&work);
-    let url = if catalog == "sqlite" {
-        format!("sqlite://{}", work.path("catalog.db").display())
-    } else {
-        fresh_pg_database("fleet")
-    };
+    let Inbox { a, b } = inbox(&work);
+    let url = catalog_url(&work, catalog);
     let unsafe_folder = work.input().join("cell=7 A/e.parquet");
     cell_log(&unsafe_folder, &[(81, None, T0)], 0);
 
@@ -388,7 +392,15 @@ fn cells_labels_and_the_dataset(catalog: &str) {
         ("e.parquet", r#"{"site":"p3"}"#),
     ];
     dataset_equals_outputs(&work, &relabelled);
-    let _ = (b, c);
+
+    // A file given by itself (a per-file trigger) takes the labels of its folders.
+    let out = work.harvest(&[b.to_str().unwrap(), "--catalog", &url, "--force"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rows = query_sql(
+        &url,
+        "SELECT DISTINCT labels FROM run_stats WHERE run_uuid = '71'",
+    );
+    assert_eq!(rows, [[Some(r#"{"cell":"7","line":"B"}"#.to_string())]]);
 }
 
 #[test]
@@ -474,12 +486,8 @@ fn a_new_revision_replaces_the_runs_it_supersedes_in_the_dataset() {
 /// failures, and files seen but not harvested.
 fn fleet_views(catalog: &str) {
     let work = Workdir::new();
-    let Inbox { a, b, c } = inbox(&work);
-    let url = if catalog == "sqlite" {
-        format!("sqlite://{}", work.path("catalog.db").display())
-    } else {
-        fresh_pg_database("views")
-    };
+    inbox(&work);
+    let url = catalog_url(&work, catalog);
     let empty = work.input().join("empty.parquet");
     write_at_rest(&empty, b"");
     let out = work.harvest(&[work.input().to_str().unwrap(), "--catalog", &url]);
@@ -569,7 +577,6 @@ fn fleet_views(catalog: &str) {
         let age = number(&row[2]);
         assert!((0.0..600.0).contains(&age), "{row:?}");
     }
-    let _ = (a, b, c);
 }
 
 #[test]

@@ -51,23 +51,25 @@ impl JobOptions {
         !(self.verify || self.policy.force || self.policy.reharvest_outdated)
     }
 
-    /// The labels of a file: its path's (below the deepest root it lies in), then
-    /// `--label`. A path with an unsafe label folder keeps only `--label`, with a
-    /// warning: labels never become a path, SQL or a reason to skip the file.
+    /// The labels of a file: its path's, then `--label`. The path's are its
+    /// `key=value` folders below the deepest directory given that holds it, or all
+    /// of its folders for a file given by itself (a per-file trigger, a source
+    /// harvested again). A path with an unsafe label folder keeps only `--label`,
+    /// with a warning: labels never become a path, SQL or a reason to skip the file.
     pub fn labels_of(&self, path: &Path) -> Labels {
         let root = self
             .label_roots
             .iter()
             .filter(|root| path.starts_with(root) && path != root.as_path())
             .max_by_key(|root| root.components().count());
-        let from_path = match root.map(|root| Labels::of_path(root, path)) {
-            Some(Ok(labels)) => labels,
-            Some(Err(problem)) => {
-                tracing::warn!(file = %printable_path(path), "{}: labels ignored: {problem}", printable_path(path));
-                Labels::new()
-            }
-            None => Labels::new(),
+        let from_path = match root {
+            Some(root) => Labels::of_path(root, path),
+            None => Labels::of_path(Path::new("/"), &absolute(path)),
         };
+        let from_path = from_path.unwrap_or_else(|problem| {
+            tracing::warn!(file = %printable_path(path), "{}: labels ignored: {problem}", printable_path(path));
+            Labels::new()
+        });
         from_path.merged(&self.labels)
     }
 }
