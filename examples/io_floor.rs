@@ -10,13 +10,33 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use harvester::model::report::Report;
-use harvester::pipeline::store::write_parquet;
+use harvester::pipeline::store::{write_parquet, Constant, ConstantValue};
 use polars::prelude::*;
 
 fn read_parquet(path: &Path) -> DataFrame {
     ParquetReader::new(std::fs::File::open(path).expect("open"))
         .finish()
         .expect("read parquet")
+}
+
+/// A run table's `run_uuid` and `labels` columns as the constants the harvest
+/// writes them from (a run's table has one value of each).
+fn split_constants(mut frame: DataFrame) -> (DataFrame, Vec<Constant>) {
+    let mut constants = Vec::new();
+    if let Ok(run) = frame.drop_in_place("run_uuid") {
+        let value = run.u64().expect("u64 run ids").get(0).unwrap_or_default();
+        constants.push(Constant::first("run_uuid", ConstantValue::UInt64(value)));
+    }
+    if let Ok(labels) = frame.drop_in_place("labels") {
+        let value = labels
+            .str()
+            .expect("text labels")
+            .get(0)
+            .unwrap_or_default()
+            .to_string();
+        constants.push(Constant::last("labels", ConstantValue::Text(value)));
+    }
+    (frame, constants)
 }
 
 fn main() {
@@ -33,9 +53,10 @@ fn main() {
     );
     let repeats: usize = args[4].parse().expect("repeats");
 
-    let mut outputs: Vec<(String, DataFrame)> = vec![(
+    let mut outputs: Vec<(String, DataFrame, Vec<Constant>)> = vec![(
         "run_stats.parquet".into(),
         read_parquet(&harvested.join("run_stats.parquet")),
+        Vec::new(),
     )];
     // The dataset beside the output directory: run tables and run statistics.
     let mut folders = vec![harvested.join("../dataset")];
@@ -48,10 +69,8 @@ fn main() {
             if entry.path().is_dir() {
                 folders.push(entry.path());
             } else {
-                outputs.push((
-                    format!("{}-{name}", outputs.len()),
-                    read_parquet(&entry.path()),
-                ));
+                let (frame, constants) = split_constants(read_parquet(&entry.path()));
+                outputs.push((format!("{}-{name}", outputs.len()), frame, constants));
             }
         }
     }
@@ -70,13 +89,13 @@ fn main() {
             .finish()
             .expect("parse input");
         std::hint::black_box(frame.height());
-        for (name, frame) in outputs.iter_mut() {
+        for (name, frame, constants) in outputs.iter_mut() {
             let file = std::fs::File::create(scratch.join(name.as_str())).unwrap();
             write_parquet(
                 std::io::BufWriter::new(&file),
                 frame,
                 compression,
-                &["run_uuid", "labels"],
+                constants,
             )
             .unwrap();
             if std::env::var_os("FLOOR_NO_SYNC").is_none() {

@@ -10,6 +10,9 @@ use std::io::Write;
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field as ArrowField, IntegerType};
+use polars_arrow::record_batch::RecordBatchT;
 use polars_core::frame::chunk_df_for_writing;
 use polars_parquet::write::{
     CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
@@ -62,29 +65,16 @@ pub fn write_run_table(
     compression: Compression,
 ) -> Result<String, HarvestError> {
     let file = samples_file(content_hash, run_uuid, partition);
-    let rows = table.height();
-    let tagged = (|| {
-        table.insert_column(
-            0,
-            UInt64Chunked::full("run_uuid".into(), run_uuid, rows).into_column(),
-        )?;
-        table.with_column(
-            StringChunked::full("labels".into(), &labels.to_json(), rows).into_column(),
-        )?;
-        PolarsResult::Ok(())
-    })();
-    tagged.map_err(|e| {
-        HarvestError::internal(
-            &file,
-            format!("cannot label the table of run {run_uuid}: {e}"),
-        )
-    })?;
+    let constants = [
+        Constant::first("run_uuid", ConstantValue::UInt64(run_uuid)),
+        Constant::last("labels", ConstantValue::Text(labels.to_json())),
+    ];
     write_frame(
         staging,
         &format!("{UNPUBLISHED_DIR}/{file}"),
         table,
         compression,
-        &["run_uuid", "labels"],
+        &constants,
     )?;
     Ok(file)
 }
@@ -152,14 +142,14 @@ fn write_frame(
     relative: &str,
     frame: &mut DataFrame,
     compression: Compression,
-    dictionary: &[&str],
+    constants: &[Constant],
 ) -> Result<(), HarvestError> {
     staging.write_with(relative, |out, path| {
         let mut sink = FirstIoError {
             inner: out,
             error: None,
         };
-        match write_parquet(&mut sink, frame, compression, dictionary) {
+        match write_parquet(&mut sink, frame, compression, constants) {
             Ok(_) => Ok(()),
             // The Parquet writer reports a failed write as a malformed file; the
             // error the sink saw tells a full disk (retry later) from a bug.
@@ -253,44 +243,123 @@ fn parquet_compression(compression: Compression) -> CompressionOptions {
 /// skip groups by their statistics, large enough to read fast.
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
-/// Writes `frame` to `sink` as a Parquet file with min/max/null-count statistics.
+/// A column of one value in every row (a run's id, a file's labels), written
+/// beside a frame's columns without ever being materialised.
+#[derive(Debug, Clone)]
+pub struct Constant {
+    pub name: &'static str,
+    pub value: ConstantValue,
+    /// Before the frame's columns, else after them.
+    pub first: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum ConstantValue {
+    UInt64(u64),
+    Text(String),
+}
+
+impl Constant {
+    pub fn first(name: &'static str, value: ConstantValue) -> Constant {
+        Constant {
+            name,
+            value,
+            first: true,
+        }
+    }
+
+    pub fn last(name: &'static str, value: ConstantValue) -> Constant {
+        Constant {
+            name,
+            value,
+            first: false,
+        }
+    }
+
+    /// Its Arrow field: a dictionary of its one value.
+    fn field(&self) -> ArrowField {
+        let values = match self.value {
+            ConstantValue::UInt64(_) => ArrowDataType::UInt64,
+            ConstantValue::Text(_) => ArrowDataType::Utf8View,
+        };
+        let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values), false);
+        ArrowField::new(self.name.into(), dtype, false)
+    }
+
+    /// `rows` rows of it: every key 0, into a dictionary of one value.
+    fn array(&self, rows: usize) -> PolarsResult<Box<dyn Array>> {
+        let values: Box<dyn Array> = match &self.value {
+            ConstantValue::UInt64(v) => Box::new(PrimitiveArray::<u64>::from_vec(vec![*v])),
+            ConstantValue::Text(text) => {
+                Box::new(Utf8ViewArray::from_slice_values([text.as_str()]))
+            }
+        };
+        let keys = PrimitiveArray::<u32>::from_vec(vec![0; rows]);
+        Ok(Box::new(DictionaryArray::try_new(
+            self.field().dtype,
+            keys,
+            values,
+        )?))
+    }
+}
+
+/// Writes `frame` to `sink` as a Parquet file with min/max/null-count statistics,
+/// with the `constants` as dictionary-encoded columns around the frame's.
 ///
-/// Columns are PLAIN-encoded but those named in `dictionary`. polars' own writer
-/// first tries a dictionary for every numeric column, which costs a hash of every
-/// value to estimate how many are distinct; measured positions, forces and their
-/// derivatives are nearly all distinct, so the attempt is pure cost (about 7% of a
-/// harvest's CPU time). A column of one repeated value (a run id, labels) is a
-/// dictionary of one entry and next to nothing on disk.
+/// The frame's columns are PLAIN-encoded. polars' own writer first tries a
+/// dictionary for every numeric column, which costs a hash of every value to
+/// estimate how many are distinct; measured positions, forces and their derivatives
+/// are nearly all distinct, so the attempt is pure cost (about 7% of a harvest's CPU
+/// time). A constant is built as what it is, a dictionary of one entry, so neither
+/// the repeated value nor a hash of it is ever made per row.
 /// The frames written here are flat (one Parquet leaf per column).
 pub fn write_parquet<W: Write>(
     sink: W,
     frame: &mut DataFrame,
     compression: Compression,
-    dictionary: &[&str],
+    constants: &[Constant],
 ) -> PolarsResult<u64> {
     let frame = chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
-    let schema = frame.schema().to_arrow(CompatLevel::newest());
+    let (before, after): (Vec<&Constant>, Vec<&Constant>) = constants.iter().partition(|c| c.first);
+    let mut fields: Vec<ArrowField> = before.iter().map(|c| c.field()).collect();
+    fields.extend(
+        frame
+            .schema()
+            .to_arrow(CompatLevel::newest())
+            .iter_values()
+            .cloned(),
+    );
+    fields.extend(after.iter().map(|c| c.field()));
+    let encodings: Vec<Vec<Encoding>> = fields
+        .iter()
+        .map(|f| match f.dtype {
+            ArrowDataType::Dictionary(..) => vec![Encoding::RleDictionary],
+            _ => vec![Encoding::Plain],
+        })
+        .collect();
+    let schema: ArrowSchema = fields.into_iter().map(|f| (f.name.clone(), f)).collect();
+    let schema_ref = std::sync::Arc::new(schema.clone());
+    let batches = frame
+        .iter_chunks(CompatLevel::newest(), false)
+        .map(|batch| {
+            let rows = batch.height();
+            let mut arrays = before
+                .iter()
+                .map(|c| c.array(rows))
+                .collect::<PolarsResult<Vec<_>>>()?;
+            arrays.extend(batch.into_arrays());
+            for c in &after {
+                arrays.push(c.array(rows)?);
+            }
+            RecordBatchT::try_new(rows, schema_ref.clone(), arrays)
+        });
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: parquet_compression(compression),
         version: Version::V1,
         data_page_size: None,
     };
-    let row_groups = RowGroupIterator::try_new(
-        frame.iter_chunks(CompatLevel::newest(), false).map(Ok),
-        &schema,
-        options,
-        schema
-            .iter()
-            .map(|(name, _)| {
-                if dictionary.contains(&name.as_str()) {
-                    vec![Encoding::RleDictionary]
-                } else {
-                    vec![Encoding::Plain]
-                }
-            })
-            .collect(),
-    )?;
+    let row_groups = RowGroupIterator::try_new(batches, &schema, options, encodings.into())?;
     let mut writer = FileWriter::try_new(sink, schema, options)?;
     for row_group in row_groups {
         // The row count is taken from the encoded pages.
