@@ -28,6 +28,8 @@ fn split_constants(mut frame: DataFrame) -> (DataFrame, Vec<Constant>) {
         constants.push(Constant::first("run_uuid", ConstantValue::UInt64(value)));
     }
     if let Ok(labels) = frame.drop_in_place("labels") {
+        // A dictionary-encoded text column reads back as categorical.
+        let labels = labels.cast(&DataType::String).expect("text labels");
         let value = labels
             .str()
             .expect("text labels")
