@@ -14,15 +14,22 @@ build:
 pipe:
 	$(CARGO) run --quiet --bin harvest -- sample_data --out $(OUT)
 
-## Show what was harvested.
+## Show what was harvested, and write an HTML page of each file to OUT/html/.
 view:
 	$(CARGO) run --quiet --bin view -- --out $(OUT) --list
-	@for d in $(OUT)/*/; do [ "$$(basename "$$d")" = dataset ] || $(CARGO) run --quiet --bin view -- --out $(OUT) "$$d"; done
+	@for d in $(OUT)/*/; do \
+		name=$$(basename "$$d"); \
+		case "$$name" in dataset|html) continue;; esac; \
+		$(CARGO) run --quiet --bin view -- --out $(OUT) "$$d"; \
+		$(CARGO) run --quiet --bin view -- --out $(OUT) "$$d" --html "$(OUT)/html/$$name.html"; \
+	done
 
-## Every test, against a real PostgreSQL (started or installed when none is reachable)
-## and with DuckDB and polars from PyPI (installed when absent) to read the dataset back.
+## Every test, against a real PostgreSQL (started or installed when none is reachable),
+## with DuckDB and polars from PyPI to read the dataset back and headless Chromium to
+## open the HTML page (each installed when absent).
 test:
 	@bash scripts/ensure-python-deps.sh
+	@bash scripts/ensure-browser.sh
 	@url="$${HARVESTER_TEST_PG_URL:-}"; \
 	if [ -z "$$url" ]; then url="$$(bash scripts/ensure-postgres.sh)" || exit 1; fi; \
 	echo "PostgreSQL for the tests: $$url"; \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: time `harvest` as a whole process against the I/O floor (reading the
-# input and writing outputs of the same shape), at 1x and 8x the production sample.
+# input and writing outputs of the same shape), at 1x and 8x the production sample,
+# and the HTML page of each.
 # Prints median seconds, the ratio, rows per second and peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ BASE_ROWS=1546591
 
 # generate-log is the binary of the workspace's generator crate (generator/).
 cargo build --profile "$PROFILE" -p harvester -p harvester-generator \
-  --bin harvest --bin generate-log --example io_floor >&2
+  --bin harvest --bin view --bin generate-log --example io_floor >&2
 BIN="target/$PROFILE"
 mkdir -p "$DATA"
 
@@ -45,6 +46,17 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print("      stages: " + ", ".join(f"{s['stage']} {s['seconds']:.3f}s" for s in r["stages"]))
 PY
+  # The HTML page of the harvest: median render time and its size.
+  page_times=()
+  for _ in $(seq "$REPEATS"); do
+    /usr/bin/time -f '%e' -o "$out.time" "$BIN/view" --out "$out" "$dir" --html "$out.html" --quiet
+    page_times+=("$(cat "$out.time")")
+  done
+  page_s=$(printf '%s\n' "${page_times[@]}" | median)
+  page_bytes=$(stat -c %s "$out.html")
+  awk -v s="$size" -v t="$page_s" -v b="$page_bytes" \
+    'BEGIN { printf "%-5s html page: %.2f s, %.2f MB\n", s "x", t, b / 1e6 }'
+  rm -f "$out.html"
   rm -rf "$out" "$out.floor" "$out.time"
 done
 

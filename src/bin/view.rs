@@ -14,6 +14,7 @@ use harvester::catalog::{FileStatus, ListFilter};
 use harvester::cli;
 use harvester::error::ExitCode;
 use harvester::model::labels::Labels;
+use harvester::view::plot::PlotKind;
 use harvester::view::{self, Format, Request, ViewOptions};
 
 /// Show harvested robot logs: a file's summary, data quality and run statistics, the
@@ -58,6 +59,24 @@ struct Args {
     #[arg(long, default_value_t = 10, requires = "run")]
     head: usize,
 
+    /// Write one self-contained HTML page (report and every run's charts) to FILE,
+    /// or to stdout without FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, requires = "target", conflicts_with_all = ["run", "plot"])]
+    html: Option<Option<PathBuf>>,
+
+    /// Draw one chart of a run (--run, needed when the file has several; --robot for
+    /// one robot) to -o FILE, SVG or PNG by its extension.
+    #[arg(long, value_enum, requires_all = ["target", "output"])]
+    plot: Option<PlotKind>,
+
+    /// With --plot: only this robot's series (1 or 2).
+    #[arg(long, requires = "plot", value_parser = clap::value_parser!(u8).range(1..=2))]
+    robot: Option<u8>,
+
+    /// With --plot: the chart's file (.svg or .png).
+    #[arg(long, short = 'o', value_name = "FILE", requires = "plot")]
+    output: Option<PathBuf>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -68,8 +87,9 @@ struct Args {
     #[arg(long)]
     wide: bool,
 
-    /// The harvest's output directory (where the default catalog is).
-    #[arg(long, short, env = "HARVEST_OUT", default_value = "harvested", value_parser = cli::parse_out_dir)]
+    /// The harvest's output directory (where the default catalog is). `-o` names a
+    /// chart's file, so this has no short form here.
+    #[arg(long, env = "HARVEST_OUT", default_value = "harvested", value_parser = cli::parse_out_dir)]
     out: PathBuf,
 
     /// Catalog URL: postgres://user@host/db or sqlite://path [default: sqlite://OUT/catalog.db].
@@ -110,6 +130,17 @@ fn main() -> ProcessExit {
     };
     args.logging.init();
     let request = match (args.list, args.target, args.run) {
+        (false, Some(target), run_uuid) if args.plot.is_some() => Request::Plot {
+            target,
+            kind: args.plot.expect("checked"),
+            run_uuid,
+            robot: args.robot,
+            file: args.output.expect("clap requires -o with --plot"),
+        },
+        (false, Some(target), None) if args.html.is_some() => Request::Page {
+            target,
+            file: args.html.flatten(),
+        },
         (true, _, _) => Request::List {
             filter: ListFilter {
                 status: args.status,

@@ -3,6 +3,7 @@
 //! in memory or by `harvester_generator`:
 //!
 //! * [`analytic`]: logs whose every statistic is known exactly, with both alignments;
+//! * [`browser`]: the HTML page in headless Chromium, and `view --plot`;
 //! * [`catalog`]: exactly-once with racing and killed workers, on PostgreSQL and SQLite;
 //! * [`cli`]: exit codes, one-line errors, directory mode, crashes and a full disk;
 //! * [`corpus`]: every kind of bad input, kept or rejected as documented;
@@ -27,6 +28,7 @@
 mod util;
 
 mod analytic;
+mod browser;
 mod catalog;
 mod cli;
 mod corpus;

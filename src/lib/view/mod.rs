@@ -10,6 +10,7 @@ use std::io::{self, Write};
 use crate::error::ExitCode;
 
 pub mod options;
+pub mod plot;
 pub mod render;
 pub mod resolve;
 mod suggest;
@@ -18,8 +19,9 @@ pub use options::{Format, Request, ViewOptions};
 pub use render::{render, Style};
 pub use resolve::{gather, read_report, View, ViewError};
 
-/// Runs `view`: gathers, renders to stdout, and returns the exit code. Errors are
-/// logged as one line on stderr. A closed stdout (`view … | head`) is a success.
+/// Runs `view`: gathers, renders to stdout (or the file a page or chart is asked
+/// for), and returns the exit code. Errors are logged as one line on stderr. A
+/// closed stdout (`view … | head`) is a success.
 pub async fn run(options: &ViewOptions) -> ExitCode {
     let view = match gather(options).await {
         Ok(view) => view,
@@ -28,6 +30,28 @@ pub async fn run(options: &ViewOptions) -> ExitCode {
             return e.exit_code();
         }
     };
+    let file = match &options.request {
+        Request::Page {
+            file: Some(file), ..
+        } => Some(file),
+        Request::Plot { file, .. } => Some(file),
+        _ => None,
+    };
+    if let Some(file) = file {
+        return match write_file(&view, file) {
+            Ok(()) => {
+                tracing::info!("wrote {}", crate::text::printable_path(file));
+                ExitCode::Success
+            }
+            Err(e) => {
+                tracing::error!("{}: cannot write: {e}", crate::text::printable_path(file));
+                match e.kind() {
+                    io::ErrorKind::InvalidInput => ExitCode::Usage,
+                    _ => ExitCode::RetryLater,
+                }
+            }
+        };
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let written = render(&view, options.format, Style::detect(options.wide), &mut out)
@@ -40,4 +64,47 @@ pub async fn run(options: &ViewOptions) -> ExitCode {
             ExitCode::RetryLater
         }
     }
+}
+
+/// Writes a page or a chart to `file`, whole or not at all: into a temporary
+/// sibling, then renamed into place. A chart is SVG or PNG by the file's extension.
+fn write_file(view: &View, file: &std::path::Path) -> io::Result<()> {
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let extension = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let temporary = tempfile::Builder::new()
+        .prefix(".view-")
+        .suffix(&format!(".{extension}"))
+        .tempfile_in(dir)?;
+    match (view, extension.as_str()) {
+        (View::Plot { series, kind }, "png") => {
+            plot::run_chart(series, *kind, 0, plot::Output::Png(temporary.path()))
+                .map_err(io::Error::other)?;
+        }
+        (View::Plot { .. }, extension) if extension != "svg" => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a chart is written as .svg or .png",
+            ))
+        }
+        _ => {
+            let mut out = io::BufWriter::new(temporary.as_file());
+            render(view, Format::Table, Style::detect(true), &mut out)?;
+            out.flush()?;
+        }
+    }
+    temporary.as_file().sync_all()?;
+    // A page or chart is for others to read: not the temporary file's 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(temporary.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    temporary.persist(file).map_err(|e| e.error)?;
+    Ok(())
 }

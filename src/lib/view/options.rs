@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::catalog::ListFilter;
+use crate::view::plot::PlotKind;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -28,6 +29,20 @@ pub enum Request {
         target: String,
         run_uuid: String,
         head: usize,
+    },
+    /// One self-contained HTML page of a harvested file: its report and every run's
+    /// charts; written to `file`, or stdout.
+    Page {
+        target: String,
+        file: Option<PathBuf>,
+    },
+    /// One chart, SVG or PNG by the extension of `file`.
+    Plot {
+        target: String,
+        kind: PlotKind,
+        run_uuid: Option<String>,
+        robot: Option<u8>,
+        file: PathBuf,
     },
 }
 

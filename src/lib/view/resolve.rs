@@ -21,6 +21,7 @@ use crate::model::layout::REPORT_FILE;
 use crate::model::report::{Report, RunEntry};
 use crate::model::schema::absent_columns;
 use crate::view::options::{Request, ViewOptions};
+use crate::view::plot::{run_tables, PlotKind, RunSeries};
 use crate::view::suggest::closest_matches;
 
 /// Why nothing (or not everything) could be shown.
@@ -84,6 +85,16 @@ pub enum View {
         frame: DataFrame,
         total_rows: usize,
     },
+    /// A harvested file with every run's series, for its HTML page.
+    Page {
+        resolved: Box<Resolved>,
+        runs: Vec<RunSeries>,
+    },
+    /// One run's series for one chart.
+    Plot {
+        series: Box<RunSeries>,
+        kind: PlotKind,
+    },
 }
 
 /// A harvested file's report and where its outputs are.
@@ -119,6 +130,98 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
             };
             run_rows(&resolved, run_uuid, *head)
         }
+        Request::Page { target, .. } => {
+            let resolved = harvested(options, target).await?;
+            let runs = run_tables(&resolved.report)
+                .into_iter()
+                .map(|(run, table)| read_series(&resolved, run, &table))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(View::Page {
+                resolved: Box::new(resolved),
+                runs,
+            })
+        }
+        Request::Plot {
+            target,
+            kind,
+            run_uuid,
+            robot,
+            ..
+        } => {
+            let resolved = harvested(options, target).await?;
+            let tables = run_tables(&resolved.report);
+            let known: Vec<String> = tables.iter().map(|(r, _)| r.to_string()).collect();
+            let (run, table) = match run_uuid {
+                None if tables.len() == 1 => tables[0].clone(),
+                None => {
+                    return Err(ViewError::Usage(format!(
+                        "{} has {} runs: choose one with --run ({})",
+                        resolved.report.source,
+                        tables.len(),
+                        known.join(", ")
+                    )))
+                }
+                Some(id) => tables
+                    .iter()
+                    .find(|(r, _)| r.to_string() == id.trim())
+                    .cloned()
+                    .ok_or_else(|| {
+                        ViewError::Usage(format!(
+                            "{} has no run `{id}`; its runs: {}",
+                            resolved.report.source,
+                            known.join(", ")
+                        ))
+                    })?,
+            };
+            let mut series = read_series(&resolved, run, &table)?;
+            if let Some(robot) = robot {
+                series = series.only_robot(*robot);
+                if series.robots.is_empty() {
+                    return Err(ViewError::Usage(format!(
+                        "--robot {robot}: robots are 1 and 2"
+                    )));
+                }
+            }
+            Ok(View::Plot {
+                series: Box::new(series),
+                kind: *kind,
+            })
+        }
+    }
+}
+
+/// A target that must have been harvested, with its outputs where the catalog says.
+async fn harvested(options: &ViewOptions, target: &str) -> Result<Resolved, ViewError> {
+    let View::Report(resolved) = resolve(options, target).await? else {
+        return Err(ViewError::Usage(format!(
+            "`{target}` has not been harvested: it has no runs to draw"
+        )));
+    };
+    Ok(*resolved)
+}
+
+/// Reads the series of one run from its table, named as the report names it.
+fn read_series(resolved: &Resolved, run: u64, table: &str) -> Result<RunSeries, ViewError> {
+    let Some(dir) = &resolved.output_dir else {
+        return Err(ViewError::Usage(format!(
+            "the outputs of {} are not where the catalog says; give the output directory instead",
+            resolved.report.source
+        )));
+    };
+    let path = beside(dir, table);
+    RunSeries::read(&path, run).map_err(|e| ViewError::Unreadable {
+        path: path.clone(),
+        reason: e.to_string(),
+        retryable: !path.exists(),
+    })
+}
+
+/// A file the report names relative to the output directory: one beside it (in the
+/// dataset) is named from the output root.
+fn beside(dir: &Path, relative: &str) -> PathBuf {
+    match (relative.strip_prefix("../"), dir.parent()) {
+        (Some(rest), Some(root)) => root.join(rest),
+        _ => dir.join(relative),
     }
 }
 
@@ -379,11 +482,7 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
             report.source
         )));
     };
-    // A table beside the output directory is named from the output root.
-    let path = match (table.strip_prefix("../"), dir.parent()) {
-        (Some(beside), Some(root)) => root.join(beside),
-        _ => dir.join(table),
-    };
+    let path = beside(dir, table);
     let file = std::fs::File::open(&path).map_err(|e| ViewError::io(&path, e))?;
     let unreadable = |e: PolarsError| ViewError::Unreadable {
         path: path.clone(),

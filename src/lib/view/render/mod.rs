@@ -13,6 +13,7 @@ use crate::view::resolve::View;
 mod csv;
 pub mod format;
 mod list;
+mod page;
 mod report;
 mod rows;
 mod table;
@@ -54,6 +55,13 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         (View::RunRows { frame, .. }, Format::Table) => table::rows_table(view, frame, style, out),
         (View::RunRows { frame, .. }, Format::Json) => rows::rows_json(frame, out),
         (View::RunRows { frame, .. }, Format::Csv) => csv::rows_csv(frame, out),
+        (View::Page { resolved, runs }, _) => page::page(resolved, runs, out),
+        (View::Plot { series, kind }, _) => {
+            let chart =
+                crate::view::plot::run_chart(series, *kind, 0, crate::view::plot::Output::Svg)
+                    .map_err(io::Error::other)?;
+            out.write_all(chart.svg.as_bytes())
+        }
     }
 }
 

@@ -1,0 +1,518 @@
+//! Drawing the charts with plotters, on any of its backends: SVG text for the page
+//! and `.svg` files, a bitmap for `.png` files.
+
+use std::ops::Range;
+use std::path::Path;
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::reduce::{min_max_per_column, path_within, total, Kept, Segments};
+use super::{register_font, PlotKind, RunSeries, COLUMNS};
+use crate::model::readings::{DropReason, RowAccount};
+
+/// Where a chart goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
+    /// SVG text, returned in [`Chart::svg`].
+    Svg,
+    /// A PNG file.
+    Png(&'a Path),
+}
+
+/// A drawn chart and what a reader (or a test) needs to know of it.
+#[derive(Debug, Clone, Default)]
+pub struct Chart {
+    /// `path-xy`, `path-xz`, `speed`, `accel`, `force`, `coverage` or `drops`.
+    pub kind: &'static str,
+    pub title: String,
+    /// The SVG document (empty for a PNG).
+    pub svg: String,
+    /// Points drawn of the points there were.
+    pub kept: Kept,
+    /// How points were chosen, when some were left out.
+    pub method: String,
+    /// The x axis: its data range and the pixels it spans.
+    pub x_range: (f64, f64),
+    pub x_pixels: (i32, i32),
+}
+
+impl Chart {
+    /// The line a reduced chart carries, so no one mistakes it for raw data.
+    pub fn reduction_note(&self) -> Option<String> {
+        self.kept.is_reduced().then(|| {
+            format!(
+                "reduced for display: {} of {} points drawn ({})",
+                self.kept.points, self.kept.of, self.method
+            )
+        })
+    }
+}
+
+type DrawError = String;
+
+fn failed<E: std::fmt::Debug>(e: E) -> DrawError {
+    format!("cannot draw the chart: {e:?}")
+}
+
+const ROBOT_COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 340;
+const PATH_SIZE: u32 = 560;
+/// At most this many points of one robot's path are drawn.
+const PATH_POINTS: usize = 4_000;
+
+fn font(size: u32) -> FontDesc<'static> {
+    ("sans-serif", size).into_font()
+}
+
+/// One chart of a run: `kind` as `--plot` names it, `which` picks X–Y (0) or X–Z
+/// (1) for the path.
+pub fn run_chart(
+    run: &RunSeries,
+    kind: PlotKind,
+    which: usize,
+    output: Output,
+) -> Result<Chart, DrawError> {
+    register_font();
+    let size = match kind {
+        PlotKind::Path => (PATH_SIZE, PATH_SIZE),
+        PlotKind::Coverage => (WIDTH, 120 + 22 * run.coverage.len() as u32),
+        _ => (WIDTH, HEIGHT),
+    };
+    match output {
+        Output::Svg => {
+            let mut svg = String::new();
+            let mut chart = {
+                let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+                let chart = draw_run(&area, run, kind, which)?;
+                area.present().map_err(failed)?;
+                chart
+            };
+            chart.svg = svg;
+            Ok(chart)
+        }
+        Output::Png(path) => {
+            let area = BitMapBackend::new(path, size).into_drawing_area();
+            let chart = draw_run(&area, run, kind, which)?;
+            area.present().map_err(failed)?;
+            Ok(chart)
+        }
+    }
+}
+
+fn draw_run<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    run: &RunSeries,
+    kind: PlotKind,
+    which: usize,
+) -> Result<Chart, DrawError> {
+    area.fill(&WHITE).map_err(failed)?;
+    match kind {
+        PlotKind::Path => draw_path(area, run, which),
+        PlotKind::Speed => draw_time(area, run, "speed", "speed |v|", "mm/s", |r| &r.speed),
+        PlotKind::Accel => draw_time(area, run, "accel", "acceleration |a|", "mm/s²", |r| {
+            &r.accel
+        }),
+        PlotKind::Force => draw_time(area, run, "force", "force |f|", "N", |r| &r.force),
+        PlotKind::Coverage => draw_coverage(area, run),
+    }
+}
+
+/// The range of finite values, widened when empty or flat.
+fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    (lo <= hi).then_some((lo, hi))
+}
+
+fn widened((lo, hi): (f64, f64)) -> Range<f64> {
+    if hi - lo > f64::EPSILON * hi.abs().max(1.0) {
+        lo..hi
+    } else {
+        lo - 1.0..hi + 1.0
+    }
+}
+
+/// The note of a reduced chart, at the bottom left of the canvas.
+fn note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), DrawError> {
+    if let Some(text) = chart.reduction_note() {
+        let (_, height) = area.dim_in_pixel();
+        area.draw(&Text::new(
+            text,
+            (8, height as i32 - 16),
+            font(12).color(&RGBColor(90, 90, 90)),
+        ))
+        .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// A chart with data coordinates on both axes.
+type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_series<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Plot<'a, DB>,
+    segments: &Segments,
+    color: RGBColor,
+    label: &str,
+) -> Result<(), DrawError> {
+    let mut labelled = false;
+    for segment in segments {
+        let drawn = chart
+            .draw_series(LineSeries::new(
+                segment.iter().copied(),
+                color.stroke_width(1),
+            ))
+            .map_err(failed)?;
+        if !labelled {
+            drawn.label(label.to_string()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+            labelled = true;
+        }
+    }
+    Ok(())
+}
+
+/// The tool path in the X–Y (`which` 0) or X–Z plane, mm on both axes at the same
+/// scale.
+fn draw_path<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    run: &RunSeries,
+    which: usize,
+) -> Result<Chart, DrawError> {
+    let (second, name) = if which == 0 {
+        (1, "X–Y")
+    } else {
+        (2, "X–Z")
+    };
+    let axis = ["x", "y", "z"][second];
+    let title = format!("run {}: tool path, {name} (mm)", run.run_uuid);
+    let area = area.titled(&title, font(18)).map_err(failed)?;
+    let (margin, x_label, y_label) = (12u32, 40u32, 64u32);
+    let (w, h) = area.dim_in_pixel();
+    let plot_w = w.saturating_sub(2 * margin + y_label).max(1) as f64;
+    let plot_h = h.saturating_sub(2 * margin + x_label + 16).max(1) as f64;
+    let xs = extent(
+        run.robots
+            .iter()
+            .flat_map(|r| r.position[0].iter().copied()),
+    );
+    let ys = extent(
+        run.robots
+            .iter()
+            .flat_map(|r| r.position[second].iter().copied()),
+    );
+    let (Some(xs), Some(ys)) = (xs, ys) else {
+        return Err(format!("run {} has no positions to draw", run.run_uuid));
+    };
+    // Equal aspect: one scale, mm per pixel, for both axes.
+    let scale = ((xs.1 - xs.0) / plot_w)
+        .max((ys.1 - ys.0) / plot_h)
+        .max(1e-9)
+        * 1.05;
+    let centre = |(lo, hi): (f64, f64)| (lo + hi) / 2.0;
+    let x_range = centre(xs) - scale * plot_w / 2.0..centre(xs) + scale * plot_w / 2.0;
+    let y_range = centre(ys) - scale * plot_h / 2.0..centre(ys) + scale * plot_h / 2.0;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(margin)
+        .margin_bottom(margin + 16)
+        .x_label_area_size(x_label)
+        .y_label_area_size(y_label)
+        .build_cartesian_2d(x_range.clone(), y_range)
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .x_desc("x (mm)")
+        .y_desc(format!("{axis} (mm)"))
+        .label_style(font(12))
+        .axis_desc_style(font(14))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(failed)?;
+    let mut kept = Vec::new();
+    let mut coarsest = 1;
+    for robot in &run.robots {
+        let (segments, k, cell) = path_within(
+            &robot.position[0],
+            &robot.position[second],
+            scale,
+            PATH_POINTS,
+        );
+        if segments.is_empty() {
+            continue;
+        }
+        coarsest = coarsest.max(cell);
+        kept.push(k);
+        draw_series(
+            &mut chart,
+            &segments,
+            robot_color(robot.robot),
+            &format!("robot {}", robot.robot),
+        )?;
+    }
+    legend(&mut chart)?;
+    let pixels = chart.plotting_area().get_pixel_range().0;
+    let drawn = Chart {
+        kind: if which == 0 { "path-xy" } else { "path-xz" },
+        title,
+        kept: total(kept),
+        method: match coarsest {
+            1 => "one per pixel".to_string(),
+            cell => format!("one per {cell}×{cell} pixels"),
+        },
+        x_range: (x_range.start, x_range.end),
+        x_pixels: (pixels.start, pixels.end),
+        ..Chart::default()
+    };
+    note(&area, &drawn)?;
+    Ok(drawn)
+}
+
+/// Robot 1 blue, robot 2 red, in every chart.
+fn robot_color(robot: u8) -> RGBColor {
+    ROBOT_COLORS[usize::from(robot.saturating_sub(1)).min(1)]
+}
+
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Plot<'a, DB>) -> Result<(), DrawError> {
+    chart
+        .configure_series_labels()
+        .label_font(font(13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(failed)
+}
+
+/// One quantity of both robots against time (s from the run's start).
+fn draw_time<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    run: &RunSeries,
+    kind: &'static str,
+    quantity: &str,
+    unit: &str,
+    values: impl Fn(&super::RobotSeries) -> &Vec<f64>,
+) -> Result<Chart, DrawError> {
+    let title = format!("run {}: {quantity} ({unit})", run.run_uuid);
+    let area = area.titled(&title, font(18)).map_err(failed)?;
+    let t_range = (0.0, run.t.last().copied().unwrap_or(0.0));
+    let ys = extent(run.robots.iter().flat_map(|r| values(r).iter().copied()));
+    let y_range = widened((
+        0.0_f64.min(ys.map_or(0.0, |y| y.0)),
+        ys.map_or(1.0, |y| y.1),
+    ));
+    let mut chart = ChartBuilder::on(&area)
+        .margin(12)
+        .margin_bottom(28)
+        .x_label_area_size(40)
+        .y_label_area_size(72)
+        .build_cartesian_2d(widened(t_range), y_range)
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the run's start (s)")
+        .y_desc(format!("{quantity} ({unit})"))
+        .label_style(font(12))
+        .axis_desc_style(font(14))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(failed)?;
+    let mut kept = Vec::new();
+    for robot in &run.robots {
+        let (segments, k) = min_max_per_column(&run.t, values(robot), t_range, COLUMNS);
+        if segments.is_empty() {
+            continue;
+        }
+        kept.push(k);
+        draw_series(
+            &mut chart,
+            &segments,
+            robot_color(robot.robot),
+            &format!("robot {}", robot.robot),
+        )?;
+    }
+    if kept.is_empty() {
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("no {quantity} in this run"),
+                (t_range.1 / 2.0, 0.5),
+                font(14),
+            )))
+            .map_err(failed)?;
+    } else {
+        legend(&mut chart)?;
+    }
+    let range = chart.x_range();
+    let pixels = chart.plotting_area().get_pixel_range().0;
+    let drawn = Chart {
+        kind,
+        title,
+        kept: total(kept),
+        method: "first, min, max and last per pixel column".to_string(),
+        x_range: (range.start, range.end),
+        x_pixels: (pixels.start, pixels.end),
+        ..Chart::default()
+    };
+    note(&area, &drawn)?;
+    Ok(drawn)
+}
+
+/// A strip per channel: where it has values (filled) and its gaps (empty).
+fn draw_coverage<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    run: &RunSeries,
+) -> Result<Chart, DrawError> {
+    let title = format!(
+        "run {}: channel coverage (readings over time)",
+        run.run_uuid
+    );
+    let area = area.titled(&title, font(18)).map_err(failed)?;
+    let duration = run.t.last().copied().unwrap_or(0.0);
+    let rows = run.coverage.len();
+    let names: Vec<String> = run.coverage.iter().map(|(n, _)| n.clone()).collect();
+    let mut chart = ChartBuilder::on(&area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(widened((0.0, duration)), -0.5..rows as f64 - 0.5)
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows.max(1))
+        .y_label_formatter(&|v| {
+            let row = v.round();
+            if (v - row).abs() < 1e-6 && row >= 0.0 {
+                names.get(row as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("time since the run's start (s)")
+        .y_desc("channel")
+        .label_style(font(12))
+        .axis_desc_style(font(14))
+        .draw()
+        .map_err(failed)?;
+    let mut stretches = 0;
+    for (row, (name, spans)) in run.coverage.iter().enumerate() {
+        let robot: u8 = name
+            .rsplit('_')
+            .next()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1);
+        let color = robot_color(robot);
+        stretches += spans.len();
+        let y = row as f64;
+        chart
+            .draw_series(spans.iter().map(|&(start, end)| {
+                let end = if end > start {
+                    end
+                } else {
+                    start + duration / COLUMNS as f64
+                };
+                Rectangle::new([(start, y - 0.35), (end, y + 0.35)], color.filled())
+            }))
+            .map_err(failed)?;
+    }
+    let range = chart.x_range();
+    let pixels = chart.plotting_area().get_pixel_range().0;
+    Ok(Chart {
+        kind: "coverage",
+        title,
+        kept: Kept {
+            points: stretches,
+            of: stretches,
+        },
+        x_range: (range.start, range.end),
+        x_pixels: (pixels.start, pixels.end),
+        ..Chart::default()
+    })
+}
+
+/// Dropped rows per reason, as horizontal bars (SVG); `None` when nothing was dropped.
+pub fn drops_chart(rows: &RowAccount) -> Result<Option<Chart>, DrawError> {
+    register_font();
+    let bars: Vec<(DropReason, u64)> = rows
+        .dropped
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(&r, &n)| (r, n))
+        .collect();
+    if bars.is_empty() {
+        return Ok(None);
+    }
+    let title = format!(
+        "dropped rows by reason ({} of {} read)",
+        rows.dropped_total(),
+        rows.read
+    );
+    let height = 90 + 26 * bars.len() as u32;
+    let mut svg = String::new();
+    let mut chart_meta = {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(failed)?;
+        let area = root.titled(&title, font(18)).map_err(failed)?;
+        let most = bars.iter().map(|(_, n)| *n).max().unwrap_or(1) as f64;
+        let names: Vec<&str> = bars.iter().map(|(r, _)| r.name()).collect();
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(170)
+            .build_cartesian_2d(0.0..most * 1.1, -0.5..bars.len() as f64 - 0.5)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(bars.len())
+            .y_label_formatter(&|v| {
+                let row = v.round();
+                if (v - row).abs() < 1e-6 && row >= 0.0 {
+                    names
+                        .get(row as usize)
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc("rows")
+            .label_style(font(12))
+            .axis_desc_style(font(14))
+            .draw()
+            .map_err(failed)?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, n))| {
+                let y = i as f64;
+                Rectangle::new(
+                    [(0.0, y - 0.35), (*n as f64, y + 0.35)],
+                    RGBColor(148, 103, 189).filled(),
+                )
+            }))
+            .map_err(failed)?;
+        let range = chart.x_range();
+        let pixels = chart.plotting_area().get_pixel_range().0;
+        let meta = Chart {
+            kind: "drops",
+            title: title.clone(),
+            kept: Kept {
+                points: bars.len(),
+                of: bars.len(),
+            },
+            x_range: (range.start, range.end),
+            x_pixels: (pixels.start, pixels.end),
+            ..Chart::default()
+        };
+        root.present().map_err(failed)?;
+        meta
+    };
+    chart_meta.svg = svg;
+    Ok(Some(chart_meta))
+}
