@@ -1,7 +1,7 @@
-//! One self-contained HTML page of a harvested file: the report as `view TARGET`
-//! prints it (the same numbers, from the same renderer), dropped rows as a bar
-//! chart, and per run the tool path, speed, acceleration, force and channel
-//! coverage as inline SVG. No script, font, image or style sheet is fetched: a
+//! One self-contained HTML page of a harvested file: dropped rows as a bar chart,
+//! per run the tool path, speed, acceleration, force and channel coverage as
+//! inline SVG, then the report as `view TARGET` prints it (the same numbers, from
+//! the same renderer). No script, font, image or style sheet is fetched: a
 //! Content-Security-Policy forbids every request, so the page opens offline from a
 //! file:// URL exactly as it was written.
 
@@ -21,7 +21,8 @@ figure.chart { margin: 16px 0; }
 figure.chart svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 12px; color: #555; }
 .note { color: #8a5a00; }
-.paths { display: flex; flex-wrap: wrap; gap: 12px; }
+.paths { display: flex; gap: 12px; }
+.paths figure.chart { margin: 0; flex: 1 1 0; min-width: 0; }
 ";
 
 /// Writes the page of `resolved`, with the charts of `runs`.
@@ -57,12 +58,11 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
     writeln!(out, "<h1>{}</h1>", escape(&report.source))?;
     writeln!(
         out,
-        "<section id=\"report\">\n<h2>Summary, data quality and run statistics</h2>"
-    )?;
-    writeln!(
-        out,
-        "<pre>{}</pre>\n</section>",
-        escape(&String::from_utf8_lossy(&text))
+        "<p>{} rows read, {} kept, {} dropped; {} runs. The charts come first; the report follows them, as <code>view</code> prints it.</p>",
+        report.rows.read,
+        report.rows.kept,
+        report.rows.dropped_total(),
+        runs.len()
     )?;
 
     writeln!(out, "<section id=\"drops\">\n<h2>Dropped rows</h2>")?;
@@ -93,6 +93,15 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
         }
         writeln!(out, "</section>")?;
     }
+    writeln!(
+        out,
+        "<section id=\"report\">\n<h2>Summary, data quality and run statistics</h2>"
+    )?;
+    writeln!(
+        out,
+        "<pre>{}</pre>\n</section>",
+        escape(&String::from_utf8_lossy(&text))
+    )?;
     writeln!(out, "</body>\n</html>")
 }
 
