@@ -12,6 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::catalog::{
     default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus, ListFilter,
@@ -20,6 +21,7 @@ use crate::error::{CatalogError, ExitCode};
 use crate::model::layout::REPORT_FILE;
 use crate::model::report::{Report, RunEntry};
 use crate::model::schema::absent_columns;
+use crate::parallel::in_pool;
 use crate::view::options::{Request, ViewOptions};
 use crate::view::plot::{run_tables, PlotKind, RunSeries};
 use crate::view::suggest::closest_matches;
@@ -122,20 +124,17 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
             target,
             run_uuid,
             head,
-        } => {
-            let View::Report(resolved) = resolve(options, target).await? else {
-                return Err(ViewError::Usage(format!(
-                    "`{target}` has not been harvested: it has no run tables"
-                )));
-            };
-            run_rows(&resolved, run_uuid, *head)
-        }
+        } => run_rows(&harvested(options, target).await?, run_uuid, *head),
         Request::Page { target, .. } => {
             let resolved = harvested(options, target).await?;
-            let runs = run_tables(&resolved.report)
-                .into_iter()
-                .map(|(run, table)| read_series(&resolved, run, &table))
-                .collect::<Result<Vec<_>, _>>()?;
+            // Runs are read side by side: a page of a long shift reads gigabytes.
+            let tables = run_tables(&resolved.report);
+            let runs = in_pool(|| {
+                tables
+                    .par_iter()
+                    .map(|(run, table)| read_series(&resolved, *run, table))
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
             Ok(View::Page {
                 resolved: Box::new(resolved),
                 runs,
@@ -194,7 +193,7 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
 async fn harvested(options: &ViewOptions, target: &str) -> Result<Resolved, ViewError> {
     let View::Report(resolved) = resolve(options, target).await? else {
         return Err(ViewError::Usage(format!(
-            "`{target}` has not been harvested: it has no runs to draw"
+            "`{target}` has not been harvested: it has no run tables"
         )));
     };
     Ok(*resolved)

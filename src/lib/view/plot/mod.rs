@@ -67,7 +67,7 @@ impl RunSeries {
             names.extend(["v", "a", "f"].map(|q| format!("{q}{robot}")));
         }
         let frame = ParquetReader::new(file)
-            .with_columns(Some(names))
+            .with_columns(Some(names.clone()))
             .finish()?;
         let time = frame.column("time")?.cast(&DataType::Int64)?;
         let time = time.i64()?;
@@ -77,35 +77,42 @@ impl RunSeries {
             .flat_map(|chunk| chunk.iter())
             .map(|ns| ns.map_or(f64::NAN, |ns| (ns - start) as f64 * 1e-9))
             .collect();
-        let values = |name: &str| -> PolarsResult<Vec<f64>> {
-            Ok(frame
-                .column(name)?
-                .f64()?
-                .downcast_iter()
-                .flat_map(|chunk| chunk.iter())
-                .map(|v| v.copied().unwrap_or(f64::NAN))
-                .collect())
-        };
+        // Every column once, as plain floats (NaN for null).
+        let mut values: std::collections::HashMap<String, Vec<f64>> = names[1..]
+            .iter()
+            .map(|name| {
+                let floats = frame
+                    .column(name)?
+                    .f64()?
+                    .downcast_iter()
+                    .flat_map(|chunk| chunk.iter())
+                    .map(|v| v.copied().unwrap_or(f64::NAN))
+                    .collect();
+                Ok((name.clone(), floats))
+            })
+            .collect::<PolarsResult<_>>()?;
         let duration = t.last().copied().unwrap_or(0.0);
-        let mut coverage = Vec::new();
-        for channel in Channel::all() {
-            let name = channel.column();
-            let present: Vec<bool> = values(&name)?.iter().map(|v| !v.is_nan()).collect();
-            let min_gap = duration / COLUMNS as f64;
-            coverage.push((name, reduce::stretches(&t, |i| present[i], min_gap)));
-        }
-        let mut robots = Vec::new();
-        for robot in ROBOTS {
-            let position = ["x", "y", "z"].map(|axis| values(&format!("{axis}_{robot}")));
-            let [x, y, z] = position;
-            robots.push(RobotSeries {
+        let coverage = Channel::all()
+            .iter()
+            .map(|channel| {
+                let name = channel.column();
+                let column = &values[&name];
+                let min_gap = duration / COLUMNS as f64;
+                let stretches = reduce::stretches(&t, |i| !column[i].is_nan(), min_gap);
+                (name, stretches)
+            })
+            .collect();
+        let mut take = |name: String| values.remove(&name).unwrap_or_default();
+        let robots = ROBOTS
+            .iter()
+            .map(|&robot| RobotSeries {
                 robot,
-                position: [x?, y?, z?],
-                speed: values(&format!("v{robot}"))?,
-                accel: values(&format!("a{robot}"))?,
-                force: values(&format!("f{robot}"))?,
-            });
-        }
+                position: ["x", "y", "z"].map(|axis| take(format!("{axis}_{robot}"))),
+                speed: take(format!("v{robot}")),
+                accel: take(format!("a{robot}")),
+                force: take(format!("f{robot}")),
+            })
+            .collect();
         Ok(RunSeries {
             run_uuid,
             t,

@@ -7,8 +7,11 @@
 
 use std::io::{self, Write};
 
+use rayon::prelude::*;
+
 use super::report::report_tables;
 use super::table::Style;
+use crate::parallel::in_pool;
 use crate::view::plot::{drops_chart, run_chart, Chart, Output, PlotKind, RunSeries};
 use crate::view::resolve::Resolved;
 
@@ -72,26 +75,18 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
     }
     writeln!(out, "</section>")?;
 
-    for run in runs {
-        writeln!(out, "<section class=\"run\" id=\"run-{}\">", run.run_uuid)?;
-        writeln!(out, "<h2>Run {}</h2>\n<div class=\"paths\">", run.run_uuid)?;
-        for which in [0, 1] {
-            match run_chart(run, PlotKind::Path, which, Output::Svg) {
-                Ok(chart) => figure(out, &chart, Some(run.run_uuid))?,
-                Err(problem) => writeln!(out, "<p>{}</p>", escape(&problem))?,
-            }
-        }
-        writeln!(out, "</div>")?;
-        for kind in [
-            PlotKind::Speed,
-            PlotKind::Accel,
-            PlotKind::Force,
-            PlotKind::Coverage,
-        ] {
-            let chart = run_chart(run, kind, 0, Output::Svg).map_err(io::Error::other)?;
-            figure(out, &chart, Some(run.run_uuid))?;
-        }
-        writeln!(out, "</section>")?;
+    // Each run's charts are drawn side by side, then written in order.
+    let sections: Vec<io::Result<Vec<u8>>> = in_pool(|| {
+        runs.par_iter()
+            .map(|run| {
+                let mut section = Vec::new();
+                run_section(run, &mut section)?;
+                Ok(section)
+            })
+            .collect()
+    });
+    for section in sections {
+        out.write_all(&section?)?;
     }
     writeln!(
         out,
@@ -103,6 +98,30 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
         escape(&String::from_utf8_lossy(&text))
     )?;
     writeln!(out, "</body>\n</html>")
+}
+
+/// One run's section: its path projections, time charts and coverage.
+fn run_section(run: &RunSeries, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "<section class=\"run\" id=\"run-{}\">", run.run_uuid)?;
+    writeln!(out, "<h2>Run {}</h2>\n<div class=\"paths\">", run.run_uuid)?;
+    for which in [0, 1] {
+        match run_chart(run, PlotKind::Path, which, Output::Svg) {
+            Ok(chart) => figure(out, &chart, Some(run.run_uuid))?,
+            Err(problem) => writeln!(out, "<p>{}</p>", escape(&problem))?,
+        }
+    }
+    writeln!(out, "</div>")?;
+    for kind in [
+        PlotKind::Speed,
+        PlotKind::Accel,
+        PlotKind::Force,
+        PlotKind::Coverage,
+    ] {
+        let chart = run_chart(run, kind, 0, Output::Svg).map_err(io::Error::other)?;
+        figure(out, &chart, Some(run.run_uuid))?;
+    }
+    writeln!(out, "</section>")?;
+    Ok(())
 }
 
 /// A chart in its figure: what it is, the data range and pixels of its x axis (a
