@@ -437,8 +437,19 @@ fn plot_writes_one_chart_as_svg_or_png() {
     let image = image::open(&png).unwrap().to_rgb8();
     assert!(image.width() >= 400 && image.pixels().any(|p| p.0 != [255, 255, 255]));
 
-    let (txt, bad_run) = (work.path("x.txt"), work.path("x.svg"));
+    let (txt, bad_run, no_path) = (work.path("x.txt"), work.path("x.svg"), work.path("p.svg"));
     for (args, said) in [
+        (
+            vec![
+                "--plot",
+                "path",
+                "--robot",
+                "2",
+                "-o",
+                no_path.to_str().unwrap(),
+            ],
+            "no positions",
+        ),
         (
             vec!["--plot", "speed", "-o", txt.to_str().unwrap()],
             ".svg or .png",
@@ -459,5 +470,8 @@ fn plot_writes_one_chart_as_svg_or_png() {
         assert_eq!(code(&done), 64, "{args:?}: {}", stderr(&done));
         assert!(stderr(&done).contains(said), "{}", stderr(&done));
     }
-    assert!(!txt.exists() && !bad_run.exists(), "nothing written");
+    assert!(
+        !txt.exists() && !bad_run.exists() && !no_path.exists(),
+        "nothing written"
+    );
 }

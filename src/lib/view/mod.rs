@@ -85,13 +85,19 @@ fn write_file(view: &View, file: &std::path::Path) -> io::Result<()> {
     match (view, extension.as_str()) {
         (View::Plot { series, kind }, "png") => {
             plot::run_chart(series, *kind, 0, plot::Output::Png(temporary.path()))
-                .map_err(io::Error::other)?;
+                .map_err(not_drawable)?;
         }
         (View::Plot { .. }, extension) if extension != "svg" => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a chart is written as .svg or .png",
             ))
+        }
+        (View::Plot { series, kind }, _) => {
+            let chart =
+                plot::run_chart(series, *kind, 0, plot::Output::Svg).map_err(not_drawable)?;
+            let mut out = temporary.as_file();
+            out.write_all(chart.svg.as_bytes())?;
         }
         _ => {
             let mut out = io::BufWriter::new(temporary.as_file());
@@ -107,4 +113,10 @@ fn write_file(view: &View, file: &std::path::Path) -> io::Result<()> {
     }
     temporary.persist(file).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// A chart the run's data cannot give (no positions for a path): the request's
+/// fault, a usage error.
+fn not_drawable(problem: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, problem)
 }
