@@ -8,20 +8,6 @@ use crate::util::*;
 use harvester::catalog::{Catalog, FileStatus};
 use polars::prelude::{CsvWriter, ParquetReader, SerReader, SerWriter};
 
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn url(&self, work: &Workdir, tag: &str) -> String {
-        match self {
-            Backend::Sqlite => format!("sqlite://{}", work.path("catalog.db").display()),
-            Backend::Postgres => fresh_pg_database(tag),
-        }
-    }
-}
-
 /// A small valid log whose content depends on `id`.
 fn small_log(path: &Path, id: u64, seconds: f64) {
     let mut log = LogBuilder::default();

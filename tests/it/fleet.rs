@@ -80,14 +80,6 @@ fn inbox(work: &Workdir) -> Inbox {
     Inbox { a, b }
 }
 
-/// A fresh catalog of the kind named: `sqlite` or `postgres`.
-fn catalog_url(work: &Workdir, kind: &str) -> String {
-    match kind {
-        "sqlite" => format!("sqlite://{}", work.path("catalog.db").display()),
-        _ => fresh_pg_database("fleet"),
-    }
-}
-
 fn view_list(work: &Workdir, url: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_view"))
         .args([
@@ -219,10 +211,10 @@ fn dataset_equals_outputs(work: &Workdir, labels: &[(&str, &str)]) -> serde_json
 
 /// Labels and cells from a log, from folders and from `--label`; the dataset read
 /// back by DuckDB and polars equals the outputs; `view --list` filters by them.
-fn cells_labels_and_the_dataset(catalog: &str) {
+fn cells_labels_and_the_dataset(backend: Backend) {
     let work = Workdir::new();
     let Inbox { a, b } = inbox(&work);
-    let url = catalog_url(&work, catalog);
+    let url = backend.url(&work, "fleet");
     let unsafe_folder = work.input().join("cell=7 A/e.parquet");
     cell_log(&unsafe_folder, &[(81, None, T0)], 0);
 
@@ -405,12 +397,12 @@ fn cells_labels_and_the_dataset(catalog: &str) {
 
 #[test]
 fn cells_labels_and_the_dataset_sqlite() {
-    cells_labels_and_the_dataset("sqlite");
+    cells_labels_and_the_dataset(Backend::Sqlite);
 }
 
 #[test]
 fn cells_labels_and_the_dataset_postgres() {
-    cells_labels_and_the_dataset("postgres");
+    cells_labels_and_the_dataset(Backend::Postgres);
 }
 
 /// A CSV that grows after its harvest: the new revision's runs replace the old
@@ -484,10 +476,10 @@ fn a_new_revision_replaces_the_runs_it_supersedes_in_the_dataset() {
 
 /// The fleet views answer from known inputs on both backends: per cell and day,
 /// failures, and files seen but not harvested.
-fn fleet_views(catalog: &str) {
+fn fleet_views(backend: Backend) {
     let work = Workdir::new();
     inbox(&work);
-    let url = catalog_url(&work, catalog);
+    let url = backend.url(&work, "fleet");
     let empty = work.input().join("empty.parquet");
     write_at_rest(&empty, b"");
     let out = work.harvest(&[work.input().to_str().unwrap(), "--catalog", &url]);
@@ -581,12 +573,12 @@ fn fleet_views(catalog: &str) {
 
 #[test]
 fn fleet_views_sqlite() {
-    fleet_views("sqlite");
+    fleet_views(Backend::Sqlite);
 }
 
 #[test]
 fn fleet_views_postgres() {
-    fleet_views("postgres");
+    fleet_views(Backend::Postgres);
 }
 
 /// A worker stopped between its catalog commit and the publication leaves its

@@ -525,13 +525,46 @@ pub fn catalog_records(url: &str) -> Vec<harvester::catalog::FileRecord> {
     })
 }
 
-/// Runs `f` against the catalog at `url` on a one-thread runtime.
-pub fn with_catalog<T>(url: &str, f: impl AsyncFnOnce(&harvester::catalog::Catalog) -> T) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// The two kinds of catalog the tests run on.
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// A fresh catalog of this kind: a file in `work`, or a new PostgreSQL database.
+    pub fn url(&self, work: &Workdir, tag: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("sqlite://{}", work.path("catalog.db").display()),
+            Backend::Postgres => fresh_pg_database(tag),
+        }
+    }
+}
+
+/// Runs `work` to completion on a one-thread runtime.
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+        .block_on(work)
+}
+
+/// Runs `f` on a connection pool to the catalog database at `url`, bypassing the
+/// catalog's own code (PostgreSQL or SQLite).
+fn with_pool<T>(url: &str, f: impl AsyncFnOnce(&sqlx::AnyPool) -> T) -> T {
+    block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        let result = f(&pool).await;
+        pool.close().await;
+        result
+    })
+}
+
+/// Runs `f` against the catalog at `url` on a one-thread runtime.
+pub fn with_catalog<T>(url: &str, f: impl AsyncFnOnce(&harvester::catalog::Catalog) -> T) -> T {
+    block_on(async {
         let catalog = harvester::catalog::Catalog::open(url)
             .await
             .expect("open catalog");
@@ -581,15 +614,8 @@ pub fn record_failure(url: &str, path: &Path, kind: harvester::error::FailureKin
 
 /// Runs one SQL statement on the catalog database at `url` (PostgreSQL or SQLite).
 pub fn execute_sql(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&pool).await.unwrap();
-        pool.close().await;
+    with_pool(url, async |pool| {
+        sqlx::query(sql).execute(pool).await.unwrap();
     });
 }
 
@@ -597,27 +623,18 @@ pub fn execute_sql(url: &str, sql: &str) {
 /// text (NULL as `None`; numbers are cast to text in the SQL).
 pub fn query_sql(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
     use sqlx::Row;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    with_pool(url, async |pool| {
         let rows = sqlx::query(sql)
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let text = rows
-            .iter()
+        rows.iter()
             .map(|row| {
                 (0..row.columns().len())
                     .map(|i| row.try_get::<Option<String>, _>(i).unwrap())
                     .collect()
             })
-            .collect();
-        pool.close().await;
-        text
+            .collect()
     })
 }
 

@@ -25,12 +25,9 @@ impl Labels {
 
     /// Parses `key=value`, checking both.
     pub fn parse_pair(text: &str) -> Result<(String, String), String> {
-        let (key, value) = text
-            .split_once('=')
-            .ok_or_else(|| format!("`{}` is not a label: expected key=value", escape(text)))?;
-        check_key(key)?;
-        check_value(key, value)?;
-        Ok((key.to_string(), value.to_string()))
+        let (key, value) = Labels::parse_filter(text)?;
+        check_value(&key, &value)?;
+        Ok((key, value))
     }
 
     /// Parses a `--where key=value` filter: a safe key and any value (filters are
@@ -38,7 +35,7 @@ impl Labels {
     pub fn parse_filter(text: &str) -> Result<(String, String), String> {
         let (key, value) = text
             .split_once('=')
-            .ok_or_else(|| format!("`{}` is not a filter: expected key=value", escape(text)))?;
+            .ok_or_else(|| format!("`{}` is not key=value", escape(text)))?;
         check_key(key)?;
         Ok((key.to_string(), value.to_string()))
     }

@@ -138,18 +138,13 @@ pub fn harvest(
     let per_run = harvest_runs(&split, options, &target, &source.path)?;
     stopwatch.lap(Stage::Runs);
 
-    let (runs, coverage): (Vec<RunSummary>, Vec<RunCoverage>) = per_run
-        .into_iter()
-        .map(|(stats, coverage, table)| ((stats, table), coverage))
-        .unzip();
-    let mut dataset_files: Vec<String> = Vec::new();
     let mut stats: Vec<RunStats> = Vec::new();
-    for (run_stats, table) in runs {
+    let mut coverage: Vec<RunCoverage> = Vec::new();
+    let mut dataset_files: Vec<String> = Vec::new();
+    for (run_stats, run_coverage, table) in per_run {
         stats.extend(run_stats);
+        coverage.push(run_coverage);
         dataset_files.push(table);
-    }
-    for s in &mut stats {
-        s.cell = places[&s.run_uuid].cell.clone();
     }
     store::write_run_stats(&staging, &stats, options.compression)?;
     for partition in &partitions {
@@ -229,9 +224,6 @@ struct Target<'a> {
     labels: &'a Labels,
     places: &'a BTreeMap<RunId, RunPlace>,
 }
-
-/// A run's statistics per robot and its wide table's path in the dataset.
-type RunSummary = (Vec<RunStats>, String);
 
 /// What one run gives: its statistics, its coverage and its table.
 type RunOutcome = (Vec<RunStats>, RunCoverage, String);
@@ -325,6 +317,7 @@ fn harvest_run(
     let coverage = report::coverage(&run);
     let mut run_stats = stats::run_stats(&run);
     for s in &mut run_stats {
+        s.cell = target.places[&run_uuid].cell.clone();
         stats::set_coverage(s, &coverage);
     }
     Ok((run_stats, coverage, file))

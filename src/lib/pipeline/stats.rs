@@ -123,7 +123,7 @@ pub fn run_stats(run: &RunData) -> Vec<RunStats> {
             Some(RunStats {
                 run_uuid: run.run_uuid,
                 robot_id: robot,
-                // The pipeline files the run under its cell and adds its coverage.
+                // Set by the pipeline, which knows the run's cell and coverage.
                 cell: None,
                 start,
                 stop,

@@ -91,15 +91,14 @@ pub fn write_dataset_run_stats(
     compression: Compression,
 ) -> Result<String, HarvestError> {
     let file = run_stats_file(content_hash, partition);
-    let owned: Vec<RunStats> = stats.iter().map(|s| (*s).clone()).collect();
-    let framed = run_stats_frame(&owned).and_then(|mut frame| {
+    let framed = run_stats_frame(stats).and_then(|mut frame| {
         frame.drop_in_place("cell")?;
         frame.insert_column(
             0,
-            StringChunked::full("content_hash".into(), content_hash, owned.len()).into_column(),
+            StringChunked::full("content_hash".into(), content_hash, stats.len()).into_column(),
         )?;
         frame.with_column(
-            StringChunked::full("labels".into(), &labels.to_json(), owned.len()).into_column(),
+            StringChunked::full("labels".into(), &labels.to_json(), stats.len()).into_column(),
         )?;
         Ok(frame)
     });
@@ -189,12 +188,12 @@ impl Write for FirstIoError<'_> {
     }
 }
 
-fn run_stats_frame(stats: &[RunStats]) -> PolarsResult<DataFrame> {
+fn run_stats_frame<S: std::borrow::Borrow<RunStats>>(stats: &[S]) -> PolarsResult<DataFrame> {
     let columns = RUN_STATS_COLUMNS
         .iter()
         .map(|column| {
             let name: PlSmallStr = column.name.into();
-            let values: Vec<StatValue> = stats.iter().map(|s| (column.get)(s)).collect();
+            let values: Vec<StatValue> = stats.iter().map(|s| (column.get)(s.borrow())).collect();
             // The kind fixes the variant of every value, so the fallbacks never apply.
             let integers = || values.iter().map(|v| v.integer().unwrap_or_default());
             let floats = || values.iter().map(|v| v.float());

@@ -93,12 +93,6 @@ fn write_file(view: &View, file: &std::path::Path) -> io::Result<()> {
                 "a chart is written as .svg or .png",
             ))
         }
-        (View::Plot { series, kind }, _) => {
-            let chart =
-                plot::run_chart(series, *kind, 0, plot::Output::Svg).map_err(not_drawable)?;
-            let mut out = temporary.as_file();
-            out.write_all(chart.svg.as_bytes())?;
-        }
         _ => {
             let mut out = io::BufWriter::new(temporary.as_file());
             render(view, Format::Table, Style::detect(true), &mut out)?;
@@ -117,6 +111,6 @@ fn write_file(view: &View, file: &std::path::Path) -> io::Result<()> {
 
 /// A chart the run's data cannot give (no positions for a path): the request's
 /// fault, a usage error.
-fn not_drawable(problem: String) -> io::Error {
+pub(crate) fn not_drawable(problem: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, problem)
 }

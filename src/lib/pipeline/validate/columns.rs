@@ -22,9 +22,9 @@ pub(super) fn decode_numbers<T: PolarsNumericType, R>(
 }
 
 /// Decodes a text column, chunk by chunk, with `f` applied to every cell.
-pub(super) fn decode_text<R>(
-    column: &StringChunked,
-    mut f: impl FnMut(Option<&str>) -> R,
+pub(super) fn decode_text<'a, R>(
+    column: &'a StringChunked,
+    mut f: impl FnMut(Option<&'a str>) -> R,
 ) -> Vec<R> {
     let mut out = Vec::with_capacity(column.len());
     for chunk in column.downcast_iter() {
@@ -69,17 +69,9 @@ impl CellColumn {
     pub fn decode(&self) -> Vec<Option<CellId<'_>>> {
         match self {
             CellColumn::Numbers(numbers) => decode_numbers(numbers, |n| n.map(CellId::Number)),
-            CellColumn::Text(text) => {
-                let mut out = Vec::with_capacity(text.len());
-                for chunk in text.downcast_iter() {
-                    out.extend(
-                        chunk
-                            .iter()
-                            .map(|t| t.map(str::trim).filter(|t| !t.is_empty()).map(CellId::Text)),
-                    );
-                }
-                out
-            }
+            CellColumn::Text(text) => decode_text(text, |t| {
+                t.map(str::trim).filter(|t| !t.is_empty()).map(CellId::Text)
+            }),
         }
     }
 }

@@ -225,17 +225,9 @@ fn draw_path<DB: DrawingBackend>(
         .margin_bottom(margin + 16)
         .x_label_area_size(x_label)
         .y_label_area_size(y_label)
-        .build_cartesian_2d(x_range.clone(), y_range)
+        .build_cartesian_2d(x_range, y_range)
         .map_err(failed)?;
-    chart
-        .configure_mesh()
-        .x_desc("x (mm)")
-        .y_desc(format!("{axis} (mm)"))
-        .label_style(font(12))
-        .axis_desc_style(font(14))
-        .light_line_style(RGBColor(238, 238, 238))
-        .draw()
-        .map_err(failed)?;
+    draw_mesh(&mut chart, "x (mm)", &format!("{axis} (mm)"))?;
     let mut kept = Vec::new();
     let mut coarsest = 1;
     for robot in &run.robots {
@@ -258,7 +250,7 @@ fn draw_path<DB: DrawingBackend>(
         )?;
     }
     legend(&mut chart)?;
-    let pixels = chart.plotting_area().get_pixel_range().0;
+    let (x_range, x_pixels) = x_axis(&chart);
     let drawn = Chart {
         kind: if which == 0 { "path-xy" } else { "path-xz" },
         title,
@@ -267,8 +259,8 @@ fn draw_path<DB: DrawingBackend>(
             1 => "one per pixel".to_string(),
             cell => format!("one per {cell}×{cell} pixels"),
         },
-        x_range: (x_range.start, x_range.end),
-        x_pixels: (pixels.start, pixels.end),
+        x_range,
+        x_pixels,
         ..Chart::default()
     };
     note(&area, &drawn)?;
@@ -278,6 +270,43 @@ fn draw_path<DB: DrawingBackend>(
 /// Robot 1 blue, robot 2 red, in every chart.
 fn robot_color(robot: u8) -> RGBColor {
     ROBOT_COLORS[usize::from(robot.saturating_sub(1)).min(1)]
+}
+
+/// Axes with their descriptions and a light grid, as every line chart has them.
+fn draw_mesh<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Plot<'a, DB>,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<(), DrawError> {
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(font(12))
+        .axis_desc_style(font(14))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(failed)
+}
+
+/// The name of row `v` of a chart with one row per name (none between rows).
+fn row_label(names: &[impl AsRef<str>], v: f64) -> String {
+    let row = v.round();
+    if (v - row).abs() < 1e-6 && row >= 0.0 {
+        names
+            .get(row as usize)
+            .map(|n| n.as_ref().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// The x axis of a chart: its data range and the pixels it spans.
+fn x_axis<'a, DB: DrawingBackend + 'a>(chart: &Plot<'a, DB>) -> ((f64, f64), (i32, i32)) {
+    let range = chart.x_range();
+    let pixels = chart.plotting_area().get_pixel_range().0;
+    ((range.start, range.end), (pixels.start, pixels.end))
 }
 
 fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Plot<'a, DB>) -> Result<(), DrawError> {
@@ -315,15 +344,11 @@ fn draw_time<DB: DrawingBackend>(
         .y_label_area_size(72)
         .build_cartesian_2d(widened(t_range), y_range)
         .map_err(failed)?;
-    chart
-        .configure_mesh()
-        .x_desc("time since the run's start (s)")
-        .y_desc(format!("{quantity} ({unit})"))
-        .label_style(font(12))
-        .axis_desc_style(font(14))
-        .light_line_style(RGBColor(238, 238, 238))
-        .draw()
-        .map_err(failed)?;
+    draw_mesh(
+        &mut chart,
+        "time since the run's start (s)",
+        &format!("{quantity} ({unit})"),
+    )?;
     let mut kept = Vec::new();
     for robot in &run.robots {
         let (segments, k) = min_max_per_column(&run.t, values(robot), t_range, COLUMNS);
@@ -349,15 +374,14 @@ fn draw_time<DB: DrawingBackend>(
     } else {
         legend(&mut chart)?;
     }
-    let range = chart.x_range();
-    let pixels = chart.plotting_area().get_pixel_range().0;
+    let (x_range, x_pixels) = x_axis(&chart);
     let drawn = Chart {
         kind,
         title,
         kept: total(kept),
         method: "first, min, max and last per pixel column".to_string(),
-        x_range: (range.start, range.end),
-        x_pixels: (pixels.start, pixels.end),
+        x_range,
+        x_pixels,
         ..Chart::default()
     };
     note(&area, &drawn)?;
@@ -387,14 +411,7 @@ fn draw_coverage<DB: DrawingBackend>(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(rows.max(1))
-        .y_label_formatter(&|v| {
-            let row = v.round();
-            if (v - row).abs() < 1e-6 && row >= 0.0 {
-                names.get(row as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|v| row_label(&names, *v))
         .x_desc("time since the run's start (s)")
         .y_desc("channel")
         .label_style(font(12))
@@ -422,8 +439,7 @@ fn draw_coverage<DB: DrawingBackend>(
             }))
             .map_err(failed)?;
     }
-    let range = chart.x_range();
-    let pixels = chart.plotting_area().get_pixel_range().0;
+    let (x_range, x_pixels) = x_axis(&chart);
     Ok(Chart {
         kind: "coverage",
         title,
@@ -431,8 +447,8 @@ fn draw_coverage<DB: DrawingBackend>(
             points: stretches,
             of: stretches,
         },
-        x_range: (range.start, range.end),
-        x_pixels: (pixels.start, pixels.end),
+        x_range,
+        x_pixels,
         ..Chart::default()
     })
 }
@@ -472,17 +488,7 @@ pub fn drops_chart(rows: &RowAccount) -> Result<Option<Chart>, DrawError> {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(bars.len())
-            .y_label_formatter(&|v| {
-                let row = v.round();
-                if (v - row).abs() < 1e-6 && row >= 0.0 {
-                    names
-                        .get(row as usize)
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|v| row_label(&names, *v))
             .x_desc("rows")
             .label_style(font(12))
             .axis_desc_style(font(14))
@@ -497,8 +503,7 @@ pub fn drops_chart(rows: &RowAccount) -> Result<Option<Chart>, DrawError> {
                 )
             }))
             .map_err(failed)?;
-        let range = chart.x_range();
-        let pixels = chart.plotting_area().get_pixel_range().0;
+        let (x_range, x_pixels) = x_axis(&chart);
         let meta = Chart {
             kind: "drops",
             title: title.clone(),
@@ -506,8 +511,8 @@ pub fn drops_chart(rows: &RowAccount) -> Result<Option<Chart>, DrawError> {
                 points: bars.len(),
                 of: bars.len(),
             },
-            x_range: (range.start, range.end),
-            x_pixels: (pixels.start, pixels.end),
+            x_range,
+            x_pixels,
             ..Chart::default()
         };
         root.present().map_err(failed)?;

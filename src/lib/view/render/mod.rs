@@ -59,7 +59,7 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         (View::Plot { series, kind }, _) => {
             let chart =
                 crate::view::plot::run_chart(series, *kind, 0, crate::view::plot::Output::Svg)
-                    .map_err(io::Error::other)?;
+                    .map_err(crate::view::not_drawable)?;
             out.write_all(chart.svg.as_bytes())
         }
     }
