@@ -127,3 +127,54 @@ for backend in sqlite postgres; do
   [ "$backend" = postgres ] && psql "$pg_admin" -qc "DROP DATABASE $db" >/dev/null
   rm -rf "$out" "$out.time"
 done
+
+# Object storage: the 1x log harvested from a local S3 server (moto's server mode,
+# as the tests run it) against the same log from disk, into a local output; then
+# into the same S3 server (--out s3://…, with a PostgreSQL catalog). S3=0 skips it.
+if [ "${S3:-1}" = 1 ]; then
+  bash scripts/ensure-python-deps.sh
+  input="$DATA/shift-1x.parquet"
+  [ -f "$input" ] || "$BIN/generate-log" --out "$input" --rows "$BASE_ROWS" --seed 1 --run-uuid-type float64 >&2
+  s3dir=$(mktemp -d)
+  mkfifo "$s3dir/stdin"
+  python3 tests/it/s3_server.py "$s3dir/requests" "$s3dir/slow" logs out < "$s3dir/stdin" > "$s3dir/server.json" 2>/dev/null &
+  exec 7> "$s3dir/stdin"
+  until [ -s "$s3dir/server.json" ]; do sleep 0.2; done
+  eval "$(python3 - "$s3dir/server.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(f"export AWS_ACCESS_KEY_ID={c['access_key_id']} AWS_SECRET_ACCESS_KEY='{c['secret_access_key']}'"
+      f" AWS_DEFAULT_REGION={c['region']} HARVEST_S3_ENDPOINT={c['endpoint']}")
+PY
+)"
+  python3 - "$input" <<'PY'
+import boto3, os, sys
+s3 = boto3.client("s3", endpoint_url=os.environ["HARVEST_S3_ENDPOINT"])
+s3.upload_file(sys.argv[1], "logs", "shift-1x.parquet")
+PY
+  pg_admin="${HARVESTER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  time_harvest() {  # prints the median seconds of REPEATS harvests of "$@" into fresh outputs
+    local times=()
+    for i in $(seq "$REPEATS"); do
+      local out; out=$(mktemp -d)
+      local db="harvester_s3bench_$$_$i"
+      psql "$pg_admin" -qc "CREATE DATABASE $db" >/dev/null
+      local args=("$@")
+      args=("${args[@]//@OUT@/$out}")
+      args=("${args[@]//@RUN@/$i}")
+      /usr/bin/time -f '%e' -o "$out.time" "$BIN/harvest" "${args[@]}" --quiet --catalog "${pg_admin%/*}/$db"
+      times+=("$(cat "$out.time")")
+      psql "$pg_admin" -qc "DROP DATABASE $db" >/dev/null
+      rm -rf "$out" "$out.time"
+    done
+    printf '%s\n' "${times[@]}" | median
+  }
+  disk_s=$(time_harvest "$input" --out @OUT@)
+  s3_in_s=$(time_harvest s3://logs/shift-1x.parquet --out @OUT@)
+  s3_both_s=$(time_harvest s3://logs/shift-1x.parquet --out s3://out/run-@RUN@)
+  awk -v d="$disk_s" -v i="$s3_in_s" -v b="$s3_both_s" 'BEGIN {
+    printf "1x from disk to disk: %.2f s; from S3 to disk: %.2f s (%.2fx); from S3 to S3: %.2f s (%.2fx)\n", d, i, i / d, b, b / d }'
+  exec 7>&-
+  wait
+  rm -rf "$s3dir"
+fi

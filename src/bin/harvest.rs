@@ -5,8 +5,9 @@
 //! internal error (a bug: report it), 75 retry later, 78 catalog unusable. Over
 //! several files the worst wins: 75 > 70 > 66 > 65 > 0.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode as ProcessExit;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -18,8 +19,10 @@ use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
 use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
 use harvester::model::report::Stage;
+use harvester::model::schema::InputFormat;
 use harvester::pipeline::align::AlignOptions;
 use harvester::pipeline::HarvestOptions;
+use harvester::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
 use harvester::text::printable_path;
 
 /// polars allocates and frees large buffers all the time; mimalloc keeps freed
@@ -36,13 +39,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
-    /// Log files, or directories whose .parquet/.csv files to harvest.
+    /// Log files, or directories whose .parquet/.csv files to harvest; in an object
+    /// store, s3://bucket/key.parquet or s3://bucket/prefix/ (listed like a directory).
     #[arg(required_unless_present = "reharvest_outdated")]
     paths: Vec<PathBuf>,
 
-    /// Directory that receives one output directory per harvested file.
+    /// Directory that receives one output directory per harvested file, or an
+    /// s3://bucket/prefix/ (which needs a PostgreSQL --catalog).
     #[arg(long, short, env = "HARVEST_OUT", default_value = "harvested", value_parser = cli::parse_out_dir)]
     out: PathBuf,
+
+    /// Endpoint of an S3-compatible server (MinIO, Ceph, a GCS S3 API), e.g.
+    /// http://minio:9000 [default: AWS_ENDPOINT_URL, else AWS]. Credentials and region
+    /// come from the standard AWS_* variables.
+    #[arg(long, env = "HARVEST_S3_ENDPOINT", value_name = "URL")]
+    s3_endpoint: Option<String>,
 
     /// Catalog URL: postgres://user@host/db or sqlite://path [default: sqlite://OUT/catalog.db].
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -143,6 +154,17 @@ fn parse_lease(s: &str) -> Result<Duration, String> {
     cli::parse_seconds(s, Duration::from_secs(1))
 }
 
+/// Whether a catalog URL names PostgreSQL, the catalog workers on several hosts share.
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The `--out` of an object store (already checked to parse).
+fn remote_root(out: &Path, stores: &ObjectStores) -> Result<RemoteRoot, HarvestError> {
+    let url = ObjectUrl::parse(&out.to_string_lossy()).expect("checked by the parser");
+    RemoteRoot::new(url, stores)
+}
+
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("`{s}` is not a shard: expected I/N with 0 <= I < N, e.g. 0/4");
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
@@ -181,7 +203,24 @@ fn main() -> ProcessExit {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<ExitCode> {
+async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    let checked = cli::check_remote(&mut args.paths, "an input")
+        .and_then(|()| cli::check_remote(std::slice::from_mut(&mut args.out), "--out"));
+    if let Err(line) = checked {
+        tracing::error!("{line}");
+        return Ok(ExitCode::Usage);
+    }
+    let remote_out = is_remote(&args.out);
+    if remote_out && !args.catalog.as_deref().is_some_and(is_postgres_url) {
+        tracing::error!(
+            "--out {}: outputs in an object store need a PostgreSQL catalog that every worker shares (--catalog postgres://… or DATABASE_URL)",
+            args.out.display()
+        );
+        return Ok(ExitCode::Usage);
+    }
+    let stores = Arc::new(ObjectStores::new(S3Settings {
+        endpoint: args.s3_endpoint.clone(),
+    }));
     let url = args
         .catalog
         .clone()
@@ -193,6 +232,22 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(HarvestError::from(e).exit_code());
         }
     };
+    let remote_out = match remote_out.then(|| remote_root(&args.out, &stores)) {
+        None => None,
+        Some(Ok(root)) => Some(root),
+        Some(Err(e)) => {
+            tracing::error!("{e}");
+            catalog.close().await;
+            return Ok(e.exit_code());
+        }
+    };
+    if let Some(root) = &remote_out {
+        if let Err(e) = root.check().await {
+            tracing::error!("{e}");
+            catalog.close().await;
+            return Ok(e.exit_code());
+        }
+    }
     let options = JobOptions {
         harvest: HarvestOptions {
             out_root: args.out.clone(),
@@ -218,7 +273,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             labels
         },
-        label_roots: args.paths.iter().filter(|p| p.is_dir()).cloned().collect(),
+        label_roots: args
+            .paths
+            .iter()
+            .filter(|p| p.is_dir() || (is_remote(p) && InputFormat::from_extension(p).is_none()))
+            .cloned()
+            .collect(),
+        stores: Arc::clone(&stores),
+        remote_out,
     };
     let selection = InputSelection {
         paths: args.paths.clone(),
@@ -231,7 +293,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let clock = std::time::Instant::now();
-    jobs::publish_pending(&catalog, &args.out).await;
+    jobs::publish_pending(&catalog, &options).await;
     if args.watch {
         if let Err((code, line)) = check_watched_dirs(&selection.paths) {
             tracing::error!("{line}");
@@ -252,17 +314,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(summary.exit);
     }
 
-    let inputs = gather_inputs(&selection, &catalog).await;
+    let mut inputs = gather_inputs(&selection, &catalog, &stores).await;
     let mut exit = ExitCode::Success;
-    for error in inputs.unlisted {
+    for error in &inputs.unlisted {
         tracing::error!("{error}");
         exit = exit.worst(error.exit_code());
     }
-    if let Some(e) = inputs.catalog_error {
+    if let Some(e) = inputs.catalog_error.take() {
         tracing::error!("{e}");
         exit = exit.worst(HarvestError::from(e).exit_code());
     }
-    let files = inputs.files;
+    let files = inputs.into_list();
     let known = jobs::known_paths(&catalog, &selection.paths, &options).await;
 
     let progress = progress_bar(files.len());
@@ -340,6 +402,7 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
                 runs,
                 output = %output_dir.display(),
                 read_s = stage(Stage::Read),
+                fetch_s = stage(Stage::Fetch),
                 load_s = stage(Stage::Load),
                 validate_s = stage(Stage::Validate),
                 runs_s = stage(Stage::Runs),

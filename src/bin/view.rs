@@ -87,14 +87,19 @@ struct Args {
     #[arg(long)]
     wide: bool,
 
-    /// The harvest's output directory (where the default catalog is). `-o` names a
-    /// chart's file, so this has no short form here.
+    /// The harvest's output directory (where the default catalog is), or its
+    /// s3://bucket/prefix. `-o` names a chart's file, so this has no short form here.
     #[arg(long, env = "HARVEST_OUT", default_value = "harvested", value_parser = cli::parse_out_dir)]
     out: PathBuf,
 
     /// Catalog URL: postgres://user@host/db or sqlite://path [default: sqlite://OUT/catalog.db].
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     catalog: Option<String>,
+
+    /// Endpoint of an S3-compatible server holding the outputs [default:
+    /// AWS_ENDPOINT_URL, else AWS]; credentials come from the AWS_* variables.
+    #[arg(long, env = "HARVEST_S3_ENDPOINT", value_name = "URL")]
+    s3_endpoint: Option<String>,
 
     #[command(flatten)]
     logging: cli::LogArgs,
@@ -124,11 +129,15 @@ fn parse_since(s: &str) -> Result<String, String> {
 }
 
 fn main() -> ProcessExit {
-    let args: Args = match cli::parse() {
+    let mut args: Args = match cli::parse() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
     args.logging.init();
+    if let Err(line) = cli::check_remote(std::slice::from_mut(&mut args.out), "--out") {
+        tracing::error!("{line}");
+        return ExitCode::Usage.into();
+    }
     let request = match (args.list, args.target, args.run) {
         (false, Some(target), run_uuid) if args.plot.is_some() => Request::Plot {
             target,
@@ -166,6 +175,7 @@ fn main() -> ProcessExit {
         out: args.out,
         catalog: args.catalog,
         wide: args.wide,
+        s3_endpoint: args.s3_endpoint,
     };
     let runtime = match cli::runtime(None) {
         Ok(runtime) => runtime,

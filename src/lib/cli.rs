@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{one_line, ExitCode};
 use crate::logging::{self, LogFormat};
+use crate::storage::remote::{is_remote, ObjectUrl};
 
 /// The logging flags both binaries take.
 #[derive(Debug, Clone, clap::Args)]
@@ -82,13 +83,30 @@ pub fn parse_seconds(s: &str, min: Duration) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
-/// An output directory: anything but an existing path that is not a directory.
+/// An output directory: anything but an existing path that is not a directory; or
+/// a URL, checked by [`check_remote`] (clap would echo a bad value, and a URL may hold
+/// a secret).
 pub fn parse_out_dir(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
+    if is_remote(&path) {
+        return Ok(path);
+    }
     if path.exists() && !path.is_dir() {
         return Err(format!("`{s}` exists and is not a directory"));
     }
     Ok(path)
+}
+
+/// Checks the URLs among `locations` (`s3://bucket/key` or `s3://bucket/prefix/`)
+/// and gives them in the form the catalog keys (`s3://bucket/prefix`, no trailing
+/// `/`). A bad one is a usage error whose line names the flag, never the URL.
+pub fn check_remote(locations: &mut [PathBuf], what: &str) -> Result<(), String> {
+    for location in locations.iter_mut().filter(|l| is_remote(l)) {
+        let url = ObjectUrl::parse(&location.to_string_lossy())
+            .map_err(|problem| format!("{what}: {problem}"))?;
+        *location = url.as_path();
+    }
+    Ok(())
 }
 
 /// The async runtime: `worker_threads` threads, or the calling thread alone when

@@ -37,6 +37,28 @@ pub enum HarvestError {
     /// The catalog could not be reached or refused the operation: worth a retry.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+
+    /// The object store could not be used for a location (`s3://bucket/key`, never
+    /// with credentials): see [`RemoteFailure`] for what each failure means.
+    #[error("{url}: {problem}")]
+    Remote {
+        url: String,
+        problem: String,
+        failure: RemoteFailure,
+    },
+}
+
+/// How an object store failed, and so what its caller can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteFailure {
+    /// Wrong or missing credentials, access denied, no such bucket, an endpoint that
+    /// is not an object store (78): fix the configuration.
+    Config,
+    /// The endpoint did not answer in time, refused the connection or failed on its
+    /// side, or an object changed while it was fetched (75): retry later.
+    Unreachable,
+    /// The object named does not exist (66).
+    Missing,
 }
 
 impl HarvestError {
@@ -70,14 +92,23 @@ impl HarvestError {
             | HarvestError::Internal { .. } => false,
             HarvestError::Io { .. } => true,
             HarvestError::Catalog(e) => e.is_retryable(),
+            HarvestError::Remote { failure, .. } => *failure == RemoteFailure::Unreachable,
         }
     }
 
     /// What kind of failure this is, as the catalog records it.
     pub fn kind(&self) -> FailureKind {
         match self {
-            HarvestError::BadFile { .. } | HarvestError::NoInput { .. } => FailureKind::BadFile,
-            HarvestError::Io { .. } | HarvestError::Catalog(_) => FailureKind::Retryable,
+            HarvestError::BadFile { .. }
+            | HarvestError::NoInput { .. }
+            | HarvestError::Remote {
+                failure: RemoteFailure::Missing,
+                ..
+            } => FailureKind::BadFile,
+            // A store misconfigured today may be fixed by the next trigger.
+            HarvestError::Io { .. } | HarvestError::Catalog(_) | HarvestError::Remote { .. } => {
+                FailureKind::Retryable
+            }
             HarvestError::Internal { .. } => FailureKind::Internal,
         }
     }
@@ -86,6 +117,11 @@ impl HarvestError {
         match self {
             HarvestError::Catalog(e) if !e.is_retryable() => ExitCode::Config,
             HarvestError::NoInput { .. } => ExitCode::NoInput,
+            HarvestError::Remote { failure, .. } => match failure {
+                RemoteFailure::Config => ExitCode::Config,
+                RemoteFailure::Unreachable => ExitCode::RetryLater,
+                RemoteFailure::Missing => ExitCode::NoInput,
+            },
             other => other.kind().exit_code(),
         }
     }
@@ -183,9 +219,10 @@ pub enum ExitCode {
     /// A temporary problem (catalog unreachable, I/O error, file still being written):
     /// call again later.
     RetryLater = 75,
-    /// The catalog cannot be used as configured (a malformed or empty URL, wrong
-    /// credentials, a database that does not exist, a corrupt catalog file, a failed
-    /// TLS handshake, made by a newer harvester): fix the configuration.
+    /// The catalog or the object store cannot be used as configured (a malformed or
+    /// empty URL, wrong credentials, a database or bucket that does not exist, a
+    /// corrupt catalog file, a failed TLS handshake, made by a newer harvester): fix
+    /// the configuration.
     Config = 78,
 }
 

@@ -683,6 +683,7 @@ proptest! {
             modified: None,
             identity: None,
             read_seconds: 0.0,
+            fetched: false,
         };
         let options = HarvestOptions {
             out_root: out.path().join("out"),

@@ -11,6 +11,7 @@
 //! * [`fleet`]: cells and labels, the dataset read back by DuckDB and polars, fleet views;
 //! * [`fuzz`]: property tests of loading, validation and the whole pipeline;
 //! * [`readings`]: conflicting duplicates, spikes and slow logs: the reading the robot made;
+//! * [`s3`]: inputs and outputs in an S3 bucket on a local server, exactly once across workers;
 //! * [`realistic`]: production-sized generated logs, every row accounted for;
 //! * [`security`]: nothing written outside `--out`, no leaked password, safe SQL;
 //! * [`triggering`]: watch mode, files copied in slowly, several watchers;
@@ -37,6 +38,7 @@ mod fleet;
 mod fuzz;
 mod readings;
 mod realistic;
+mod s3;
 mod security;
 mod triggering;
 mod view;

@@ -38,12 +38,14 @@ use crate::error::{one_line, CatalogError, FailureKind};
 
 mod claim;
 mod lock;
+mod objects;
 mod paths;
 mod queries;
 pub mod url;
 
 pub use claim::{CompletedHarvest, Publication, SeenFile};
 use lock::FileLock;
+pub use objects::ObjectClaim;
 pub use paths::{KnownPath, KnownPaths};
 pub use queries::ListFilter;
 use url::sqlite_path;

@@ -7,12 +7,30 @@ use std::path::{Path, PathBuf};
 use crate::catalog::Catalog;
 use crate::error::{CatalogError, ExitCode, HarvestError};
 use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
+use crate::storage::remote::{is_remote, ListedObject, ObjectStores, ObjectUrl};
 use crate::text::{printable, printable_path};
+
+/// One input of a job: a local file, or an object a listing showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    File(PathBuf),
+    Object(ListedObject),
+}
+
+impl Input {
+    /// Where it is: a path, or an `s3://` URL as a path.
+    pub fn location(&self) -> PathBuf {
+        match self {
+            Input::File(path) => path.clone(),
+            Input::Object(object) => object.url.as_path(),
+        }
+    }
+}
 
 /// What to take from the command line and the catalog.
 #[derive(Debug, Clone, Default)]
 pub struct InputSelection {
-    /// Files, or directories whose logs to take.
+    /// Files, or directories whose logs to take; `s3://` objects or prefixes.
     pub paths: Vec<PathBuf>,
     /// Also every recorded source whose outputs an older version made.
     pub outdated: bool,
@@ -47,6 +65,8 @@ impl InputSelection {
 #[derive(Debug, Default)]
 pub struct Inputs {
     pub files: Vec<PathBuf>,
+    /// Objects listed under the `s3://` locations given, sorted by URL.
+    pub objects: Vec<ListedObject>,
     pub unlisted: Vec<HarvestError>,
     pub catalog_error: Option<CatalogError>,
 }
@@ -54,9 +74,20 @@ pub struct Inputs {
 /// Gathers the files of a job. A path given that does not exist is a file when it is
 /// named like a log (`.parquet`, `.csv`: harvesting it says it is missing, 66) and
 /// otherwise a directory that is not there, such as an unmounted share (retry later, 75).
-pub async fn gather_inputs(selection: &InputSelection, catalog: &Catalog) -> Inputs {
+pub async fn gather_inputs(
+    selection: &InputSelection,
+    catalog: &Catalog,
+    stores: &ObjectStores,
+) -> Inputs {
     let mut inputs = Inputs::default();
     for root in &selection.paths {
+        if is_remote(root) {
+            match list_objects(root, selection, stores).await {
+                Ok(objects) => inputs.objects.extend(objects),
+                Err(e) => inputs.unlisted.push(e),
+            }
+            continue;
+        }
         let missing = std::fs::symlink_metadata(root).is_err();
         if root.is_dir() || (missing && InputFormat::from_extension(root).is_none()) {
             match logs_in_dir(root, &selection.listing) {
@@ -71,32 +102,99 @@ pub async fn gather_inputs(selection: &InputSelection, catalog: &Catalog) -> Inp
     }
     if selection.outdated {
         match catalog.outdated_sources(OUTPUT_SCHEMA_VERSION).await {
-            // A source may have moved since: take the most recently seen of its
-            // paths that still exists.
-            Ok(sources) => inputs.files.extend(sources.into_iter().filter_map(|paths| {
-                let found = paths.iter().map(PathBuf::from).find(|p| p.exists());
-                if found.is_none() {
-                    let paths: Vec<String> =
-                        paths.iter().map(|p| printable(p).into_owned()).collect();
-                    tracing::warn!(
-                        "an outdated source is at none of its recorded paths: {}",
-                        paths.join(", ")
-                    );
+            Ok(sources) => {
+                for paths in sources {
+                    // An object is taken from its store; a file may have moved since:
+                    // the most recently seen of its paths that still exists is taken.
+                    if let Some(url) = paths.iter().find(|p| is_remote(Path::new(p))) {
+                        match list_objects(Path::new(url), selection, stores).await {
+                            Ok(objects) => inputs.objects.extend(objects),
+                            Err(e) => tracing::warn!("an outdated source cannot be fetched: {e}"),
+                        }
+                        continue;
+                    }
+                    let found = paths.iter().map(PathBuf::from).find(|p| p.exists());
+                    if found.is_none() {
+                        let paths: Vec<String> =
+                            paths.iter().map(|p| printable(p).into_owned()).collect();
+                        tracing::warn!(
+                            "an outdated source is at none of its recorded paths: {}",
+                            paths.join(", ")
+                        );
+                    }
+                    inputs
+                        .files
+                        .extend(found.filter(|p| selection.in_shard(p, p)));
                 }
-                found.filter(|p| selection.in_shard(p, p))
-            })),
+            }
             Err(e) => inputs.catalog_error = Some(e),
         }
     }
     inputs.files.sort();
     inputs.files.dedup();
+    inputs.objects.sort_by(|a, b| a.url.cmp(&b.url));
+    inputs.objects.dedup_by(|a, b| a.url == b.url);
     inputs
 }
 
-/// Checks the directories given to `--watch`: one that does not exist (an unmounted
+/// The job's inputs in the order they are harvested: files, then objects.
+impl Inputs {
+    pub fn into_list(self) -> Vec<Input> {
+        let files = self.files.into_iter().map(Input::File);
+        files
+            .chain(self.objects.into_iter().map(Input::Object))
+            .collect()
+    }
+}
+
+/// The logs at an `s3://` location, as a directory's are taken: one object named
+/// like a log, or those below a prefix (down to `--max-depth` folders, none in
+/// hidden folders nor below `--out`), this worker's shard of them.
+pub async fn list_objects(
+    location: &Path,
+    selection: &InputSelection,
+    stores: &ObjectStores,
+) -> Result<Vec<ListedObject>, HarvestError> {
+    let url =
+        ObjectUrl::parse(&location.to_string_lossy()).map_err(|problem| HarvestError::Remote {
+            url: "s3://".into(),
+            problem,
+            failure: crate::error::RemoteFailure::Config,
+        })?;
+    let bucket = stores.bucket(&url)?;
+    if InputFormat::from_extension(Path::new(&url.key)).is_some() {
+        let object = bucket.head(&url.key).await?;
+        let root = url.as_path();
+        return Ok(selection
+            .in_shard(&root, &root)
+            .then_some(object)
+            .into_iter()
+            .collect());
+    }
+    let root = url.as_path();
+    let max_depth = selection.listing.max_depth.unwrap_or(usize::MAX);
+    let objects = bucket.list(&url.key).await?;
+    Ok(objects
+        .into_iter()
+        .filter(|object| {
+            let path = object.url.as_path();
+            let Ok(relative) = path.strip_prefix(&root) else {
+                return false;
+            };
+            let folders: Vec<_> = relative.parent().into_iter().flat_map(Path::iter).collect();
+            folders.len() < max_depth
+                && !folders.iter().any(|f| f.to_string_lossy().starts_with('.'))
+                && !selection.listing.skip.iter().any(|s| path.starts_with(s))
+                && is_candidate_log(&path)
+                && selection.in_shard(&root, &path)
+        })
+        .collect())
+}
+
+/// Checks the local directories given to `--watch`: one that does not exist (an unmounted
 /// share) is worth a retry (75); a path that is not a directory is a usage error (64).
 pub fn check_watched_dirs(dirs: &[PathBuf]) -> Result<(), (ExitCode, String)> {
-    for dir in dirs {
+    for dir in dirs.iter().filter(|dir| !is_remote(dir)) {
         if let Err(e) = std::fs::metadata(dir) {
             let error = unlistable(dir, e);
             return Err((error.exit_code(), error.to_string()));

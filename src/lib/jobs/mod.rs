@@ -10,19 +10,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{
-    Catalog, ClaimOutcome, ClaimPolicy, CompletedHarvest, KnownPath, KnownPaths, Publication,
-    SeenFile,
+    Catalog, Claim, ClaimOutcome, ClaimPolicy, CompletedHarvest, KnownPath, KnownPaths,
+    Publication, SeenFile,
 };
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
 use crate::model::labels::Labels;
 use crate::model::report::{Revision, StageTime};
 use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::{harvest, panic_message, HarvestOptions};
+use crate::storage::remote::{is_remote, ObjectStores, RemoteRoot};
 use crate::storage::{absolute, is_broken_link, path_key, Dataset, FileIdentity, SourceFile};
 use crate::text::printable_path;
 
 pub mod inputs;
+mod objects;
 pub mod watch;
+
+pub use inputs::Input;
 
 /// Everything a job needs besides the files.
 #[derive(Debug, Clone)]
@@ -41,6 +45,11 @@ pub struct JobOptions {
     /// The directories given: a file's path labels are its `key=value` folders below
     /// the one it was found in.
     pub label_roots: Vec<PathBuf>,
+    /// The object stores of `s3://` inputs and outputs.
+    pub stores: Arc<ObjectStores>,
+    /// `--out s3://…`: outputs are written under `harvest.out_root`'s place in a local
+    /// scratch directory, then uploaded here.
+    pub remote_out: Option<RemoteRoot>,
 }
 
 impl JobOptions {
@@ -64,6 +73,11 @@ impl JobOptions {
             .max_by_key(|root| root.components().count());
         let from_path = match root {
             Some(root) => Labels::of_path(root, path),
+            // An object given by itself: the folders of its key.
+            None if is_remote(path) => {
+                let bucket: PathBuf = path.components().take(2).collect();
+                Labels::of_path(&bucket, path)
+            }
             None => Labels::of_path(Path::new("/"), &absolute(path)),
         };
         let from_path = from_path.unwrap_or_else(|problem| {
@@ -74,20 +88,68 @@ impl JobOptions {
     }
 }
 
+/// Where a job's dataset is published.
+enum Output<'a> {
+    Local(Dataset),
+    Remote(&'a RemoteRoot),
+}
+
+fn output_of(options: &JobOptions) -> Output<'_> {
+    match &options.remote_out {
+        Some(remote) => Output::Remote(remote),
+        None => Output::Local(Dataset::new(&options.harvest.out_root)),
+    }
+}
+
+impl Output<'_> {
+    async fn publish(
+        &self,
+        content_hash: &str,
+        files: &[String],
+        obsolete: &[String],
+    ) -> Result<(), HarvestError> {
+        match self {
+            Output::Local(dataset) => dataset.publish(content_hash, files, obsolete),
+            Output::Remote(remote) => remote.publish(content_hash, files, obsolete).await,
+        }
+    }
+
+    async fn discard(&self, content_hash: &str) -> Result<(), HarvestError> {
+        match self {
+            Output::Local(dataset) => {
+                dataset.discard(content_hash);
+                Ok(())
+            }
+            Output::Remote(remote) => remote.discard(content_hash).await,
+        }
+    }
+
+    async fn pending(&self) -> Result<Vec<String>, HarvestError> {
+        match self {
+            Output::Local(dataset) => Ok(dataset.pending()),
+            Output::Remote(remote) => remote.pending().await,
+        }
+    }
+}
+
 /// Publishes the dataset files that wait for a harvest the catalog has committed
 /// (left by a worker that stopped between its commit and its publication), and
 /// drops those of harvests that failed. A failure only delays publication.
-pub async fn publish_pending(catalog: &Catalog, out_root: &Path) {
-    let dataset = Dataset::new(out_root);
-    for content_hash in dataset.pending() {
+pub async fn publish_pending(catalog: &Catalog, options: &JobOptions) {
+    let output = output_of(options);
+    let pending = match output.pending().await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the pending dataset files");
+            return;
+        }
+    };
+    for content_hash in pending {
         let published = match catalog.publication(&content_hash).await {
             Ok(Publication::Due { files, obsolete }) => {
-                dataset.publish(&content_hash, &files, &obsolete)
+                output.publish(&content_hash, &files, &obsolete).await
             }
-            Ok(Publication::Abandoned) => {
-                dataset.discard(&content_hash);
-                Ok(())
-            }
+            Ok(Publication::Abandoned) => output.discard(&content_hash).await,
             Ok(Publication::InProgress) => Ok(()),
             Err(e) => Err(e.into()),
         };
@@ -106,13 +168,15 @@ pub async fn known_paths(catalog: &Catalog, roots: &[PathBuf], options: &JobOpti
         return known;
     }
     for root in roots {
-        match catalog
-            .known_paths(&absolute(root), OUTPUT_SCHEMA_VERSION)
-            .await
-        {
+        let root = if is_remote(root) {
+            root.clone()
+        } else {
+            absolute(root)
+        };
+        match catalog.known_paths(&root, OUTPUT_SCHEMA_VERSION).await {
             Ok(found) => known.extend(found),
             Err(e) => {
-                tracing::warn!(root = %printable_path(root), error = %e, "could not load the paths known to the catalog")
+                tracing::warn!(root = %printable_path(&root), error = %e, "could not load the paths known to the catalog")
             }
         }
     }
@@ -199,54 +263,90 @@ pub async fn harvest_file(
             }
         }
     };
-    let hash = source.content_hash.clone();
     let labels = options.labels_of(path);
     let seen = SeenFile {
-        content_hash: &hash,
+        content_hash: &source.content_hash,
         path: &source.path.display().to_string(),
         labels: &labels,
         size_bytes: source.size(),
     };
-    let claim = match catalog
-        .claim(&seen, options.policy, options.lease, OUTPUT_SCHEMA_VERSION)
+    match claim_content(catalog, &seen, source.identity, options).await {
+        Ok(claim) => harvest_claimed(catalog, source, labels, claim, options).await,
+        Err(outcome) => outcome,
+    }
+}
+
+/// Claims a content seen under a path for this worker; any other outcome is the
+/// file's outcome (a content already harvested also remembers the path's identity).
+pub(super) async fn claim_content(
+    catalog: &Catalog,
+    seen: &SeenFile<'_>,
+    identity: Option<FileIdentity>,
+    options: &JobOptions,
+) -> Result<Claim, FileOutcome> {
+    let hash = seen.content_hash.to_string();
+    match catalog
+        .claim(seen, options.policy, options.lease, OUTPUT_SCHEMA_VERSION)
         .await
     {
-        Ok(ClaimOutcome::Acquired(claim)) => claim,
+        Ok(ClaimOutcome::Acquired(claim)) => Ok(claim),
         Ok(ClaimOutcome::AlreadyHarvested { output_dir, .. }) => {
-            remember(catalog, &source).await;
-            return FileOutcome::AlreadyHarvested {
+            remember(catalog, Path::new(seen.path), identity, &hash).await;
+            Err(FileOutcome::AlreadyHarvested {
                 content_hash: hash,
                 output_dir,
-            };
+            })
         }
-        Ok(ClaimOutcome::HeldElsewhere { host, pid, .. }) => {
-            return FileOutcome::HeldElsewhere {
-                content_hash: hash,
-                host,
-                pid,
-            }
-        }
-        Ok(ClaimOutcome::FailedBefore { last_error, kind }) => {
-            return FileOutcome::FailedBefore {
-                content_hash: hash,
-                last_error,
-                kind,
-            }
-        }
-        Err(e) => {
-            return FileOutcome::Failed {
-                content_hash: Some(hash),
-                error: e.into(),
-            }
-        }
-    };
+        Ok(ClaimOutcome::HeldElsewhere { host, pid, .. }) => Err(FileOutcome::HeldElsewhere {
+            content_hash: hash,
+            host,
+            pid,
+        }),
+        Ok(ClaimOutcome::FailedBefore { last_error, kind }) => Err(FileOutcome::FailedBefore {
+            content_hash: hash,
+            last_error,
+            kind,
+        }),
+        Err(e) => Err(FileOutcome::Failed {
+            content_hash: Some(hash),
+            error: e.into(),
+        }),
+    }
+}
 
+/// Harvests a source whose content this worker has claimed, renewing the claim
+/// while it works, and records the result: the harvest and its dataset files
+/// committed then published, or the failure.
+pub(super) async fn harvest_claimed(
+    catalog: &Catalog,
+    source: Arc<SourceFile>,
+    labels: Labels,
+    claim: Claim,
+    options: &JobOptions,
+) -> FileOutcome {
+    let hash = source.content_hash.clone();
+    let path = source.path.clone();
+    // Outputs bound for an object store are written to a local scratch root first.
+    let scratch = match &options.remote_out {
+        Some(_) => match tempfile::Builder::new().prefix("harvest-").tempdir() {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                let error =
+                    HarvestError::io(std::env::temp_dir(), "cannot create a scratch directory", e);
+                return fail(catalog, &claim, error).await;
+            }
+        },
+        None => None,
+    };
     let result = if let Some(error) = copy_in_progress(&source, options.settle) {
         Err(error)
     } else {
         let supersedes = earlier_revision(catalog, &source).await;
         let work_source = Arc::clone(&source);
-        let harvest_options = options.harvest.clone();
+        let mut harvest_options = options.harvest.clone();
+        if let Some(scratch) = &scratch {
+            harvest_options.out_root = scratch.path().to_path_buf();
+        }
         let work_labels = labels.clone();
         let mut work = tokio::task::spawn_blocking(move || {
             harvest(&work_source, &harvest_options, supersedes, &work_labels)
@@ -255,79 +355,98 @@ pub async fn harvest_file(
         heartbeat.tick().await;
         loop {
             tokio::select! {
-                done = &mut work => break done.unwrap_or_else(|join| Err(aborted(path, join))),
+                done = &mut work => break done.unwrap_or_else(|join| Err(aborted(&path, join))),
                 _ = heartbeat.tick() => {
                     if let Err(e) = catalog.renew(&claim, options.lease).await {
-                        tracing::warn!(file = %source.path.display(), error = %e, "could not renew the claim");
+                        tracing::warn!(file = %printable_path(&path), error = %e, "could not renew the claim");
                     }
                 }
             }
         }
     };
+    let mut harvested = match result {
+        Ok(harvested) => harvested,
+        Err(error) => return fail(catalog, &claim, still_being_written(&source, error)).await,
+    };
+    if let (Some(remote), Some(scratch)) = (&options.remote_out, &scratch) {
+        let uploaded = remote
+            .upload(
+                scratch.path(),
+                &harvested.output_dir,
+                &hash,
+                &harvested.dataset_files,
+            )
+            .await;
+        match uploaded {
+            Ok(output_dir) => harvested.output_dir = output_dir,
+            Err(error) => return fail(catalog, &claim, error).await,
+        }
+    }
 
-    match result {
-        Ok(harvested) => {
-            let completed = CompletedHarvest {
-                output_dir: &harvested.output_dir,
-                report: &harvested.report,
-                stats: &harvested.stats,
-                labels: &labels,
-                dataset_files: &harvested.dataset_files,
-            };
-            match catalog.complete(&claim, &completed).await {
-                Ok(Some(obsolete)) => {
-                    let dataset = Dataset::new(&options.harvest.out_root);
-                    if let Err(e) = dataset.publish(&hash, &harvested.dataset_files, &obsolete) {
-                        // Harvested all the same: the next job publishes what waits.
-                        tracing::warn!(file = %printable_path(&source.path), error = %e, "could not publish the dataset files yet");
-                    }
-                    remember(catalog, &source).await;
-                    FileOutcome::Harvested {
-                        output_dir: harvested.output_dir,
-                        content_hash: hash,
-                        rows_read: harvested.report.rows.read,
-                        rows_kept: harvested.report.rows.kept,
-                        runs: harvested.report.coverage.len(),
-                        stages: harvested.report.stages,
-                    }
-                }
-                // Our lease ran out and another worker took over; its outputs are the
-                // same, and it publishes them.
-                Ok(None) => FileOutcome::HeldElsewhere {
-                    content_hash: hash,
-                    host: String::new(),
-                    pid: 0,
-                },
-                Err(e) => FileOutcome::Failed {
-                    content_hash: Some(hash),
-                    error: e.into(),
-                },
+    let completed = CompletedHarvest {
+        output_dir: &harvested.output_dir,
+        report: &harvested.report,
+        stats: &harvested.stats,
+        labels: &labels,
+        dataset_files: &harvested.dataset_files,
+    };
+    match catalog.complete(&claim, &completed).await {
+        Ok(Some(obsolete)) => {
+            let published = output_of(options)
+                .publish(&hash, &harvested.dataset_files, &obsolete)
+                .await;
+            if let Err(e) = published {
+                // Harvested all the same: the next job publishes what waits.
+                tracing::warn!(file = %printable_path(&path), error = %e, "could not publish the dataset files yet");
+            }
+            remember(catalog, &path, source.identity, &hash).await;
+            FileOutcome::Harvested {
+                output_dir: harvested.output_dir,
+                content_hash: hash,
+                rows_read: harvested.report.rows.read,
+                rows_kept: harvested.report.rows.kept,
+                runs: harvested.report.coverage.len(),
+                stages: harvested.report.stages,
             }
         }
-        Err(error) => {
-            let error = still_being_written(&source, error);
-            if let Err(e) = catalog.fail(&claim, &error.to_string(), error.kind()).await {
-                tracing::warn!(file = %source.path.display(), error = %e, "could not record the failure");
-            }
-            FileOutcome::Failed {
-                content_hash: Some(hash),
-                error,
-            }
-        }
+        // Our lease ran out and another worker took over; its outputs are the
+        // same, and it publishes them.
+        Ok(None) => FileOutcome::HeldElsewhere {
+            content_hash: hash,
+            host: String::new(),
+            pid: 0,
+        },
+        Err(e) => FileOutcome::Failed {
+            content_hash: Some(hash),
+            error: e.into(),
+        },
     }
 }
 
-/// Records the identity the source's path had when it was read, so a later scan
-/// can skip it while it stays the same. A failure costs only that skip.
-async fn remember(catalog: &Catalog, source: &SourceFile) {
-    let Some(identity) = source.identity else {
+/// Records a claimed content's failure (a failure to record it only delays a retry).
+pub(super) async fn fail(catalog: &Catalog, claim: &Claim, error: HarvestError) -> FileOutcome {
+    if let Err(e) = catalog.fail(claim, &error.to_string(), error.kind()).await {
+        tracing::warn!(content_hash = claim.content_hash, error = %e, "could not record the failure");
+    }
+    FileOutcome::Failed {
+        content_hash: Some(claim.content_hash.clone()),
+        error,
+    }
+}
+
+/// Records the identity a path had when it was read, so a later scan can skip it
+/// while it stays the same. A failure costs only that skip.
+async fn remember(
+    catalog: &Catalog,
+    path: &Path,
+    identity: Option<FileIdentity>,
+    content_hash: &str,
+) {
+    let Some(identity) = identity else {
         return;
     };
-    if let Err(e) = catalog
-        .remember_path(&source.path, identity, &source.content_hash)
-        .await
-    {
-        tracing::warn!(file = %printable_path(&source.path), error = %e, "could not remember the path's identity");
+    if let Err(e) = catalog.remember_path(path, identity, content_hash).await {
+        tracing::warn!(file = %printable_path(path), error = %e, "could not remember the path's identity");
     }
 }
 
@@ -448,7 +567,7 @@ async fn record_broken_link(
 
 /// A harvest task that did not return: a panic is a bug; a cancellation (the
 /// runtime shutting down) is worth a retry.
-fn aborted(path: &Path, join: tokio::task::JoinError) -> HarvestError {
+pub(super) fn aborted(path: &Path, join: tokio::task::JoinError) -> HarvestError {
     if join.is_panic() {
         let payload = join.into_panic();
         HarvestError::internal(
@@ -498,13 +617,14 @@ impl JobSummary {
     }
 }
 
-/// Harvests `files` with at most `jobs` at a time, calling `on_done` as each ends.
+/// Harvests `inputs` with at most `jobs` at a time, calling `on_done` with each
+/// one's location as it ends.
 ///
 /// Once the catalog stops answering, the files not yet started fail at once with
 /// the same retryable error instead of each waiting for the database.
 pub async fn harvest_files(
     catalog: &Catalog,
-    files: Vec<PathBuf>,
+    inputs: Vec<Input>,
     options: &JobOptions,
     known: &KnownPaths,
     jobs: usize,
@@ -514,8 +634,8 @@ pub async fn harvest_files(
     let catalog_down: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let catalog_down = &catalog_down;
     let mut summary = JobSummary::default();
-    let mut results = futures_util::stream::iter(files)
-        .map(|path: PathBuf| async move {
+    let mut results = futures_util::stream::iter(inputs)
+        .map(|input: Input| async move {
             let down = catalog_down.lock().expect("not poisoned").clone();
             let outcome = match down {
                 Some(reason) => FileOutcome::Failed {
@@ -526,10 +646,16 @@ pub async fn harvest_files(
                     }
                     .into(),
                 },
-                None => {
-                    let known = known.get(&absolute(&path));
-                    harvest_file(catalog, &path, options, known).await
-                }
+                None => match &input {
+                    Input::File(path) => {
+                        let known = known.get(&absolute(path));
+                        harvest_file(catalog, path, options, known).await
+                    }
+                    Input::Object(object) => {
+                        let known = known.get(&object.url.as_path());
+                        objects::harvest_object(catalog, object, options, known).await
+                    }
+                },
             };
             if let FileOutcome::Failed {
                 error: HarvestError::Catalog(e),
@@ -540,7 +666,7 @@ pub async fn harvest_files(
                     *catalog_down.lock().expect("not poisoned") = Some(e.to_string());
                 }
             }
-            (path, outcome)
+            (input.location(), outcome)
         })
         .buffer_unordered(jobs.max(1));
     while let Some((path, outcome)) = results.next().await {

@@ -16,13 +16,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::catalog::Catalog;
 use crate::error::ExitCode;
-use crate::jobs::inputs::{logs_in_dir, InputSelection};
+use crate::jobs::inputs::{list_objects, logs_in_dir, Input, InputSelection};
 use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
 use crate::jobs::{known_paths, publish_pending};
 use crate::model::schema::InputFormat;
+use crate::storage::remote::is_remote;
 use crate::text::printable_path;
 
 const POLL: Duration = Duration::from_millis(500);
+
+/// How often a watched object-store prefix is listed.
+const REMOTE_POLL: Duration = Duration::from_secs(5);
 
 /// The wait before a file that failed for a retryable reason is tried again,
 /// doubled after each such failure up to [`RETRY_MAX`].
@@ -75,7 +79,7 @@ pub async fn watch(
     on_done: fn(&Path, &FileOutcome),
 ) -> std::io::Result<JobSummary> {
     let dirs = &selection.paths;
-    if let Some(dir) = dirs.iter().find(|dir| !dir.is_dir()) {
+    if let Some(dir) = dirs.iter().find(|dir| !is_remote(dir) && !dir.is_dir()) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!(
@@ -96,10 +100,47 @@ pub async fn watch(
     // attempt failed for an internal one.
     let mut undone: HashSet<PathBuf> = HashSet::new();
     let mut internal = false;
+    let mut listed_remote: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
-        publish_pending(catalog, &options.harvest.out_root).await;
+        publish_pending(catalog, options).await;
         let mut ready = Vec::new();
-        for dir in dirs {
+        // Object stores are listed every REMOTE_POLL; an object is whole once it is
+        // listed, so it is taken at once.
+        let list_remote = listed_remote.is_none_or(|at| at.elapsed() >= REMOTE_POLL);
+        let mut present: HashSet<PathBuf> = HashSet::new();
+        for dir in dirs.iter().filter(|dir| is_remote(dir)) {
+            if !list_remote {
+                break;
+            }
+            listed_remote = Some(Instant::now());
+            let objects = match list_objects(dir, selection, &options.stores).await {
+                Ok(objects) => objects,
+                Err(e) => {
+                    tracing::warn!("cannot list: {e}");
+                    continue;
+                }
+            };
+            for object in objects {
+                let key = object.url.as_path();
+                present.insert(key.clone());
+                let now = Instant::now();
+                let modified = Some(object.last_modified);
+                let entry = seen
+                    .entry(key)
+                    .or_insert_with(|| Sighting::new(object.size, modified, now));
+                if entry.size != object.size || entry.modified != modified {
+                    *entry = Sighting::new(object.size, modified, now);
+                }
+                if entry.taken && entry.retry.is_some_and(|(at, _)| now >= at) {
+                    entry.taken = false;
+                }
+                if !entry.taken {
+                    entry.taken = true;
+                    ready.push(Input::Object(object));
+                }
+            }
+        }
+        for dir in dirs.iter().filter(|dir| !is_remote(dir)) {
             let files = match logs_in_dir(dir, &selection.listing) {
                 Ok(files) => files,
                 Err(e) => {
@@ -128,11 +169,17 @@ pub async fn watch(
                     && looks_complete(&path)
                 {
                     entry.taken = true;
-                    ready.push(path);
+                    ready.push(Input::File(path));
                 }
             }
         }
-        seen.retain(|p, _| p.exists());
+        seen.retain(|p, _| {
+            if is_remote(p) {
+                !list_remote || present.contains(p)
+            } else {
+                p.exists()
+            }
+        });
         undone.retain(|p| seen.contains_key(p));
         for chunk in ready.chunks(jobs.max(1)) {
             if stop.load(Ordering::SeqCst) {

@@ -57,6 +57,8 @@ fn older_compression() -> Compression {
 pub enum Stage {
     /// Reading and hashing the file.
     Read,
+    /// Fetching an object from its store, and hashing it.
+    Fetch,
     Load,
     Validate,
     /// Splitting runs, aligning, deriving and writing each run's table.

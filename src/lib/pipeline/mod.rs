@@ -87,7 +87,11 @@ pub fn harvest(
     let started_at = chrono::Utc::now();
     let mut stopwatch = Stopwatch(
         vec![StageTime {
-            stage: Stage::Read,
+            stage: if source.fetched {
+                Stage::Fetch
+            } else {
+                Stage::Read
+            },
             seconds: source.read_seconds,
         }],
         Instant::now(),

@@ -1,4 +1,5 @@
-//! Where inputs are read from and outputs written to: today the local file system.
+//! Where inputs are read from and outputs written to: the local file system, or an
+//! S3-compatible object store ([`remote`]).
 //!
 //! Takes paths; gives a log's bytes with their identity ([`SourceFile`]), an
 //! output directory that appears whole or not at all ([`Staging`]), and the
@@ -7,6 +8,7 @@
 //! (an object store) can be added here without new imports from the stages.
 
 mod dataset;
+pub mod remote;
 mod source;
 mod staging;
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::HarvestError;
 use crate::model::schema::InputFormat;
+use crate::storage::remote::ListedObject;
 
 /// The catalog key of a path that has no content to hash (a dangling or looping
 /// symbolic link): `path:` and the BLAKE3 hash (hex) of the absolute path's bytes.
@@ -98,7 +99,11 @@ pub struct SourceFile {
     pub modified: Option<SystemTime>,
     /// The file's identity seen before reading (`None` for bytes not from a file).
     pub identity: Option<FileIdentity>,
+    /// Seconds spent reading the file, or fetching the object.
     pub read_seconds: f64,
+    /// Whether the bytes were fetched from an object store (`path` is then its
+    /// `s3://` URL).
+    pub fetched: bool,
 }
 
 impl SourceFile {
@@ -122,7 +127,22 @@ impl SourceFile {
             modified: meta.modified().ok(),
             identity: Some(FileIdentity::of(&meta)),
             read_seconds: started.elapsed().as_secs_f64(),
+            fetched: false,
         })
+    }
+
+    /// An object fetched from a store: `fetch_seconds` is how long its download took.
+    pub fn from_object(object: &ListedObject, bytes: Vec<u8>, fetch_seconds: f64) -> SourceFile {
+        let content_hash = blake3::hash(&bytes).to_hex().to_string();
+        SourceFile {
+            path: object.url.as_path(),
+            bytes,
+            content_hash,
+            modified: Some(object.last_modified),
+            identity: Some(object.identity()),
+            read_seconds: fetch_seconds,
+            fetched: true,
+        }
     }
 
     /// Whether this is the start of a Parquet file whose footer is not (yet) in
@@ -166,7 +186,9 @@ impl SourceFile {
     /// Whether the file on disk has grown or changed since it was read: a copy in
     /// progress. `false` when it cannot be told.
     pub fn changed_since_read(&self) -> bool {
-        std::fs::metadata(&self.path)
-            .is_ok_and(|meta| meta.len() != self.size() || meta.modified().ok() != self.modified)
+        !self.fetched
+            && std::fs::metadata(&self.path).is_ok_and(|meta| {
+                meta.len() != self.size() || meta.modified().ok() != self.modified
+            })
     }
 }

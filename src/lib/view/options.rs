@@ -57,4 +57,6 @@ pub struct ViewOptions {
     pub catalog: Option<String>,
     /// Tables as wide as their content: no eliding, dropping or stacking.
     pub wide: bool,
+    /// `--s3-endpoint`, for outputs in an S3-compatible store.
+    pub s3_endpoint: Option<String>,
 }

@@ -17,11 +17,12 @@ use rayon::prelude::*;
 use crate::catalog::{
     default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus, ListFilter,
 };
-use crate::error::{CatalogError, ExitCode};
+use crate::error::{CatalogError, ExitCode, HarvestError};
 use crate::model::layout::REPORT_FILE;
 use crate::model::report::{Report, RunEntry};
 use crate::model::schema::absent_columns;
 use crate::parallel::in_pool;
+use crate::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
 use crate::view::options::{Request, ViewOptions};
 use crate::view::plot::{run_tables, PlotKind, RunSeries};
 use crate::view::suggest::closest_matches;
@@ -41,6 +42,9 @@ pub enum ViewError {
         reason: String,
         retryable: bool,
     },
+    /// Outputs in an object store could not be fetched.
+    #[error(transparent)]
+    Remote(HarvestError),
 }
 
 impl ViewError {
@@ -55,6 +59,7 @@ impl ViewError {
             ViewError::Unreadable {
                 retryable: false, ..
             } => ExitCode::BadFile,
+            ViewError::Remote(e) => e.exit_code(),
         }
     }
 
@@ -105,6 +110,8 @@ pub struct Resolved {
     pub report: Report,
     pub output_dir: Option<PathBuf>,
     pub record: Option<FileRecord>,
+    /// Where outputs fetched from an object store are kept while they are shown.
+    pub scratch: Option<tempfile::TempDir>,
 }
 
 /// Resolves the request and reads what it shows.
@@ -240,6 +247,12 @@ fn harvest_first(options: &ViewOptions) -> String {
 /// Opens the catalog, refusing to create an SQLite catalog that does not exist yet
 /// (`view` only reads; a missing catalog means nothing was harvested there).
 async fn open_catalog(options: &ViewOptions, target: Option<&str>) -> Result<Catalog, ViewError> {
+    if options.catalog.is_none() && is_remote(&options.out) {
+        return Err(ViewError::Usage(format!(
+            "--out {}: outputs in an object store are found through their PostgreSQL catalog: give --catalog postgres://… (or DATABASE_URL)",
+            options.out.display()
+        )));
+    }
     let url = catalog_url(options);
     if let Some(file) = sqlite_file(&url) {
         if !file.exists() {
@@ -301,6 +314,7 @@ async fn resolve(options: &ViewOptions, target: &str) -> Result<View, ViewError>
                 report,
                 output_dir: Some(dir),
                 record: None,
+                scratch: None,
             })));
         }
     }
@@ -409,6 +423,15 @@ async fn view_of_record(
     options: &ViewOptions,
     record: FileRecord,
 ) -> Result<View, ViewError> {
+    if let Some(dir) = record
+        .output_dir
+        .clone()
+        .filter(|d| is_remote(Path::new(d)))
+    {
+        if record.status == FileStatus::Harvested {
+            return remote_report(catalog, options, record, &dir).await;
+        }
+    }
     // The outputs, where the catalog says, or under --out if they were moved with it.
     let output_dir = record
         .output_dir
@@ -432,6 +455,7 @@ async fn view_of_record(
                 report,
                 output_dir,
                 record: Some(record),
+                scratch: None,
             })));
         }
     }
@@ -440,6 +464,81 @@ async fn view_of_record(
         record: Box::new(record),
         runs,
     })
+}
+
+/// A harvest whose outputs are in an object store: its report from the catalog;
+/// for a request that reads run tables, its output directory and tables fetched
+/// into a scratch directory laid out as a local output root.
+async fn remote_report(
+    catalog: &Catalog,
+    options: &ViewOptions,
+    record: FileRecord,
+    output_dir: &str,
+) -> Result<View, ViewError> {
+    let url = ObjectUrl::parse(output_dir).map_err(|reason| ViewError::Unreadable {
+        path: PathBuf::from(output_dir),
+        reason,
+        retryable: false,
+    })?;
+    let (root, name) = match url.key.rsplit_once('/') {
+        Some((prefix, name)) => (
+            ObjectUrl {
+                key: prefix.to_string(),
+                ..url.clone()
+            },
+            name.to_string(),
+        ),
+        None => (
+            ObjectUrl {
+                key: String::new(),
+                ..url.clone()
+            },
+            url.key.clone(),
+        ),
+    };
+    let stores = ObjectStores::new(S3Settings {
+        endpoint: options.s3_endpoint.clone(),
+    });
+    let remote = RemoteRoot::new(root, &stores).map_err(ViewError::Remote)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("view-")
+        .tempdir()
+        .map_err(|e| ViewError::io(&std::env::temp_dir(), e))?;
+    let report = match catalog.report(&record.content_hash).await? {
+        Some(report) => report,
+        None => {
+            let file = format!("{name}/{REPORT_FILE}");
+            remote
+                .download(&[file], scratch.path())
+                .await
+                .map_err(ViewError::Remote)?;
+            read_report(&scratch.path().join(&name))?
+        }
+    };
+    let needs_tables = !matches!(
+        options.request,
+        Request::Target { .. } | Request::List { .. }
+    );
+    if needs_tables {
+        let tables: Vec<String> = run_tables(&report)
+            .into_iter()
+            .map(|(_, table)| {
+                table
+                    .strip_prefix("../")
+                    .map_or_else(|| format!("{name}/{table}"), str::to_string)
+            })
+            .collect();
+        remote
+            .download(&tables, scratch.path())
+            .await
+            .map_err(ViewError::Remote)?;
+    }
+    Ok(View::Report(Box::new(Resolved {
+        report,
+        output_dir: Some(scratch.path().join(&name)),
+        record: Some(record),
+        scratch: Some(scratch),
+    })))
 }
 
 fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, ViewError> {

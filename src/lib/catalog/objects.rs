@@ -1,0 +1,124 @@
+//! Claims on the objects of an object store, taken before an object is fetched:
+//! the content hash that keys everything else is known only once its bytes are
+//! downloaded, so without these N workers listing one prefix would each download
+//! every object before finding it claimed.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{now, now_plus, Catalog};
+use crate::error::CatalogError;
+
+/// What a worker may do with a listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectClaim {
+    /// Fetch it: this worker holds the claim until it records the content.
+    Acquired,
+    /// Another live worker is fetching it.
+    HeldElsewhere { host: String, pid: i64 },
+    /// It was fetched before and held this content, whose state the content's own
+    /// claim tells.
+    Fetched { content_hash: String },
+}
+
+impl Catalog {
+    /// Claims the object at `url` with `etag` for `lease`. A claim held by a dead
+    /// process on this host, or expired, is taken over.
+    pub async fn claim_object(
+        &self,
+        url: &str,
+        etag: &str,
+        lease: Duration,
+    ) -> Result<ObjectClaim, CatalogError> {
+        let host = crate::host::hostname();
+        let pid = std::process::id() as i64;
+        let held = sqlx::query(
+            "SELECT claimed_by_host, claimed_by_pid FROM object_claims
+             WHERE url = $1 AND etag = $2 AND content_hash IS NULL",
+        )
+        .bind(url)
+        .bind(etag)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let dead_pid = held
+            .and_then(|row| {
+                let (h, p): (String, i64) = (row.get(0), row.get(1));
+                (h == host && !crate::host::is_alive(p as i32)).then_some(p)
+            })
+            .unwrap_or(-1);
+        let acquired = sqlx::query(
+            "INSERT INTO object_claims (url, etag, content_hash, claimed_by_host, claimed_by_pid, claim_expires_at)
+             VALUES ($1, $2, NULL, $3, $4, $5)
+             ON CONFLICT (url, etag) DO UPDATE SET
+                 claimed_by_host = excluded.claimed_by_host, claimed_by_pid = excluded.claimed_by_pid,
+                 claim_expires_at = excluded.claim_expires_at
+             WHERE object_claims.content_hash IS NULL
+               AND (object_claims.claim_expires_at < $6
+                    OR (object_claims.claimed_by_host = $3
+                        AND object_claims.claimed_by_pid IN ($4, $7)))
+             RETURNING claimed_by_pid",
+        )
+        .bind(url)
+        .bind(etag)
+        .bind(&host)
+        .bind(pid)
+        .bind(now_plus(lease))
+        .bind(now())
+        .bind(dead_pid)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        if acquired.is_some() {
+            return Ok(ObjectClaim::Acquired);
+        }
+        let row = sqlx::query(
+            "SELECT content_hash, claimed_by_host, claimed_by_pid FROM object_claims
+             WHERE url = $1 AND etag = $2",
+        )
+        .bind(url)
+        .bind(etag)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(match row.get::<Option<String>, _>(0) {
+            Some(content_hash) => ObjectClaim::Fetched { content_hash },
+            None => ObjectClaim::HeldElsewhere {
+                host: row.get(1),
+                pid: row.get(2),
+            },
+        })
+    }
+
+    /// Records what a claimed object held; its claim ends.
+    pub async fn object_fetched(
+        &self,
+        url: &str,
+        etag: &str,
+        content_hash: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE object_claims SET content_hash = $3 WHERE url = $1 AND etag = $2")
+            .bind(url)
+            .bind(etag)
+            .bind(content_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Gives up the claim on an object that could not be fetched, so any worker may
+    /// try again.
+    pub async fn release_object(&self, url: &str, etag: &str) -> Result<(), CatalogError> {
+        sqlx::query(
+            "DELETE FROM object_claims WHERE url = $1 AND etag = $2 AND content_hash IS NULL",
+        )
+        .bind(url)
+        .bind(etag)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+}

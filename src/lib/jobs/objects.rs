@@ -1,0 +1,151 @@
+//! One object of an object store, harvested exactly once and fetched once: the
+//! object is claimed by its URL and ETag before its bytes are downloaded, so workers
+//! sharing a prefix do not each download it to find its content claimed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{claim_content, harvest_claimed, FileOutcome, JobOptions};
+use crate::catalog::{Catalog, Claim, KnownPath, ObjectClaim, SeenFile};
+use crate::error::{HarvestError, RemoteFailure};
+use crate::model::labels::Labels;
+use crate::storage::remote::ListedObject;
+use crate::storage::SourceFile;
+
+/// Harvests one listed object; `known` is what the catalog knew of its URL, if it
+/// may be skipped when unchanged (same size, last-modified time and ETag).
+pub(super) async fn harvest_object(
+    catalog: &Catalog,
+    object: &ListedObject,
+    options: &JobOptions,
+    known: Option<&KnownPath>,
+) -> FileOutcome {
+    if let Some(known) = known {
+        if known.identity == object.identity() {
+            return FileOutcome::Unchanged {
+                content_hash: known.content_hash.clone(),
+            };
+        }
+    }
+    let url = object.url.to_string();
+    let labels = options.labels_of(&object.url.as_path());
+    fn seen<'a>(
+        content_hash: &'a str,
+        url: &'a str,
+        labels: &'a Labels,
+        size: u64,
+    ) -> SeenFile<'a> {
+        SeenFile {
+            content_hash,
+            path: url,
+            labels,
+            size_bytes: size,
+        }
+    }
+    // A content claimed before the fetch: the object was fetched by an earlier
+    // worker, and its content is to be harvested (again).
+    let held = match catalog
+        .claim_object(&url, &object.etag, options.lease)
+        .await
+    {
+        Ok(ObjectClaim::Acquired) => None,
+        Ok(ObjectClaim::HeldElsewhere { host, pid }) => {
+            return FileOutcome::HeldElsewhere {
+                content_hash: String::new(),
+                host,
+                pid,
+            }
+        }
+        Ok(ObjectClaim::Fetched { content_hash }) => {
+            match claim_content(
+                catalog,
+                &seen(&content_hash, &url, &labels, object.size),
+                Some(object.identity()),
+                options,
+            )
+            .await
+            {
+                Ok(claim) => Some(claim),
+                Err(outcome) => return outcome,
+            }
+        }
+        Err(e) => {
+            return FileOutcome::Failed {
+                content_hash: None,
+                error: e.into(),
+            }
+        }
+    };
+
+    let source = match fetch(options, object).await {
+        Ok(source) => Arc::new(source),
+        Err(error) => return fetch_failed(catalog, object, held.as_ref(), error).await,
+    };
+    let claim = match held {
+        Some(claim) if claim.content_hash == source.content_hash => claim,
+        Some(claim) => {
+            let error = HarvestError::Remote {
+                url,
+                problem: "the object's bytes changed under the same ETag".into(),
+                failure: RemoteFailure::Unreachable,
+            };
+            return super::fail(catalog, &claim, error).await;
+        }
+        None => {
+            let claimed = claim_content(
+                catalog,
+                &seen(&source.content_hash, &url, &labels, object.size),
+                source.identity,
+                options,
+            )
+            .await;
+            // Whatever became of the content, the object is fetched: the next
+            // worker asks the content's claim instead of downloading it.
+            if let Err(e) = catalog
+                .object_fetched(&url, &object.etag, &source.content_hash)
+                .await
+            {
+                tracing::warn!(file = url, error = %e, "could not record the object as fetched");
+            }
+            match claimed {
+                Ok(claim) => claim,
+                Err(outcome) => return outcome,
+            }
+        }
+    };
+    harvest_claimed(catalog, source, labels, claim, options).await
+}
+
+/// Downloads an object whole into memory, once, timing it as the fetch stage.
+async fn fetch(options: &JobOptions, object: &ListedObject) -> Result<SourceFile, HarvestError> {
+    let started = Instant::now();
+    let bucket = options.stores.bucket(&object.url)?;
+    let bytes = bucket.fetch(object).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(file = %object.url, bytes = bytes.len(), seconds, "fetched");
+    let listed = object.clone();
+    tokio::task::spawn_blocking(move || SourceFile::from_object(&listed, bytes, seconds))
+        .await
+        .map_err(|join| super::aborted(&object.url.as_path(), join))
+}
+
+/// A fetch that failed gives up the object's claim (or records the failure of the
+/// content claimed for it), so the next trigger tries again.
+async fn fetch_failed(
+    catalog: &Catalog,
+    object: &ListedObject,
+    held: Option<&Claim>,
+    error: HarvestError,
+) -> FileOutcome {
+    if let Some(claim) = held {
+        return super::fail(catalog, claim, error).await;
+    }
+    let url = object.url.to_string();
+    if let Err(e) = catalog.release_object(&url, &object.etag).await {
+        tracing::warn!(file = url, error = %e, "could not release the object's claim");
+    }
+    FileOutcome::Failed {
+        content_hash: None,
+        error,
+    }
+}

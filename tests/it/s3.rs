@@ -1,0 +1,552 @@
+//! Object storage against a real S3 server on loopback (moto's server mode, from
+//! PyPI, with credential checking on; see `s3_server.py`): a bucket prefix harvested
+//! into a bucket, a rerun that writes nothing, four workers that harvest and
+//! download each object once, a worker killed mid-upload, and the exit codes of
+//! wrong credentials, an unreachable endpoint and a missing bucket. Every command
+//! gets explicit credentials and endpoint, so no client ever asks a cloud metadata
+//! address.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::util::*;
+
+/// A moto S3 server for one test, stopped on drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    access_key_id: String,
+    secret_access_key: String,
+    requests: PathBuf,
+    slow: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl S3Server {
+    /// Starts a server with these buckets; fails (never skips) without moto.
+    fn start(buckets: &[&str]) -> S3Server {
+        let dir = tempfile::tempdir().unwrap();
+        let requests = dir.path().join("requests.log");
+        let slow = dir.path().join("slow");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/s3_server.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg(&requests)
+            .arg(&slow)
+            .args(buckets)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs (the S3 tests need it, with moto[server])");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let started: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!("the S3 server did not start (pip install \"moto[server]\"): {line:?}")
+        });
+        let text = |k: &str| started[k].as_str().unwrap().to_string();
+        S3Server {
+            child,
+            endpoint: text("endpoint"),
+            access_key_id: text("access_key_id"),
+            secret_access_key: text("secret_access_key"),
+            requests,
+            slow,
+            _dir: dir,
+        }
+    }
+
+    /// A command with this server's endpoint and credentials, and no other AWS_*
+    /// setting from the environment.
+    fn command(&self, bin: &str) -> Command {
+        let mut cmd = Command::new(bin);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_access_key)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("HARVEST_S3_ENDPOINT", &self.endpoint)
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    fn harvest(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_harvest"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn view(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_view"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn bucket(&self, bucket: &str) -> AmazonS3 {
+        AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id(&self.access_key_id)
+            .with_secret_access_key(&self.secret_access_key)
+            .build()
+            .unwrap()
+    }
+
+    fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let store = self.bucket(bucket);
+        block_on(store.put(&ObjectPath::from(key), PutPayload::from(bytes))).unwrap();
+    }
+
+    /// The keys in `bucket` below `prefix`, sorted.
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        let store = self.bucket(bucket);
+        let prefix = ObjectPath::from(prefix);
+        let listed: Vec<object_store::ObjectMeta> =
+            block_on(store.list(Some(&prefix)).try_collect()).unwrap();
+        let mut keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    /// The requests served since the last call, as (method, path).
+    fn take_requests(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(&self.requests).unwrap_or_default();
+        std::fs::write(&self.requests, "").unwrap();
+        text.lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
+
+/// A Parquet log of one run: robot 1 moves along x at 10 mm/s for 2 s (readings
+/// every 10 ms: 20 mm exactly), robot 2 reads a constant force.
+fn line_log(run: u64, start: i64) -> Vec<u8> {
+    let mut log = LogBuilder::default();
+    let times = clock(start, 2.0, 10, 0);
+    log.channel(run, 1, "x", &times, |t| 10.0 * t);
+    log.channel(run, 1, "y", &times, |_| 5.0);
+    log.channel(run, 1, "z", &times, |_| 1.0);
+    log.channel(run, 2, "fx", &times, |_| 3.0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    log.write_parquet(&path);
+    std::fs::read(path).unwrap()
+}
+
+/// How often each object of `bucket` was downloaded (GET of its key).
+fn downloads(requests: &[(String, String)], bucket: &str) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (method, path) in requests {
+        if let Some(key) = path.strip_prefix(&format!("/{bucket}/")) {
+            if method == "GET" && !key.is_empty() {
+                *counts.entry(key.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+fn uploads(requests: &[(String, String)]) -> usize {
+    requests
+        .iter()
+        .filter(|(m, _)| m == "PUT" || m == "POST")
+        .count()
+}
+
+/// Published objects of the output dataset (none waiting in `.pending`).
+fn published(server: &S3Server, table: &str) -> Vec<String> {
+    server.keys("out", &format!("harvested/dataset/{table}"))
+}
+
+#[test]
+fn a_bucket_prefix_is_harvested_into_a_bucket_and_a_rerun_writes_nothing() {
+    let server = S3Server::start(&["logs", "out"]);
+    server.put("logs", "inbox/cell=7/a.parquet", line_log(1, T0));
+    server.put(
+        "logs",
+        "inbox/cell=8/b.parquet",
+        line_log(2, T0 + 60 * SECOND),
+    );
+    server.put("logs", "inbox/notes.txt", b"not a log".to_vec());
+    server.put("logs", "inbox/.hidden/c.parquet", line_log(3, T0));
+    let catalog = fresh_pg_database("s3_prefix");
+    let args = [
+        "s3://logs/inbox/",
+        "--out",
+        "s3://out/harvested/",
+        "--catalog",
+        &catalog,
+    ];
+    server.take_requests();
+    let first = server.harvest(&args);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let requests = server.take_requests();
+    assert_eq!(
+        downloads(&requests, "logs"),
+        BTreeMap::from([
+            ("inbox/cell=7/a.parquet".to_string(), 1),
+            ("inbox/cell=8/b.parquet".to_string(), 1)
+        ]),
+        "each log fetched once, nothing else"
+    );
+
+    let outputs = server.keys("out", "harvested");
+    let reports: Vec<&String> = outputs
+        .iter()
+        .filter(|k| k.ends_with("/report.json"))
+        .collect();
+    assert_eq!(reports.len(), 2, "{outputs:?}");
+    assert!(
+        outputs.iter().all(|k| !k.contains(".pending")),
+        "nothing left pending: {outputs:?}"
+    );
+    let samples = published(&server, "samples");
+    assert_eq!(samples.len(), 2, "{samples:?}");
+    assert!(
+        samples[0].contains("/cell=7/date=2022-11-23/"),
+        "{samples:?}"
+    );
+    assert!(
+        samples[1].contains("/cell=8/date=2022-11-23/"),
+        "{samples:?}"
+    );
+    assert_eq!(published(&server, "run_stats").len(), 2);
+
+    let records = catalog_records(&catalog);
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert_eq!(record.status, harvester::catalog::FileStatus::Harvested);
+        assert!(
+            record.source_path.starts_with("s3://logs/inbox/cell="),
+            "{record:?}"
+        );
+        let dir = record.output_dir.as_deref().unwrap();
+        assert!(dir.starts_with("s3://out/harvested/"), "{dir}");
+    }
+    // The fetch is its own stage of the report.
+    let list = server.view(&[
+        "--out",
+        "s3://out/harvested",
+        "--catalog",
+        &catalog,
+        "--list",
+    ]);
+    assert_eq!(code(&list), 0, "{}", stderr(&list));
+    let hash = records[0].short_hash().to_string();
+    let shown = server.view(&[
+        "--out",
+        "s3://out/harvested",
+        "--catalog",
+        &catalog,
+        &hash,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&shown), 0, "{}", stderr(&shown));
+    let report: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let stages: Vec<&str> = report["stages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages[0], "fetch", "{stages:?}");
+    // A run's rows, read from the bucket's dataset.
+    let run = report["coverage"][0]["run_uuid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{report}"))
+        .to_string();
+    let rows = server.view(&[
+        "--out",
+        "s3://out/harvested",
+        "--catalog",
+        &catalog,
+        &hash,
+        "--run",
+        &run,
+        "--format",
+        "csv",
+        "--head",
+        "3",
+    ]);
+    assert_eq!(code(&rows), 0, "{}", stderr(&rows));
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).lines().count(), 4);
+
+    // A rerun lists, and neither downloads nor writes anything.
+    server.take_requests();
+    let again = server.harvest(&args);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let requests = server.take_requests();
+    assert!(downloads(&requests, "logs").is_empty(), "{requests:?}");
+    assert_eq!(uploads(&requests), 0, "{requests:?}");
+    assert!(stderr(&again).contains("0 harvested"), "{}", stderr(&again));
+}
+
+#[test]
+fn a_single_object_into_a_local_output_with_the_default_catalog() {
+    let server = S3Server::start(&["logs"]);
+    server.put("logs", "cell=4/one.parquet", line_log(4, T0));
+    let work = Workdir::new();
+    let out = work.out();
+    let out = out.to_str().unwrap();
+    let harvested = server.harvest(&["s3://logs/cell=4/one.parquet", "--out", out]);
+    assert_eq!(code(&harvested), 0, "{}", stderr(&harvested));
+    let dir = work.only_output();
+    let report = report(&dir);
+    assert_eq!(report["source"], "s3://logs/cell=4/one.parquet");
+    assert_eq!(report["stages"][0]["stage"], "fetch");
+    let samples = files_below(&work.out().join("dataset/samples"));
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert!(
+        samples[0].starts_with("cell=4/"),
+        "the key's folders label it: {samples:?}"
+    );
+
+    // A missing object is no input (66); outputs in a bucket need PostgreSQL (64).
+    let missing = server.harvest(&["s3://logs/cell=4/none.parquet", "--out", out]);
+    assert_eq!(code(&missing), 66, "{}", stderr(&missing));
+    let sqlite_out = server.harvest(&["s3://logs/", "--out", "s3://logs/harvested"]);
+    assert_eq!(code(&sqlite_out), 64, "{}", stderr(&sqlite_out));
+    assert!(
+        stderr(&sqlite_out).contains("PostgreSQL"),
+        "{}",
+        stderr(&sqlite_out)
+    );
+}
+
+#[test]
+fn four_workers_on_one_prefix_harvest_and_download_each_object_once() {
+    let server = S3Server::start(&["logs", "out"]);
+    let objects = 12;
+    for i in 0..objects {
+        let key = format!("shift/cell={}/log-{i:02}.parquet", i % 3);
+        server.put("logs", &key, line_log(100 + i, T0 + i as i64 * 60 * SECOND));
+    }
+    let catalog = fresh_pg_database("s3_race");
+    server.take_requests();
+    let workers: Vec<Child> = (0..4)
+        .map(|_| {
+            server
+                .command(env!("CARGO_BIN_EXE_harvest"))
+                .args([
+                    "s3://logs/shift/",
+                    "--out",
+                    "s3://out/harvested",
+                    "--catalog",
+                ])
+                .arg(&catalog)
+                .args(["--jobs", "2"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for worker in workers {
+        let output = worker.wait_with_output().unwrap();
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+    }
+    let requests = server.take_requests();
+    let counts = downloads(&requests, "logs");
+    assert_eq!(counts.len(), objects as usize, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "downloads: {counts:?}");
+
+    let rows = query_sql(
+        &catalog,
+        "SELECT status, CAST(attempts AS TEXT) FROM harvest_files ORDER BY content_hash",
+    );
+    assert_eq!(rows.len(), objects as usize);
+    assert!(
+        rows.iter()
+            .all(|r| r[0].as_deref() == Some("harvested") && r[1].as_deref() == Some("1")),
+        "{rows:?}"
+    );
+    assert_eq!(published(&server, "samples").len(), objects as usize);
+    assert_eq!(published(&server, "run_stats").len(), objects as usize);
+}
+
+#[test]
+fn a_worker_killed_mid_upload_leaves_nothing_published_and_the_rerun_completes() {
+    let server = S3Server::start(&["logs", "out"]);
+    server.put("logs", "in/cell=2/a.parquet", line_log(7, T0));
+    let catalog = fresh_pg_database("s3_kill");
+    let args = [
+        "s3://logs/in/",
+        "--out",
+        "s3://out/harvested",
+        "--catalog",
+        &catalog,
+    ];
+    // Every upload now hangs: the worker is stopped while its first one is served.
+    std::fs::write(&server.slow, "").unwrap();
+    server.take_requests();
+    let mut worker = server
+        .command(env!("CARGO_BIN_EXE_harvest"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|(m, p): &(String, String)| m == "PUT" && p.starts_with("/out/harvested/"))
+    {
+        assert!(Instant::now() < deadline, "no upload began: {seen:?}");
+        std::thread::sleep(Duration::from_millis(50));
+        seen.extend(server.take_requests());
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    std::fs::remove_file(&server.slow).unwrap();
+
+    assert!(published(&server, "samples").is_empty());
+    assert!(published(&server, "run_stats").is_empty());
+    let records = catalog_records(&catalog);
+    assert_eq!(records.len(), 1);
+    assert_ne!(records[0].status, harvester::catalog::FileStatus::Harvested);
+
+    let rerun = server.harvest(&args);
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert!(stderr(&rerun).contains("1 harvested"), "{}", stderr(&rerun));
+    assert_eq!(published(&server, "samples").len(), 1);
+    assert_eq!(published(&server, "run_stats").len(), 1);
+    let left = server.keys("out", "harvested/dataset/.pending");
+    assert!(left.is_empty(), "nothing pending: {left:?}");
+    let records = catalog_records(&catalog);
+    assert_eq!(records[0].status, harvester::catalog::FileStatus::Harvested);
+}
+
+#[test]
+fn wrong_credentials_an_unreachable_endpoint_and_a_missing_bucket_exit_78_75_78() {
+    let server = S3Server::start(&["logs"]);
+    server.put("logs", "a.parquet", line_log(1, T0));
+    let work = Workdir::new();
+    let out = work.out();
+    let out = out.to_str().unwrap();
+
+    let wrong = server
+        .command(env!("CARGO_BIN_EXE_harvest"))
+        .args(["s3://logs/", "--out", out])
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-0123456789")
+        .output()
+        .unwrap();
+    let said = stderr(&wrong);
+    assert_eq!(code(&wrong), 78, "{said}");
+    assert!(
+        said.contains("s3://logs/") && said.contains("access denied"),
+        "{said}"
+    );
+    assert!(!said.contains("not-the-secret") && !said.contains(&server.secret_access_key));
+    assert_eq!(
+        said.trim().lines().filter(|l| l.contains("ERROR")).count(),
+        1,
+        "{said}"
+    );
+
+    let started = Instant::now();
+    let unreachable = server
+        .command(env!("CARGO_BIN_EXE_harvest"))
+        .args(["s3://logs/", "--out", out])
+        .env("HARVEST_S3_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(code(&unreachable), 75, "{}", stderr(&unreachable));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "fails in seconds: {:?}",
+        started.elapsed()
+    );
+
+    let missing = server.harvest(&["s3://no-such-bucket/", "--out", out]);
+    assert_eq!(code(&missing), 78, "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no such bucket"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let secret_url = server.harvest(&["s3://KEY:hunter2@logs/", "--out", out]);
+    assert_eq!(code(&secret_url), 64);
+    assert!(
+        !stderr(&secret_url).contains("hunter2"),
+        "{}",
+        stderr(&secret_url)
+    );
+}
+
+#[test]
+fn a_watch_on_a_prefix_harvests_each_object_that_appears_once() {
+    let server = S3Server::start(&["logs"]);
+    server.put("logs", "in/first.parquet", line_log(1, T0));
+    let work = Workdir::new();
+    let watch = server
+        .command(env!("CARGO_BIN_EXE_harvest"))
+        .args(["--watch", "s3://logs/in/", "--out"])
+        .arg(work.out())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reports = |work: &Workdir| {
+        files_below(&work.out())
+            .into_iter()
+            .filter(|f| f.ends_with("report.json"))
+            .count()
+    };
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reports(&work) < n {
+            assert!(Instant::now() < deadline, "{n} harvests expected");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(1);
+    server.put("logs", "in/cell=5/second.parquet", line_log(2, T0));
+    wait_for(2);
+    // Listed again and again, each object is fetched once.
+    std::thread::sleep(Duration::from_secs(6));
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) };
+    let output = watch.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(reports(&work), 2);
+    let counts = downloads(&server.take_requests(), "logs");
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    assert_eq!(counts.len(), 2, "{counts:?}");
+}

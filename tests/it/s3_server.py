@@ -1,0 +1,126 @@
+"""A real S3 server on loopback for the object-storage tests: moto's server mode
+(from PyPI, `pip install "moto[server]"`), with credential checking on.
+
+Usage: s3_server.py REQUEST_LOG SLOW_FLAG BUCKET...
+
+moto checks every request's signature against the IAM users it knows once
+INITIAL_NO_AUTH_ACTION_COUNT requests have passed: the first three create a user
+with an access key and an allow-all policy, and every later request must be signed
+with that key. The buckets named are then created with it.
+
+Every request is appended to REQUEST_LOG as `METHOD PATH` (path-style:
+`/bucket/key`), so tests count downloads and uploads on the server's side. While the
+file SLOW_FLAG exists, each PUT waits 30 s before it is served, so a test can stop a
+worker in the middle of its uploads.
+
+Prints one JSON line (endpoint, access key id, secret), then serves until stdin
+closes.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+
+os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
+
+from urllib.parse import quote, unquote  # noqa: E402
+
+import boto3  # noqa: E402
+from moto.iam import access_control  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    create_backend_app,
+)
+from werkzeug.serving import make_server  # noqa: E402
+
+# S3 signs the path and each query key and value as the client sent them, every
+# byte outside A-Z a-z 0-9 - . _ ~ percent-encoded (`cell=7` as `cell%3D7`, a
+# `prefix` of `a/b` as `a%2Fb`); moto checks the signature against the URL as
+# werkzeug re-quotes it, which leaves `=` and `/` as they are, and so refuses every
+# key with a `=` (Hive partitions, key=value folders) and every listing of a nested
+# prefix. Check them as S3 does.
+_s3_request_init = access_control.S3IAMRequest.__init__
+
+
+def _s3_request_init_as_signed(self, *args, **kwargs):
+    _s3_request_init(self, *args, **kwargs)
+    path, sep, query = self._path.partition("?")
+    pairs = (pair.partition("=") for pair in query.split("&")) if query else ()
+    query = "&".join(
+        quote(unquote(k), safe="-_.~") + eq + quote(unquote(v), safe="-_.~")
+        for k, eq, v in pairs
+    )
+    self._path = quote(unquote(path), safe="/~") + sep + query
+
+
+access_control.S3IAMRequest.__init__ = _s3_request_init_as_signed
+
+REGION = "us-east-1"
+
+
+def main() -> None:
+    request_log, slow_flag, buckets = sys.argv[1], sys.argv[2], sys.argv[3:]
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def logged(environ, start_response):
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        with lock, open(request_log, "a") as log:
+            log.write(f"{method} {path}\n")
+        if method == "PUT" and os.path.exists(slow_flag):
+            time.sleep(30)
+        return app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, logged, threaded=True)
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    bootstrap = dict(
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="bootstrap",
+        aws_secret_access_key="bootstrap",
+    )
+    iam = boto3.client("iam", **bootstrap)
+    iam.create_user(UserName="harvester")
+    iam.put_user_policy(
+        UserName="harvester",
+        PolicyName="everything",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="harvester")["AccessKey"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+    # The setup's own requests are not the tests' to count.
+    open(request_log, "w").close()
+    print(
+        json.dumps(
+            {
+                "endpoint": endpoint,
+                "access_key_id": key["AccessKeyId"],
+                "secret_access_key": key["SecretAccessKey"],
+                "region": REGION,
+            }
+        ),
+        flush=True,
+    )
+    sys.stdin.read()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
