@@ -14,7 +14,9 @@ use clap::Parser;
 use harvester::catalog::{default_sqlite_url, Catalog, ClaimPolicy};
 use harvester::cli;
 use harvester::error::{ExitCode, FailureKind, HarvestError};
-use harvester::jobs::inputs::{check_watched_dirs, gather_inputs, InputSelection, Listing};
+use harvester::jobs::inputs::{
+    check_watched_dirs, gather_inputs, list_objects, InputSelection, Listing,
+};
 use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
 use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
@@ -299,6 +301,15 @@ async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             tracing::error!("{line}");
             catalog.close().await;
             return Ok(code);
+        }
+        // A watched prefix that cannot be listed now (credentials, bucket) stops the
+        // watch at once instead of warning at every poll.
+        for prefix in selection.paths.iter().filter(|p| is_remote(p)) {
+            if let Err(e) = list_objects(prefix, &selection, &stores).await {
+                tracing::error!("{e}");
+                catalog.close().await;
+                return Ok(e.exit_code());
+            }
         }
         let summary = watch::watch(
             &catalog,

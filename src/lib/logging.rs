@@ -14,12 +14,14 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level.
 pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
+    // The object store client logs each retry it makes (at most two per request;
+    // the error that follows says what failed), the HTTP stack every connection.
     let default = if quiet {
         "warn"
     } else if verbose {
-        "debug,sqlx=warn"
+        "debug,sqlx=warn,object_store=info,hyper_util=info,reqwest=info,rustls=info"
     } else {
-        "info,sqlx=warn"
+        "info,sqlx=warn,object_store=warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

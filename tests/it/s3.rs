@@ -501,6 +501,14 @@ fn wrong_credentials_an_unreachable_endpoint_and_a_missing_bucket_exit_78_75_78(
         stderr(&missing)
     );
 
+    // A watch whose prefix cannot be listed stops at once, with the same code.
+    let watch = server.harvest(&["--watch", "s3://no-such-bucket/in/", "--out", out]);
+    assert_eq!(code(&watch), 78, "{}", stderr(&watch));
+    // Outputs in a bucket are found through a PostgreSQL catalog.
+    let view = server.view(&["--out", "s3://logs/harvested", "--list"]);
+    assert_eq!(code(&view), 64, "{}", stderr(&view));
+    assert!(stderr(&view).contains("--catalog"), "{}", stderr(&view));
+
     let secret_url = server.harvest(&["s3://KEY:hunter2@logs/", "--out", out]);
     assert_eq!(code(&secret_url), 64);
     assert!(

@@ -212,6 +212,13 @@ impl Bucket {
                 .find_map(|v| std::env::var(v).ok())
         });
         if let Some(endpoint) = &endpoint {
+            if endpoint.contains('@') {
+                return Err(HarvestError::Remote {
+                    url: format!("s3://{name}"),
+                    problem: "the S3 endpoint takes no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+                    failure: RemoteFailure::Config,
+                });
+            }
             builder = builder.with_endpoint(endpoint);
             if endpoint.starts_with("http://") {
                 client = client.with_allow_http(true);
@@ -356,10 +363,25 @@ pub fn classify(url: &str, e: object_store::Error) -> HarvestError {
                 ),
             )
         }
-        _ => (
+        _ if text.contains("error sending request") || text.contains("onnect") => (
             RemoteFailure::Unreachable,
-            format!("the object store did not answer as expected: {detail}"),
+            "cannot connect to the endpoint (is it up, and the address right?)".to_string(),
         ),
+        _ if text.contains("timed out") || text.contains("Timeout") => (
+            RemoteFailure::Unreachable,
+            "the endpoint timed out".to_string(),
+        ),
+        // Answered, but not as an S3 server would: a wrong endpoint or region.
+        _ => match http_status(&text) {
+            Some(status) if (400..500).contains(&status) && !matches!(status, 408 | 429) => (
+                RemoteFailure::Config,
+                format!("the endpoint refused the request ({status}): is it an S3 server, and the region right?"),
+            ),
+            _ => (
+                RemoteFailure::Unreachable,
+                format!("the object store failed: {detail}"),
+            ),
+        },
     };
     HarvestError::Remote {
         url: url.to_string(),
@@ -373,6 +395,14 @@ fn s3_error_code(text: &str) -> Option<&str> {
     let start = text.find("<Code>")? + "<Code>".len();
     let end = start + text[start..].find("</Code>")?;
     Some(&text[start..end])
+}
+
+/// The HTTP status an object_store error message reports, if any.
+fn http_status(text: &str) -> Option<u16> {
+    ["status code: ", "with status "].iter().find_map(|marker| {
+        let at = text.find(marker)? + marker.len();
+        text.get(at..at + 3)?.parse().ok()
+    })
 }
 
 /// An error message as one short line, before any response body it quotes.
@@ -436,5 +466,9 @@ mod tests {
         let text = "Client error with status 403 Forbidden: <?xml?><Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id</Message></Error>";
         assert_eq!(s3_error_code(text), Some("InvalidAccessKeyId"));
         assert_eq!(short(text), "Client error with status 403 Forbidden:");
+        assert_eq!(http_status(text), Some(403));
+        let not_s3 = "Error performing GET http://h/logs?list-type=2 in 1ms - Server returned non-2xx status code: 404 Not Found: ";
+        assert_eq!(http_status(not_s3), Some(404));
+        assert_eq!(http_status("HTTP error: error sending request"), None);
     }
 }

@@ -44,10 +44,11 @@ impl RemoteRoot {
         ))
     }
 
-    /// Checks that the bucket answers and these credentials may list it, so that a
-    /// misconfigured output fails before any file is harvested.
+    /// Checks that the bucket answers and these credentials may list it (its
+    /// pending folder, which is small), so that a misconfigured output fails before
+    /// any file is harvested.
     pub async fn check(&self) -> Result<(), HarvestError> {
-        self.bucket.list(&self.key(PENDING_DIR)).await.map(|_| ())
+        self.pending().await.map(|_| ())
     }
 
     /// Uploads a harvest that the pipeline wrote under the local `scratch_root`:
