@@ -111,14 +111,15 @@ impl S3Server {
 
     fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
         let store = self.bucket(bucket);
-        block_on(store.put(&ObjectPath::from(key), PutPayload::from(bytes))).unwrap();
+        let path = ObjectPath::parse(key).unwrap();
+        block_on(store.put(&path, PutPayload::from(bytes))).unwrap();
     }
 
     /// The keys in `bucket` below `prefix`, sorted.
     fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         use futures_util::TryStreamExt;
         let store = self.bucket(bucket);
-        let prefix = ObjectPath::from(prefix);
+        let prefix = ObjectPath::parse(prefix).unwrap();
         let listed: Vec<object_store::ObjectMeta> =
             block_on(store.list(Some(&prefix)).try_collect()).unwrap();
         let mut keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
@@ -155,19 +156,32 @@ fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
 /// A Parquet log of one run: robot 1 moves along x at 10 mm/s for 2 s (readings
 /// every 10 ms: 20 mm exactly), robot 2 reads a constant force.
 fn line_log(run: u64, start: i64) -> Vec<u8> {
+    log_of_cell(run, start, None)
+}
+
+/// [`line_log`], with a `cell_id` column naming `cell` when given.
+fn log_of_cell(run: u64, start: i64, cell: Option<&str>) -> Vec<u8> {
+    use polars::prelude::*;
     let mut log = LogBuilder::default();
     let times = clock(start, 2.0, 10, 0);
     log.channel(run, 1, "x", &times, |t| 10.0 * t);
     log.channel(run, 1, "y", &times, |_| 5.0);
     log.channel(run, 1, "z", &times, |_| 1.0);
     log.channel(run, 2, "fx", &times, |_| 3.0);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.parquet");
-    log.write_parquet(&path);
-    std::fs::read(path).unwrap()
+    let mut frame = log.frame();
+    if let Some(cell) = cell {
+        let cells = vec![cell; frame.height()];
+        frame
+            .with_column(Column::new("cell_id".into(), cells))
+            .unwrap();
+    }
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame).unwrap();
+    bytes
 }
 
-/// How often each object of `bucket` was downloaded (GET of its key).
+/// How often each object of `bucket` was downloaded (GET of its key, as the server
+/// decodes it).
 fn downloads(requests: &[(String, String)], bucket: &str) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for (method, path) in requests {
@@ -196,10 +210,17 @@ fn published(server: &S3Server, table: &str) -> Vec<String> {
 fn a_bucket_prefix_is_harvested_into_a_bucket_and_a_rerun_writes_nothing() {
     let server = S3Server::start(&["logs", "out"]);
     server.put("logs", "inbox/cell=7/a.parquet", line_log(1, T0));
+    // The log names its cell, which the dataset's partition escapes as Hive does.
     server.put(
         "logs",
         "inbox/cell=8/b.parquet",
-        line_log(2, T0 + 60 * SECOND),
+        log_of_cell(2, T0 + 60 * SECOND, Some("8/b east")),
+    );
+    // A key with characters a URL escapes is fetched by its own bytes.
+    server.put(
+        "logs",
+        "inbox/robot [1]/c+d.parquet",
+        line_log(3, T0 + 120 * SECOND),
     );
     server.put("logs", "inbox/notes.txt", b"not a log".to_vec());
     server.put("logs", "inbox/.hidden/c.parquet", line_log(3, T0));
@@ -219,7 +240,8 @@ fn a_bucket_prefix_is_harvested_into_a_bucket_and_a_rerun_writes_nothing() {
         downloads(&requests, "logs"),
         BTreeMap::from([
             ("inbox/cell=7/a.parquet".to_string(), 1),
-            ("inbox/cell=8/b.parquet".to_string(), 1)
+            ("inbox/cell=8/b.parquet".to_string(), 1),
+            ("inbox/robot [1]/c+d.parquet".to_string(), 1),
         ]),
         "each log fetched once, nothing else"
     );
@@ -229,29 +251,32 @@ fn a_bucket_prefix_is_harvested_into_a_bucket_and_a_rerun_writes_nothing() {
         .iter()
         .filter(|k| k.ends_with("/report.json"))
         .collect();
-    assert_eq!(reports.len(), 2, "{outputs:?}");
+    assert_eq!(reports.len(), 3, "{outputs:?}");
+    assert!(
+        outputs.iter().all(|k| !k.contains("%25")),
+        "no key encoded twice: {outputs:?}"
+    );
     assert!(
         outputs.iter().all(|k| !k.contains(".pending")),
         "nothing left pending: {outputs:?}"
     );
     let samples = published(&server, "samples");
-    assert_eq!(samples.len(), 2, "{samples:?}");
-    assert!(
-        samples[0].contains("/cell=7/date=2022-11-23/"),
-        "{samples:?}"
-    );
-    assert!(
-        samples[1].contains("/cell=8/date=2022-11-23/"),
-        "{samples:?}"
-    );
-    assert_eq!(published(&server, "run_stats").len(), 2);
+    assert_eq!(samples.len(), 3, "{samples:?}");
+    for (sample, partition) in samples.iter().zip([
+        "/cell=7/date=2022-11-23/",
+        "/cell=8%2Fb%20east/date=2022-11-23/",
+        "/cell=__HIVE_DEFAULT_PARTITION__/date=2022-11-23/",
+    ]) {
+        assert!(sample.contains(partition), "{samples:?}");
+    }
+    assert_eq!(published(&server, "run_stats").len(), 3);
 
     let records = catalog_records(&catalog);
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
     for record in &records {
         assert_eq!(record.status, harvester::catalog::FileStatus::Harvested);
         assert!(
-            record.source_path.starts_with("s3://logs/inbox/cell="),
+            record.source_path.starts_with("s3://logs/inbox/"),
             "{record:?}"
         );
         let dir = record.output_dir.as_deref().unwrap();

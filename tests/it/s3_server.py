@@ -25,8 +25,6 @@ import time
 
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
 
-from urllib.parse import quote, unquote  # noqa: E402
-
 import boto3  # noqa: E402
 from moto.iam import access_control  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -35,27 +33,24 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
-# S3 signs the path and each query key and value as the client sent them, every
-# byte outside A-Z a-z 0-9 - . _ ~ percent-encoded (`cell=7` as `cell%3D7`, a
-# `prefix` of `a/b` as `a%2Fb`); moto checks the signature against the URL as
-# werkzeug re-quotes it, which leaves `=` and `/` as they are, and so refuses every
-# key with a `=` (Hive partitions, key=value folders) and every listing of a nested
-# prefix. Check them as S3 does.
+# S3 checks a signature against the path and query exactly as the client sent them
+# (already percent-encoded: `cell=7` as `cell%3D7`, a `prefix` of `a/b` as `a%2Fb`);
+# moto checks it against the URL as werkzeug rebuilds it, decoded and re-quoted
+# differently, and so refuses every key with a `=` (Hive partitions, key=value
+# folders) or a `%`, and every listing of a nested prefix. Check it as S3 does: the
+# raw request URI, which the middleware below keeps for the request's thread.
+_raw = threading.local()
 _s3_request_init = access_control.S3IAMRequest.__init__
 
 
-def _s3_request_init_as_signed(self, *args, **kwargs):
+def _s3_request_init_as_sent(self, *args, **kwargs):
     _s3_request_init(self, *args, **kwargs)
-    path, sep, query = self._path.partition("?")
-    pairs = (pair.partition("=") for pair in query.split("&")) if query else ()
-    query = "&".join(
-        quote(unquote(k), safe="-_.~") + eq + quote(unquote(v), safe="-_.~")
-        for k, eq, v in pairs
-    )
-    self._path = quote(unquote(path), safe="/~") + sep + query
+    raw = getattr(_raw, "uri", None)
+    if raw:
+        self._path = raw
 
 
-access_control.S3IAMRequest.__init__ = _s3_request_init_as_signed
+access_control.S3IAMRequest.__init__ = _s3_request_init_as_sent
 
 REGION = "us-east-1"
 
@@ -67,6 +62,7 @@ def main() -> None:
 
     def logged(environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        _raw.uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         with lock, open(request_log, "a") as log:
             log.write(f"{method} {path}\n")
         if method == "PUT" and os.path.exists(slow_flag):

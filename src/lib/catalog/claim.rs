@@ -253,11 +253,7 @@ impl Catalog {
         // The output root, absolute, and the directory's name under it: found again
         // from any working directory, and movable with its root. An object store's
         // (`s3://bucket/prefix/name`) is kept as it is.
-        let output_dir = if crate::storage::remote::is_remote(output_dir) {
-            output_dir.to_path_buf()
-        } else {
-            std::path::absolute(output_dir).unwrap_or_else(|_| output_dir.into())
-        };
+        let output_dir = crate::storage::absolute(output_dir);
         let name = output_dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());

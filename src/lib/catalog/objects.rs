@@ -48,74 +48,95 @@ impl Catalog {
                 (h == host && !crate::host::is_alive(p as i32)).then_some(p)
             })
             .unwrap_or(-1);
-        let acquired = sqlx::query(
-            "INSERT INTO object_claims (url, etag, content_hash, claimed_by_host, claimed_by_pid, claim_expires_at)
-             VALUES ($1, $2, NULL, $3, $4, $5)
-             ON CONFLICT (url, etag) DO UPDATE SET
-                 claimed_by_host = excluded.claimed_by_host, claimed_by_pid = excluded.claimed_by_pid,
-                 claim_expires_at = excluded.claim_expires_at
-             WHERE object_claims.content_hash IS NULL
-               AND (object_claims.claim_expires_at < $6
-                    OR (object_claims.claimed_by_host = $3
-                        AND object_claims.claimed_by_pid IN ($4, $7)))
-             RETURNING claimed_by_pid",
-        )
-        .bind(url)
-        .bind(etag)
-        .bind(&host)
-        .bind(pid)
-        .bind(now_plus(lease))
-        .bind(now())
-        .bind(dead_pid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
-        if acquired.is_some() {
-            return Ok(ObjectClaim::Acquired);
+        // The row may change between the upsert and the look that follows (its holder
+        // gives it up): claim again then.
+        for _ in 0..3 {
+            let acquired = sqlx::query(
+                "INSERT INTO object_claims (url, etag, content_hash, claimed_by_host, claimed_by_pid, claim_expires_at)
+                 VALUES ($1, $2, NULL, $3, $4, $5)
+                 ON CONFLICT (url, etag) DO UPDATE SET
+                     claimed_by_host = excluded.claimed_by_host, claimed_by_pid = excluded.claimed_by_pid,
+                     claim_expires_at = excluded.claim_expires_at
+                 WHERE object_claims.content_hash IS NULL
+                   AND (object_claims.claim_expires_at < $6
+                        OR (object_claims.claimed_by_host = $3
+                            AND object_claims.claimed_by_pid IN ($4, $7)))
+                 RETURNING claimed_by_pid",
+            )
+            .bind(url)
+            .bind(etag)
+            .bind(&host)
+            .bind(pid)
+            .bind(now_plus(lease))
+            .bind(now())
+            .bind(dead_pid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+            if acquired.is_some() {
+                return Ok(ObjectClaim::Acquired);
+            }
+            let row = sqlx::query(
+                "SELECT content_hash, claimed_by_host, claimed_by_pid FROM object_claims
+                 WHERE url = $1 AND etag = $2",
+            )
+            .bind(url)
+            .bind(etag)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+            if let Some(row) = row {
+                return Ok(match row.get::<Option<String>, _>(0) {
+                    Some(content_hash) => ObjectClaim::Fetched { content_hash },
+                    None => ObjectClaim::HeldElsewhere {
+                        host: row.get(1),
+                        pid: row.get(2),
+                    },
+                });
+            }
         }
-        let row = sqlx::query(
-            "SELECT content_hash, claimed_by_host, claimed_by_pid FROM object_claims
-             WHERE url = $1 AND etag = $2",
-        )
-        .bind(url)
-        .bind(etag)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(match row.get::<Option<String>, _>(0) {
-            Some(content_hash) => ObjectClaim::Fetched { content_hash },
-            None => ObjectClaim::HeldElsewhere {
-                host: row.get(1),
-                pid: row.get(2),
-            },
+        Err(CatalogError::Refused {
+            location: self.location.clone(),
+            reason: format!("the claim on {url} kept changing hands"),
         })
     }
 
-    /// Records what a claimed object held; its claim ends.
+    /// Records what an object held (when this worker fetched it, or found it changed
+    /// after an earlier fetch); a claim this worker holds on it ends.
     pub async fn object_fetched(
         &self,
         url: &str,
         etag: &str,
         content_hash: &str,
     ) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE object_claims SET content_hash = $3 WHERE url = $1 AND etag = $2")
-            .bind(url)
-            .bind(etag)
-            .bind(content_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(self.err())?;
-        Ok(())
-    }
-
-    /// Gives up the claim on an object that could not be fetched, so any worker may
-    /// try again.
-    pub async fn release_object(&self, url: &str, etag: &str) -> Result<(), CatalogError> {
         sqlx::query(
-            "DELETE FROM object_claims WHERE url = $1 AND etag = $2 AND content_hash IS NULL",
+            "UPDATE object_claims SET content_hash = $3
+             WHERE url = $1 AND etag = $2
+               AND (content_hash IS NOT NULL OR (claimed_by_host = $4 AND claimed_by_pid = $5))",
         )
         .bind(url)
         .bind(etag)
+        .bind(content_hash)
+        .bind(crate::host::hostname())
+        .bind(std::process::id() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Gives up this worker's claim on an object that could not be fetched, so any
+    /// worker may try again.
+    pub async fn release_object(&self, url: &str, etag: &str) -> Result<(), CatalogError> {
+        sqlx::query(
+            "DELETE FROM object_claims
+             WHERE url = $1 AND etag = $2 AND content_hash IS NULL
+               AND claimed_by_host = $3 AND claimed_by_pid = $4",
+        )
+        .bind(url)
+        .bind(etag)
+        .bind(crate::host::hostname())
+        .bind(std::process::id() as i64)
         .execute(&self.pool)
         .await
         .map_err(self.err())?;

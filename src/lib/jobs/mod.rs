@@ -168,15 +168,13 @@ pub async fn known_paths(catalog: &Catalog, roots: &[PathBuf], options: &JobOpti
         return known;
     }
     for root in roots {
-        let root = if is_remote(root) {
-            root.clone()
-        } else {
-            absolute(root)
-        };
-        match catalog.known_paths(&root, OUTPUT_SCHEMA_VERSION).await {
+        match catalog
+            .known_paths(&absolute(root), OUTPUT_SCHEMA_VERSION)
+            .await
+        {
             Ok(found) => known.extend(found),
             Err(e) => {
-                tracing::warn!(root = %printable_path(&root), error = %e, "could not load the paths known to the catalog")
+                tracing::warn!(root = %printable_path(root), error = %e, "could not load the paths known to the catalog")
             }
         }
     }
@@ -348,35 +346,25 @@ pub(super) async fn harvest_claimed(
             harvest_options.out_root = scratch.path().to_path_buf();
         }
         let work_labels = labels.clone();
-        let mut work = tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             harvest(&work_source, &harvest_options, supersedes, &work_labels)
         });
-        let mut heartbeat = tokio::time::interval(options.lease / 3);
-        heartbeat.tick().await;
-        loop {
-            tokio::select! {
-                done = &mut work => break done.unwrap_or_else(|join| Err(aborted(&path, join))),
-                _ = heartbeat.tick() => {
-                    if let Err(e) = catalog.renew(&claim, options.lease).await {
-                        tracing::warn!(file = %printable_path(&path), error = %e, "could not renew the claim");
-                    }
-                }
-            }
-        }
+        renewing(catalog, &claim, options.lease, work)
+            .await
+            .unwrap_or_else(|join| Err(aborted(&path, join)))
     };
     let mut harvested = match result {
         Ok(harvested) => harvested,
         Err(error) => return fail(catalog, &claim, still_being_written(&source, error)).await,
     };
     if let (Some(remote), Some(scratch)) = (&options.remote_out, &scratch) {
-        let uploaded = remote
-            .upload(
-                scratch.path(),
-                &harvested.output_dir,
-                &hash,
-                &harvested.dataset_files,
-            )
-            .await;
+        let upload = remote.upload(
+            scratch.path(),
+            &harvested.output_dir,
+            &hash,
+            &harvested.dataset_files,
+        );
+        let uploaded = renewing(catalog, &claim, options.lease, upload).await;
         match uploaded {
             Ok(output_dir) => harvested.output_dir = output_dir,
             Err(error) => return fail(catalog, &claim, error).await,
@@ -420,6 +408,30 @@ pub(super) async fn harvest_claimed(
             content_hash: Some(hash),
             error: e.into(),
         },
+    }
+}
+
+/// Runs `work` while renewing `claim` every third of `lease`, so that a long
+/// harvest, fetch or upload keeps its claim (a failed renewal is only a warning: the
+/// claim may still outlast the work).
+pub(super) async fn renewing<T>(
+    catalog: &Catalog,
+    claim: &Claim,
+    lease: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let mut heartbeat = tokio::time::interval(lease / 3);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = heartbeat.tick() => {
+                if let Err(e) = catalog.renew(claim, lease).await {
+                    tracing::warn!(content_hash = claim.content_hash, error = %e, "could not renew the claim");
+                }
+            }
+        }
     }
 }
 

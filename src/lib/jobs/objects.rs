@@ -28,6 +28,7 @@ pub(super) async fn harvest_object(
         }
     }
     let url = object.url.to_string();
+    let version = object.version();
     let labels = options.labels_of(&object.url.as_path());
     fn seen<'a>(
         content_hash: &'a str,
@@ -44,10 +45,7 @@ pub(super) async fn harvest_object(
     }
     // A content claimed before the fetch: the object was fetched by an earlier
     // worker, and its content is to be harvested (again).
-    let held = match catalog
-        .claim_object(&url, &object.etag, options.lease)
-        .await
-    {
+    let held = match catalog.claim_object(&url, &version, options.lease).await {
         Ok(ObjectClaim::Acquired) => None,
         Ok(ObjectClaim::HeldElsewhere { host, pid }) => {
             return FileOutcome::HeldElsewhere {
@@ -77,16 +75,31 @@ pub(super) async fn harvest_object(
         }
     };
 
-    let source = match fetch(options, object).await {
+    let fetched = match &held {
+        Some(claim) => super::renewing(catalog, claim, options.lease, fetch(options, object)).await,
+        None => fetch(options, object).await,
+    };
+    let source = match fetched {
         Ok(source) => Arc::new(source),
         Err(error) => return fetch_failed(catalog, object, held.as_ref(), error).await,
     };
     let claim = match held {
         Some(claim) if claim.content_hash == source.content_hash => claim,
+        // Another content under the same version tag (a store without ETags, the
+        // object rewritten within a second at the same size): the next trigger
+        // takes the new content; the claim on the old one is given up as retryable.
         Some(claim) => {
+            if let Err(e) = catalog
+                .object_fetched(&url, &version, &source.content_hash)
+                .await
+            {
+                tracing::warn!(file = url, error = %e, "could not record the object's new content");
+            }
             let error = HarvestError::Remote {
                 url,
-                problem: "the object's bytes changed under the same ETag".into(),
+                problem:
+                    "the object's bytes changed since it was last fetched; the next run takes them"
+                        .into(),
                 failure: RemoteFailure::Unreachable,
             };
             return super::fail(catalog, &claim, error).await;
@@ -102,7 +115,7 @@ pub(super) async fn harvest_object(
             // Whatever became of the content, the object is fetched: the next
             // worker asks the content's claim instead of downloading it.
             if let Err(e) = catalog
-                .object_fetched(&url, &object.etag, &source.content_hash)
+                .object_fetched(&url, &version, &source.content_hash)
                 .await
             {
                 tracing::warn!(file = url, error = %e, "could not record the object as fetched");
@@ -141,7 +154,7 @@ async fn fetch_failed(
         return super::fail(catalog, claim, error).await;
     }
     let url = object.url.to_string();
-    if let Err(e) = catalog.release_object(&url, &object.etag).await {
+    if let Err(e) = catalog.release_object(&url, &object.version()).await {
         tracing::warn!(file = url, error = %e, "could not release the object's claim");
     }
     FileOutcome::Failed {

@@ -102,17 +102,21 @@ pub async fn watch(
     let mut internal = false;
     let mut listed_remote: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
-        publish_pending(catalog, options).await;
-        let mut ready = Vec::new();
-        // Object stores are listed every REMOTE_POLL; an object is whole once it is
-        // listed, so it is taken at once.
+        // Object stores are listed every REMOTE_POLL (their pending dataset files
+        // too); an object is whole once it is listed, so it is taken at once.
         let list_remote = listed_remote.is_none_or(|at| at.elapsed() >= REMOTE_POLL);
-        let mut present: HashSet<PathBuf> = HashSet::new();
-        for dir in dirs.iter().filter(|dir| is_remote(dir)) {
-            if !list_remote {
-                break;
-            }
+        if list_remote {
             listed_remote = Some(Instant::now());
+        }
+        if list_remote || options.remote_out.is_none() {
+            publish_pending(catalog, options).await;
+        }
+        let mut ready = Vec::new();
+        // What the prefixes listed this time hold: objects of a prefix that could
+        // not be listed are kept as they were seen.
+        let mut present: HashSet<PathBuf> = HashSet::new();
+        let mut listed: Vec<&PathBuf> = Vec::new();
+        for dir in dirs.iter().filter(|dir| is_remote(dir) && list_remote) {
             let objects = match list_objects(dir, selection, &options.stores).await {
                 Ok(objects) => objects,
                 Err(e) => {
@@ -120,20 +124,13 @@ pub async fn watch(
                     continue;
                 }
             };
+            listed.push(dir);
             for object in objects {
                 let key = object.url.as_path();
                 present.insert(key.clone());
                 let now = Instant::now();
                 let modified = Some(object.last_modified);
-                let entry = seen
-                    .entry(key)
-                    .or_insert_with(|| Sighting::new(object.size, modified, now));
-                if entry.size != object.size || entry.modified != modified {
-                    *entry = Sighting::new(object.size, modified, now);
-                }
-                if entry.taken && entry.retry.is_some_and(|(at, _)| now >= at) {
-                    entry.taken = false;
-                }
+                let entry = sighting(&mut seen, key, object.size, modified, now);
                 if !entry.taken {
                     entry.taken = true;
                     ready.push(Input::Object(object));
@@ -154,16 +151,7 @@ pub async fn watch(
                 };
                 let (size, modified) = (meta.len(), meta.modified().ok());
                 let now = Instant::now();
-                let entry = seen
-                    .entry(path.clone())
-                    .or_insert_with(|| Sighting::new(size, modified, now));
-                if entry.size != size || entry.modified != modified {
-                    *entry = Sighting::new(size, modified, now);
-                    continue;
-                }
-                if entry.taken && entry.retry.is_some_and(|(at, _)| now >= at) {
-                    entry.taken = false;
-                }
+                let entry = sighting(&mut seen, path.clone(), size, modified, now);
                 if !entry.taken
                     && now.duration_since(entry.stable_since) >= options.settle
                     && looks_complete(&path)
@@ -175,7 +163,7 @@ pub async fn watch(
         }
         seen.retain(|p, _| {
             if is_remote(p) {
-                !list_remote || present.contains(p)
+                present.contains(p) || !listed.iter().any(|dir| p.starts_with(dir))
             } else {
                 p.exists()
             }
@@ -227,6 +215,28 @@ pub async fn watch(
         ExitCode::Success
     };
     Ok(summary)
+}
+
+/// Records a sighting of `path`: a change of size or modification time starts its
+/// settling over (and makes it new again); a retryable failure whose wait is over
+/// makes it due again.
+fn sighting(
+    seen: &mut HashMap<PathBuf, Sighting>,
+    path: PathBuf,
+    size: u64,
+    modified: Option<SystemTime>,
+    now: Instant,
+) -> &mut Sighting {
+    let entry = seen
+        .entry(path)
+        .or_insert_with(|| Sighting::new(size, modified, now));
+    if entry.size != size || entry.modified != modified {
+        *entry = Sighting::new(size, modified, now);
+    }
+    if entry.taken && entry.retry.is_some_and(|(at, _)| now >= at) {
+        entry.taken = false;
+    }
+    entry
 }
 
 /// A Parquet file is complete when it starts and ends with its magic bytes; CSV has

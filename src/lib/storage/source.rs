@@ -56,8 +56,12 @@ impl FileIdentity {
     }
 }
 
-/// A path as the catalog keys it: absolute, not resolved through links.
+/// A path as the catalog keys it: absolute, not resolved through links; an
+/// object's `s3://` URL as it is.
 pub fn absolute(path: &Path) -> PathBuf {
+    if crate::storage::remote::is_remote(path) {
+        return path.to_path_buf();
+    }
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 

@@ -480,22 +480,7 @@ async fn remote_report(
         reason,
         retryable: false,
     })?;
-    let (root, name) = match url.key.rsplit_once('/') {
-        Some((prefix, name)) => (
-            ObjectUrl {
-                key: prefix.to_string(),
-                ..url.clone()
-            },
-            name.to_string(),
-        ),
-        None => (
-            ObjectUrl {
-                key: String::new(),
-                ..url.clone()
-            },
-            url.key.clone(),
-        ),
-    };
+    let (root, name) = url.split_last();
     let stores = ObjectStores::new(S3Settings {
         endpoint: options.s3_endpoint.clone(),
     });

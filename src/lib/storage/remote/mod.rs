@@ -100,13 +100,19 @@ impl ObjectUrl {
         }
     }
 
+    /// The prefix this object is in, and its name (the last segment of its key).
+    pub fn split_last(&self) -> (ObjectUrl, String) {
+        let (prefix, name) = self.key.rsplit_once('/').unwrap_or(("", &self.key));
+        let parent = ObjectUrl {
+            bucket: self.bucket.clone(),
+            key: prefix.to_string(),
+        };
+        (parent, name.to_string())
+    }
+
     /// The URL as a path, the form the catalog stores and the labels and shards use.
     pub fn as_path(&self) -> PathBuf {
         PathBuf::from(self.to_string())
-    }
-
-    fn object_path(&self) -> ObjectPath {
-        ObjectPath::from(self.key.as_str())
     }
 }
 
@@ -135,6 +141,17 @@ pub struct ListedObject {
 }
 
 impl ListedObject {
+    /// What tells this version of the object from others at its URL: its ETag, or,
+    /// from a store that gives none, its size and last-modified time.
+    pub fn version(&self) -> String {
+        if self.etag.is_empty() {
+            let id = self.identity();
+            format!("size={},mtime_ns={}", id.size, id.mtime_ns)
+        } else {
+            self.etag.clone()
+        }
+    }
+
     /// What stands for the object's file identity in the catalog's cheap rescan: its
     /// size, last-modified time, and a hash of its ETag in place of an inode (a
     /// rewrite gives a new ETag, even at the same size and second).
@@ -212,10 +229,10 @@ impl Bucket {
                 .find_map(|v| std::env::var(v).ok())
         });
         if let Some(endpoint) = &endpoint {
-            if endpoint.contains('@') {
+            if endpoint.contains('@') || endpoint.contains('?') {
                 return Err(HarvestError::Remote {
                     url: format!("s3://{name}"),
-                    problem: "the S3 endpoint takes no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+                    problem: "the S3 endpoint is a scheme, host and port only: credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
                     failure: RemoteFailure::Config,
                 });
             }
@@ -243,9 +260,20 @@ impl Bucket {
         format!("s3://{}/{key}", self.name)
     }
 
+    /// A key as the store addresses it, byte for byte (keys hold `%` and `=` of Hive
+    /// partitions, which must not be encoded again). A key no request can address
+    /// (an empty segment, as in `a//b`) is a configuration error.
+    fn path(&self, key: &str) -> Result<ObjectPath, HarvestError> {
+        ObjectPath::parse(key).map_err(|e| HarvestError::Remote {
+            url: self.url(key),
+            problem: format!("not an addressable key: {}", short(&e.to_string())),
+            failure: RemoteFailure::Config,
+        })
+    }
+
     /// Every object at or below `prefix` (a key, or a folder without its `/`).
     pub async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, HarvestError> {
-        let path = ObjectPath::from(prefix);
+        let path = self.path(prefix)?;
         let listed: Vec<object_store::ObjectMeta> = self
             .store
             .list(Some(&path))
@@ -271,7 +299,7 @@ impl Bucket {
     pub async fn head(&self, key: &str) -> Result<ListedObject, HarvestError> {
         let meta = self
             .store
-            .head(&ObjectPath::from(key))
+            .head(&self.path(key)?)
             .await
             .map_err(|e| classify(&self.url(key), e))?;
         Ok(self.listed(meta))
@@ -288,7 +316,7 @@ impl Bucket {
         };
         let result = self
             .store
-            .get_opts(&object.url.object_path(), options)
+            .get_opts(&self.path(&object.url.key)?, options)
             .await
             .map_err(|e| classify(&url, e))?;
         let bytes = result.bytes().await.map_err(|e| classify(&url, e))?;
@@ -298,7 +326,7 @@ impl Bucket {
     /// Writes `bytes` under `key`, replacing what is there.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), HarvestError> {
         self.store
-            .put(&ObjectPath::from(key), PutPayload::from(bytes))
+            .put(&self.path(key)?, PutPayload::from(bytes))
             .await
             .map(|_| ())
             .map_err(|e| classify(&self.url(key), e))
@@ -306,11 +334,7 @@ impl Bucket {
 
     /// Copies `from` to `to` on the server side. `Ok(false)` when `from` is gone.
     pub async fn copy(&self, from: &str, to: &str) -> Result<bool, HarvestError> {
-        match self
-            .store
-            .copy(&ObjectPath::from(from), &ObjectPath::from(to))
-            .await
-        {
+        match self.store.copy(&self.path(from)?, &self.path(to)?).await {
             Ok(()) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(classify(&self.url(to), e)),
@@ -319,7 +343,7 @@ impl Bucket {
 
     /// Deletes `key`; one already gone is fine.
     pub async fn delete(&self, key: &str) -> Result<(), HarvestError> {
-        match self.store.delete(&ObjectPath::from(key)).await {
+        match self.store.delete(&self.path(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(classify(&self.url(key), e)),
         }
@@ -332,37 +356,29 @@ pub fn classify(url: &str, e: object_store::Error) -> HarvestError {
     let text = e.to_string();
     let code = s3_error_code(&text);
     let detail = code.map_or_else(|| short(&text), str::to_string);
-    let (failure, problem) = match &e {
-        object_store::Error::NotFound { .. } if code == Some("NoSuchBucket") => {
-            (RemoteFailure::Config, "no such bucket".to_string())
-        }
-        object_store::Error::NotFound { .. } => {
-            (RemoteFailure::Missing, "no such object".to_string())
-        }
-        object_store::Error::PermissionDenied { .. }
-        | object_store::Error::Unauthenticated { .. } => (
+    let denied = || {
+        (
             RemoteFailure::Config,
             format!(
                 "access denied ({detail}): check the AWS_* credentials and the bucket's policy"
             ),
-        ),
-        object_store::Error::Precondition { .. } => (
+        )
+    };
+    let (failure, problem) = match (&e, code) {
+        (_, Some("NoSuchBucket")) => (RemoteFailure::Config, "no such bucket".to_string()),
+        (_, Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied")) => denied(),
+        (object_store::Error::NotFound { .. }, _) => {
+            (RemoteFailure::Missing, "no such object".to_string())
+        }
+        (
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. },
+            _,
+        ) => denied(),
+        (object_store::Error::Precondition { .. }, _) => (
             RemoteFailure::Unreachable,
             "the object changed while it was fetched".to_string(),
         ),
-        _ if code == Some("NoSuchBucket") => (RemoteFailure::Config, "no such bucket".to_string()),
-        _ if matches!(
-            code,
-            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied")
-        ) =>
-        {
-            (
-                RemoteFailure::Config,
-                format!(
-                    "access denied ({detail}): check the AWS_* credentials and the bucket's policy"
-                ),
-            )
-        }
         _ if text.contains("error sending request") || text.contains("onnect") => (
             RemoteFailure::Unreachable,
             "cannot connect to the endpoint (is it up, and the address right?)".to_string(),

@@ -13,9 +13,15 @@
 
 use std::path::{Path, PathBuf};
 
+use futures_util::{StreamExt, TryStreamExt};
+
 use super::{Bucket, ObjectStores, ObjectUrl};
 use crate::error::HarvestError;
 use crate::model::layout::{DATASET_DIR, PENDING_DIR, REPORT_FILE};
+
+/// Requests a harvest makes at once while uploading or publishing: a run's tables
+/// are uploaded side by side.
+const PARALLEL_REQUESTS: usize = 4;
 
 /// An output root in an object store.
 #[derive(Debug, Clone)]
@@ -65,34 +71,48 @@ impl RemoteRoot {
             .join(DATASET_DIR)
             .join(PENDING_DIR)
             .join(content_hash);
-        for file in dataset_files {
-            let bytes = read(&pending.join(file)).await?;
-            self.bucket
-                .put(&self.pending_key(content_hash, file), bytes)
-                .await?;
-        }
         let name = output_dir
             .file_name()
             .expect("output directories are named")
             .to_string_lossy()
             .into_owned();
-        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(output_dir)
-            .min_depth(1)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .map(walkdir::DirEntry::into_path)
+        // (local file, key) of everything but the report, which names the rest and
+        // goes last, once they are all in place.
+        let mut uploads: Vec<(PathBuf, String)> = dataset_files
+            .iter()
+            .map(|file| (pending.join(file), self.pending_key(content_hash, file)))
             .collect();
-        // The report names the rest: it goes last.
-        files.sort_by_key(|p| (p.file_name() == Some(REPORT_FILE.as_ref()), p.clone()));
-        for file in files {
-            let relative = file.strip_prefix(output_dir).expect("walked below it");
-            let relative = format!("{name}/{}", relative.to_string_lossy());
-            self.bucket
-                .put(&self.key(&relative), read(&file).await?)
-                .await?;
+        let mut report = None;
+        for entry in walkdir::WalkDir::new(output_dir).min_depth(1) {
+            let entry = entry.map_err(|e| {
+                HarvestError::io(output_dir, "cannot list an output directory", e.into())
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let relative = entry
+                .path()
+                .strip_prefix(output_dir)
+                .expect("walked below it");
+            let key = self.key(&format!("{name}/{}", relative.to_string_lossy()));
+            if relative == Path::new(REPORT_FILE) {
+                report = Some((entry.into_path(), key));
+            } else {
+                uploads.push((entry.into_path(), key));
+            }
         }
+        self.put_files(uploads).await?;
+        self.put_files(report.into_iter().collect()).await?;
         Ok(self.url.join(&name).as_path())
+    }
+
+    /// Uploads local files to their keys, [`PARALLEL_REQUESTS`] at a time.
+    async fn put_files(&self, files: Vec<(PathBuf, String)>) -> Result<(), HarvestError> {
+        futures_util::stream::iter(files)
+            .map(|(path, key)| async move { self.bucket.put(&key, read(&path).await?).await })
+            .buffer_unordered(PARALLEL_REQUESTS)
+            .try_collect()
+            .await
     }
 
     /// Publishes a committed harvest: deletes `obsolete` dataset files, copies each
@@ -109,24 +129,41 @@ impl RemoteRoot {
                 .delete(&self.key(&format!("{DATASET_DIR}/{file}")))
                 .await?;
         }
-        for file in files {
-            self.bucket
-                .copy(
-                    &self.pending_key(content_hash, file),
-                    &self.key(&format!("{DATASET_DIR}/{file}")),
-                )
-                .await?;
-        }
+        futures_util::stream::iter(files)
+            .map(|file| self.publish_file(content_hash, file))
+            .buffer_unordered(PARALLEL_REQUESTS)
+            .try_collect::<()>()
+            .await?;
         self.discard(content_hash).await
+    }
+
+    /// Copies one pending file into its partition.
+    async fn publish_file(&self, content_hash: &str, file: &String) -> Result<(), HarvestError> {
+        let to = self.key(&format!("{DATASET_DIR}/{file}"));
+        let copied = self
+            .bucket
+            .copy(&self.pending_key(content_hash, file), &to)
+            .await?;
+        // Gone from the pending folder: published by another worker, or lost.
+        if !copied && self.bucket.head(&to).await.is_err() {
+            tracing::warn!(
+                content_hash,
+                file = %self.url.join(&format!("{DATASET_DIR}/{file}")),
+                "a dataset file of a committed harvest is neither pending nor published: `harvest --force` its source to write it again"
+            );
+        }
+        Ok(())
     }
 
     /// Deletes what is pending for a content (a failed harvest, or a published one).
     pub async fn discard(&self, content_hash: &str) -> Result<(), HarvestError> {
         let prefix = self.key(&format!("{DATASET_DIR}/{PENDING_DIR}/{content_hash}"));
-        for object in self.bucket.list(&prefix).await? {
-            self.bucket.delete(&object.url.key).await?;
-        }
-        Ok(())
+        let objects = self.bucket.list(&prefix).await?;
+        futures_util::stream::iter(objects)
+            .map(|object| async move { self.bucket.delete(&object.url.key).await })
+            .buffer_unordered(PARALLEL_REQUESTS)
+            .try_collect()
+            .await
     }
 
     /// The content hashes with files pending publication.
