@@ -330,6 +330,21 @@ fn a_bucket_prefix_is_harvested_into_a_bucket_and_a_rerun_writes_nothing() {
     ]);
     assert_eq!(code(&rows), 0, "{}", stderr(&rows));
     assert_eq!(String::from_utf8_lossy(&rows.stdout).lines().count(), 4);
+    // The page of a harvest in the bucket draws its run.
+    let page_dir = tempfile::tempdir().unwrap();
+    let page = page_dir.path().join("page.html");
+    let drawn = server.view(&[
+        "--out",
+        "s3://out/harvested",
+        "--catalog",
+        &catalog,
+        &hash,
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&drawn), 0, "{}", stderr(&drawn));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.matches("<svg").count() >= 5, "charts drawn");
 
     // A rerun lists, and neither downloads nor writes anything.
     server.take_requests();
