@@ -22,7 +22,7 @@ use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, RetryConfig,
 };
 
 pub use output::RemoteRoot;
@@ -323,13 +323,45 @@ impl Bucket {
         Ok(Vec::from(bytes))
     }
 
-    /// Writes `bytes` under `key`, replacing what is there.
-    pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), HarvestError> {
-        self.store
-            .put(&self.path(key)?, PutPayload::from(bytes))
+    /// Streams the local file `local` to `key`, replacing what is there: one request
+    /// up to 10 MB, a multipart upload above (aborted on failure), so memory stays
+    /// bounded however large a run's table is.
+    pub async fn put_file(&self, key: &str, local: &Path) -> Result<(), HarvestError> {
+        use tokio::io::AsyncWriteExt;
+        let path = self.path(key)?;
+        let mut file = tokio::fs::File::open(local)
             .await
-            .map(|_| ())
-            .map_err(|e| classify(&self.url(key), e))
+            .map_err(|e| HarvestError::io(local, "cannot read an output file to upload", e))?;
+        let store: Arc<dyn ObjectStore> = self.store.clone();
+        let mut writer = object_store::buffered::BufWriter::new(store, path);
+        let written = async {
+            tokio::io::copy(&mut file, &mut writer).await?;
+            writer.shutdown().await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = writer.abort().await;
+            // The upload's own error, classified; else reading the local file failed.
+            return Err(
+                match e
+                    .into_inner()
+                    .map(|inner| inner.downcast::<object_store::Error>())
+                {
+                    Some(Ok(store_error)) => classify(&self.url(key), *store_error),
+                    Some(Err(other)) => HarvestError::io(
+                        local,
+                        "cannot upload an output file",
+                        std::io::Error::other(other),
+                    ),
+                    None => HarvestError::io(
+                        local,
+                        "cannot upload an output file",
+                        std::io::Error::other("interrupted"),
+                    ),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Copies `from` to `to` on the server side. `Ok(false)` when `from` is gone.

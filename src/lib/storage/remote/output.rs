@@ -109,7 +109,7 @@ impl RemoteRoot {
     /// Uploads local files to their keys, [`PARALLEL_REQUESTS`] at a time.
     async fn put_files(&self, files: Vec<(PathBuf, String)>) -> Result<(), HarvestError> {
         futures_util::stream::iter(files)
-            .map(|(path, key)| async move { self.bucket.put(&key, read(&path).await?).await })
+            .map(|(path, key)| async move { self.bucket.put_file(&key, &path).await })
             .buffer_unordered(PARALLEL_REQUESTS)
             .try_collect()
             .await
@@ -206,10 +206,4 @@ impl RemoteRoot {
         }
         Ok(())
     }
-}
-
-async fn read(path: &Path) -> Result<Vec<u8>, HarvestError> {
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| HarvestError::io(path, "cannot read an output file to upload", e))
 }
