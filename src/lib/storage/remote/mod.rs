@@ -30,6 +30,11 @@ pub use output::RemoteRoot;
 use crate::error::{one_line, HarvestError, RemoteFailure};
 use crate::storage::FileIdentity;
 
+/// The size of an upload sent in one request, and of each part of a larger one: a
+/// run's table of a production-sized log fits in one request, and a file of any
+/// size holds at most three parts in memory.
+const UPLOAD_PART_BYTES: usize = 32 << 20;
+
 /// The URL schemes of S3-compatible stores.
 const SCHEMES: [&str; 2] = ["s3://", "s3a://"];
 
@@ -324,8 +329,9 @@ impl Bucket {
     }
 
     /// Streams the local file `local` to `key`, replacing what is there: one request
-    /// up to 10 MB, a multipart upload above (aborted on failure), so memory stays
-    /// bounded however large a run's table is.
+    /// up to [`UPLOAD_PART_BYTES`], a multipart upload of such parts above (two in
+    /// flight; aborted on failure), so memory stays bounded however large a run's
+    /// table is.
     pub async fn put_file(&self, key: &str, local: &Path) -> Result<(), HarvestError> {
         use tokio::io::AsyncWriteExt;
         let path = self.path(key)?;
@@ -333,7 +339,9 @@ impl Bucket {
             .await
             .map_err(|e| HarvestError::io(local, "cannot read an output file to upload", e))?;
         let store: Arc<dyn ObjectStore> = self.store.clone();
-        let mut writer = object_store::buffered::BufWriter::new(store, path);
+        let mut writer =
+            object_store::buffered::BufWriter::with_capacity(store, path, UPLOAD_PART_BYTES)
+                .with_max_concurrency(2);
         let written = async {
             tokio::io::copy(&mut file, &mut writer).await?;
             writer.shutdown().await
