@@ -145,14 +145,6 @@ impl Drop for S3Server {
     }
 }
 
-fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(work)
-}
-
 /// A Parquet log of one run: robot 1 moves along x at 10 mm/s for 2 s (readings
 /// every 10 ms: 20 mm exactly), robot 2 reads a constant force.
 fn line_log(run: u64, start: i64) -> Vec<u8> {

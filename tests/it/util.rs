@@ -542,7 +542,7 @@ impl Backend {
 }
 
 /// Runs `work` to completion on a one-thread runtime.
-fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+pub fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

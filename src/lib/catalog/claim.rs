@@ -7,8 +7,8 @@ use std::time::Duration;
 use sqlx::{Executor, Row};
 
 use super::{
-    classify, now, now_plus, output_location, Backend, Catalog, Claim, ClaimOutcome, ClaimPolicy,
-    FileStatus,
+    classify, dead_holder, now, now_plus, output_location, Backend, Catalog, Claim, ClaimOutcome,
+    ClaimPolicy, FileStatus,
 };
 use crate::error::{CatalogError, FailureKind};
 use crate::model::labels::Labels;
@@ -91,14 +91,7 @@ impl Catalog {
             .fetch_optional(&self.pool)
             .await
             .map_err(self.err())?;
-        let dead_pid = existing
-            .and_then(|row| {
-                let h: Option<String> = row.get(0);
-                let p: Option<i64> = row.get(1);
-                (h.as_deref() == Some(host.as_str())).then_some(p).flatten()
-            })
-            .filter(|&p| !crate::host::is_alive(p as i32))
-            .unwrap_or(-1);
+        let dead_pid = dead_holder(existing, &host);
 
         let claimed = sqlx::query(
             "INSERT INTO harvest_files (content_hash, source_path, size_bytes, status, attempts, claimed_by_host, claimed_by_pid,

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::{one_line, CatalogError, FailureKind};
 
@@ -180,6 +180,19 @@ fn output_location(root: Option<String>, dir: Option<String>) -> Option<String> 
         (Some(root), Some(dir)) => Some(Path::new(&root).join(dir).to_string_lossy().into_owned()),
         (_, dir) => dir,
     }
+}
+
+/// The pid of a claim's holder (a row of host, pid) when it is a process of this
+/// host that has died, so its claim is stale at once; else -1, which no process has.
+fn dead_holder(holder: Option<sqlx::any::AnyRow>, host: &str) -> i64 {
+    holder
+        .and_then(|row| {
+            let h: Option<String> = row.get(0);
+            let p: Option<i64> = row.get(1);
+            (h.as_deref() == Some(host)).then_some(p).flatten()
+        })
+        .filter(|&p| !crate::host::is_alive(p as i32))
+        .unwrap_or(-1)
 }
 
 fn now_plus(offset: Duration) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{now, now_plus, Catalog};
+use super::{dead_holder, now, now_plus, Catalog};
 use crate::error::CatalogError;
 
 /// What a worker may do with a listed object.
@@ -42,12 +42,7 @@ impl Catalog {
         .fetch_optional(&self.pool)
         .await
         .map_err(self.err())?;
-        let dead_pid = held
-            .and_then(|row| {
-                let (h, p): (String, i64) = (row.get(0), row.get(1));
-                (h == host && !crate::host::is_alive(p as i32)).then_some(p)
-            })
-            .unwrap_or(-1);
+        let dead_pid = dead_holder(held, &host);
         // The row may change between the upsert and the look that follows (its holder
         // gives it up): claim again then.
         for _ in 0..3 {

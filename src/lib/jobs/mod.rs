@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{
-    Catalog, Claim, ClaimOutcome, ClaimPolicy, CompletedHarvest, KnownPath, KnownPaths,
-    Publication, SeenFile,
+    Catalog, Claim, ClaimOutcome, ClaimPolicy, CompletedHarvest, KnownPath, KnownPaths, SeenFile,
 };
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
 use crate::model::labels::Labels;
@@ -19,14 +18,17 @@ use crate::model::report::{Revision, StageTime};
 use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
 use crate::pipeline::{harvest, panic_message, HarvestOptions};
 use crate::storage::remote::{is_remote, ObjectStores, RemoteRoot};
-use crate::storage::{absolute, is_broken_link, path_key, Dataset, FileIdentity, SourceFile};
+use crate::storage::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
 use crate::text::printable_path;
 
 pub mod inputs;
 mod objects;
+mod publish;
 pub mod watch;
 
 pub use inputs::Input;
+use publish::output_of;
+pub use publish::publish_pending;
 
 /// Everything a job needs besides the files.
 #[derive(Debug, Clone)]
@@ -85,77 +87,6 @@ impl JobOptions {
             Labels::new()
         });
         from_path.merged(&self.labels)
-    }
-}
-
-/// Where a job's dataset is published.
-enum Output<'a> {
-    Local(Dataset),
-    Remote(&'a RemoteRoot),
-}
-
-fn output_of(options: &JobOptions) -> Output<'_> {
-    match &options.remote_out {
-        Some(remote) => Output::Remote(remote),
-        None => Output::Local(Dataset::new(&options.harvest.out_root)),
-    }
-}
-
-impl Output<'_> {
-    async fn publish(
-        &self,
-        content_hash: &str,
-        files: &[String],
-        obsolete: &[String],
-    ) -> Result<(), HarvestError> {
-        match self {
-            Output::Local(dataset) => dataset.publish(content_hash, files, obsolete),
-            Output::Remote(remote) => remote.publish(content_hash, files, obsolete).await,
-        }
-    }
-
-    async fn discard(&self, content_hash: &str) -> Result<(), HarvestError> {
-        match self {
-            Output::Local(dataset) => {
-                dataset.discard(content_hash);
-                Ok(())
-            }
-            Output::Remote(remote) => remote.discard(content_hash).await,
-        }
-    }
-
-    async fn pending(&self) -> Result<Vec<String>, HarvestError> {
-        match self {
-            Output::Local(dataset) => Ok(dataset.pending()),
-            Output::Remote(remote) => remote.pending().await,
-        }
-    }
-}
-
-/// Publishes the dataset files that wait for a harvest the catalog has committed
-/// (left by a worker that stopped between its commit and its publication), and
-/// drops those of harvests that failed. A failure only delays publication.
-pub async fn publish_pending(catalog: &Catalog, options: &JobOptions) {
-    let output = output_of(options);
-    let pending = match output.pending().await {
-        Ok(pending) => pending,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list the pending dataset files");
-            return;
-        }
-    };
-    for content_hash in pending {
-        let published = match catalog.publication(&content_hash).await {
-            Ok(Publication::Due { files, obsolete }) => {
-                output.publish(&content_hash, &files, &obsolete).await
-            }
-            Ok(Publication::Abandoned) => output.discard(&content_hash).await,
-            Ok(Publication::InProgress) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = published {
-            tracing::warn!(content_hash, error = %e, "could not publish pending dataset files");
-        }
     }
 }
 
