@@ -42,7 +42,9 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Time harvest against the I/O floor at 1x and 8x (release build).
+## Time harvest against the I/O floor at 1x and 8x, the HTML page, 1,000 small files into
+## PostgreSQL, rescans on both catalogs and the 1x log through S3 (release build; the
+## README's Performance section says what it needs).
 bench:
 	scripts/bench.sh
 

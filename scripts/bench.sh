@@ -128,13 +128,15 @@ for backend in sqlite postgres; do
   rm -rf "$out" "$out.time"
 done
 
-# Object storage: the 1x log harvested from a local S3 server (moto's server mode,
-# as the tests run it) against the same log from disk, into a local output; then
-# into the same S3 server (--out s3://…, with a PostgreSQL catalog). S3=0 skips it.
+# Object storage: the 1x log (S3_SIZE=8: the 8x one) harvested from a local S3
+# server (moto's server mode, as the tests run it) against the same log from disk,
+# into a local output; then into the same S3 server (--out s3://…, with a PostgreSQL
+# catalog). S3=0 skips it.
 if [ "${S3:-1}" = 1 ]; then
   bash scripts/ensure-python-deps.sh
-  input="$DATA/shift-1x.parquet"
-  [ -f "$input" ] || "$BIN/generate-log" --out "$input" --rows "$BASE_ROWS" --seed 1 --run-uuid-type float64 >&2
+  s3_size="${S3_SIZE:-1}"
+  input="$DATA/shift-${s3_size}x.parquet"
+  [ -f "$input" ] || "$BIN/generate-log" --out "$input" --rows "$((BASE_ROWS * s3_size))" --seed 1 --run-uuid-type float64 >&2
   s3dir=$(mktemp -d)
   mkfifo "$s3dir/stdin"
   python3 tests/it/s3_server.py "$s3dir/requests" "$s3dir/slow" logs out < "$s3dir/stdin" > "$s3dir/server.json" 2>/dev/null &
@@ -150,7 +152,7 @@ PY
   python3 - "$input" <<'PY'
 import boto3, os, sys
 s3 = boto3.client("s3", endpoint_url=os.environ["HARVEST_S3_ENDPOINT"])
-s3.upload_file(sys.argv[1], "logs", "shift-1x.parquet")
+s3.upload_file(sys.argv[1], "logs", os.path.basename(sys.argv[1]))
 PY
   pg_admin="${HARVESTER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
   time_harvest() {  # prints the median seconds of REPEATS harvests of "$@" into fresh outputs
@@ -170,10 +172,10 @@ PY
     printf '%s\n' "${times[@]}" | median
   }
   disk_s=$(time_harvest "$input" --out @OUT@)
-  s3_in_s=$(time_harvest s3://logs/shift-1x.parquet --out @OUT@)
-  s3_both_s=$(time_harvest s3://logs/shift-1x.parquet --out s3://out/run-@RUN@)
-  awk -v d="$disk_s" -v i="$s3_in_s" -v b="$s3_both_s" 'BEGIN {
-    printf "1x from disk to disk: %.2f s; from S3 to disk: %.2f s (%.2fx); from S3 to S3: %.2f s (%.2fx)\n", d, i, i / d, b, b / d }'
+  s3_in_s=$(time_harvest "s3://logs/shift-${s3_size}x.parquet" --out @OUT@)
+  s3_both_s=$(time_harvest "s3://logs/shift-${s3_size}x.parquet" --out s3://out/run-@RUN@)
+  awk -v s="$s3_size" -v d="$disk_s" -v i="$s3_in_s" -v b="$s3_both_s" 'BEGIN {
+    printf "%sx from disk to disk: %.2f s; from S3 to disk: %.2f s (%.2fx); from S3 to S3: %.2f s (%.2fx)\n", s, d, i, i / d, b, b / d }'
   exec 7>&-
   wait
   rm -rf "$s3dir"

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success (harvested, or already harvested / being harvested
 //! elsewhere), 64 usage error, 65 a bad file, 66 a file that does not exist, 70 an
-//! internal error (a bug: report it), 75 retry later, 78 catalog unusable. Over
+//! internal error (a bug: report it), 73 an output directory that cannot be
+//! written, 75 retry later, 78 catalog unusable. Over
 //! several files the worst wins: 75 > 70 > 66 > 65 > 0.
 
 use std::path::{Path, PathBuf};
@@ -14,9 +15,7 @@ use clap::Parser;
 use harvester::catalog::{default_sqlite_url, Catalog, ClaimPolicy};
 use harvester::cli;
 use harvester::error::{ExitCode, FailureKind, HarvestError};
-use harvester::jobs::inputs::{
-    check_watched_dirs, gather_inputs, list_objects, InputSelection, Listing,
-};
+use harvester::jobs::inputs::{gather_inputs, list_objects, InputSelection, Listing};
 use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
 use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
@@ -115,7 +114,8 @@ struct Args {
     #[arg(long, short, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
 
-    /// Threads for the data work of this process [default: all cores; POLARS_MAX_THREADS also applies].
+    /// Threads for the data work of this process, at most 4 per processor available
+    /// (more are cut, with a warning) [default: one per processor, or POLARS_MAX_THREADS].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 
@@ -185,40 +185,37 @@ fn main() -> ProcessExit {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    if let Some(threads) = args.threads {
-        // polars sizes its thread pool, which this crate's parallel work shares, from
-        // this variable when the pool first starts: set it before any data work.
-        std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
-    }
     args.logging.init();
+    if let Err(code) = cli::size_data_pool(args.threads) {
+        return code.into();
+    }
     let runtime = match cli::runtime(Some(2)) {
         Ok(runtime) => runtime,
         Err(code) => return code.into(),
     };
-    match runtime.block_on(run(args)) {
-        Ok(code) => code.into(),
-        // The watch could not start (its signal handlers): worth a retry.
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::RetryLater.into()
-        }
-    }
+    runtime.block_on(run(args)).into()
 }
 
-async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+async fn run(mut args: Args) -> ExitCode {
     let checked = cli::check_remote(&mut args.paths, "an input")
         .and_then(|()| cli::check_remote(std::slice::from_mut(&mut args.out), "--out"));
     if let Err(line) = checked {
-        tracing::error!("{line}");
-        return Ok(ExitCode::Usage);
+        return cli::fail(ExitCode::Usage, line);
     }
     let remote_out = is_remote(&args.out);
     if remote_out && !args.catalog.as_deref().is_some_and(is_postgres_url) {
-        tracing::error!(
-            "--out {}: outputs in an object store need a PostgreSQL catalog that every worker shares (--catalog postgres://… or DATABASE_URL)",
-            args.out.display()
+        return cli::fail(
+            ExitCode::Usage,
+            format_args!(
+                "--out {}: outputs in an object store need a PostgreSQL catalog that every worker shares (--catalog postgres://… or DATABASE_URL)",
+                args.out.display()
+            ),
         );
-        return Ok(ExitCode::Usage);
+    }
+    if !remote_out {
+        if let Err(e) = cli::prepare_out_dir(&args.out) {
+            return cli::fail(e.exit_code(), e);
+        }
     }
     let stores = Arc::new(ObjectStores::new(S3Settings {
         endpoint: args.s3_endpoint.clone(),
@@ -230,24 +227,22 @@ async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let catalog = match Catalog::open(&url).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("{e}");
-            return Ok(HarvestError::from(e).exit_code());
+            let e = HarvestError::from(e);
+            return cli::fail(e.exit_code(), e);
         }
     };
     let remote_out = match remote_out.then(|| remote_root(&args.out, &stores)) {
         None => None,
         Some(Ok(root)) => Some(root),
         Some(Err(e)) => {
-            tracing::error!("{e}");
             catalog.close().await;
-            return Ok(e.exit_code());
+            return cli::fail(e.exit_code(), e);
         }
     };
     if let Some(root) = &remote_out {
         if let Err(e) = root.check().await {
-            tracing::error!("{e}");
             catalog.close().await;
-            return Ok(e.exit_code());
+            return cli::fail(e.exit_code(), e);
         }
     }
     let options = JobOptions {
@@ -295,20 +290,15 @@ async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let clock = std::time::Instant::now();
-    jobs::publish_pending(&catalog, &options).await;
+    // A watch publishes at every poll, and says on stop what is left.
+    let published = jobs::publish_pending(&catalog, &options).await;
     if args.watch {
-        if let Err((code, line)) = check_watched_dirs(&selection.paths) {
-            tracing::error!("{line}");
-            catalog.close().await;
-            return Ok(code);
-        }
         // A watched prefix that cannot be listed now (credentials, bucket) stops the
         // watch at once instead of warning at every poll.
         for prefix in selection.paths.iter().filter(|p| is_remote(p)) {
             if let Err(e) = list_objects(prefix, &selection, &stores).await {
-                tracing::error!("{e}");
                 catalog.close().await;
-                return Ok(e.exit_code());
+                return cli::fail(e.exit_code(), e);
             }
         }
         let summary = watch::watch(
@@ -320,13 +310,17 @@ async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         )
         .await;
         catalog.close().await;
-        let summary = summary?;
-        log_summary(&summary, clock.elapsed().as_secs_f64());
-        return Ok(summary.exit);
+        return match summary {
+            Ok(summary) => {
+                log_summary(&summary, clock.elapsed().as_secs_f64());
+                summary.exit
+            }
+            Err(e) => cli::fail(e.exit_code(), e),
+        };
     }
 
     let mut inputs = gather_inputs(&selection, &catalog, &stores).await;
-    let mut exit = ExitCode::Success;
+    let mut exit = published.map_or_else(|e| e.exit_code(), |()| ExitCode::Success);
     for error in &inputs.unlisted {
         tracing::error!("{error}");
         exit = exit.worst(error.exit_code());
@@ -354,7 +348,7 @@ async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     progress.finish_and_clear();
     log_summary(&summary, clock.elapsed().as_secs_f64());
     catalog.close().await;
-    Ok(exit.worst(summary.exit))
+    exit.worst(summary.exit)
 }
 
 /// The job's last line: counts, and how long it took.
@@ -444,16 +438,19 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
         }
         FileOutcome::HeldElsewhere {
             content_hash,
-            host,
-            pid,
+            holder,
         } => {
-            tracing::info!(
-                file,
-                content_hash,
-                host,
-                pid,
-                "being harvested elsewhere: {file} (by {host} pid {pid})"
-            );
+            let content_hash = content_hash.as_deref();
+            match holder {
+                Some(holder) => tracing::info!(
+                    file,
+                    content_hash,
+                    host = holder.host.as_str(),
+                    pid = holder.pid,
+                    "held by another worker: {file} ({holder})"
+                ),
+                None => tracing::info!(file, content_hash, "held by another worker: {file}"),
+            }
         }
         FileOutcome::FailedBefore {
             content_hash,
@@ -481,7 +478,7 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
             let retry = error.is_retryable();
             tracing::error!(
                 file,
-                content_hash = content_hash.as_deref().unwrap_or(""),
+                content_hash = content_hash.as_deref(),
                 retry,
                 "{error}"
             );

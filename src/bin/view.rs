@@ -2,9 +2,10 @@
 //! first rows of a run.
 //!
 //! Exit codes: 0 success (also when stdout is closed early, as by `| head`), 64 usage
-//! error or unknown target, 65 unreadable outputs, 75 catalog unreachable (retry
-//! later), 78 catalog unusable as configured (bad URL or credentials, no such
-//! database, a corrupt catalog file, made by a newer version).
+//! error or unknown target, 65 unreadable outputs, 70 a chart that could not be
+//! drawn (a bug), 73 a page or chart file that cannot be created or written, 75
+//! catalog unreachable (retry later), 78 catalog unusable as configured (bad URL or
+//! credentials, no such database, a corrupt catalog file, made by a newer version).
 
 use std::path::PathBuf;
 use std::process::ExitCode as ProcessExit;
@@ -14,7 +15,8 @@ use harvester::catalog::{FileStatus, ListFilter};
 use harvester::cli;
 use harvester::error::ExitCode;
 use harvester::model::labels::Labels;
-use harvester::view::plot::PlotKind;
+use harvester::view::options::{parse_chart_file, parse_page_file};
+use harvester::view::plot::{PlotKind, Projection};
 use harvester::view::{self, Format, Request, ViewOptions};
 
 /// Show harvested robot logs: a file's summary, data quality and run statistics, the
@@ -39,15 +41,18 @@ struct Args {
 
     /// With --list: only files carrying KEY=VALUE (repeatable, all must match): a
     /// label of one of their paths, or for `cell`, also the cell of one of their runs.
+    /// VALUE is what --label takes (letters, digits, '.', '_', '-'); a cell, any text
+    /// but empty, as logs name cells.
     #[arg(long = "where", value_name = "KEY=VALUE", requires = "list", value_parser = Labels::parse_filter)]
     filters: Vec<(String, String)>,
 
     /// With --list: only files with a run that started at or after this UTC date or
-    /// second (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS).
+    /// second (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or YYYY-MM-DD HH:MM:SS).
     #[arg(long, value_name = "WHEN", requires = "list", value_parser = parse_since)]
     since: Option<String>,
 
-    /// With --list: at most this many files.
+    /// With --list: at most this many files, the newest (a cut list says how many
+    /// more there are).
     #[arg(long, default_value_t = 100, requires = "list", value_parser = clap::value_parser!(i64).range(1..))]
     limit: i64,
 
@@ -61,7 +66,7 @@ struct Args {
 
     /// Write one self-contained HTML page (report and every run's charts) to FILE,
     /// or to stdout without FILE.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, requires = "target", conflicts_with_all = ["run", "plot"])]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, requires = "target", conflicts_with_all = ["run", "plot"], value_parser = parse_page_file)]
     html: Option<Option<PathBuf>>,
 
     /// Draw one chart of a run (--run, needed when the file has several; --robot for
@@ -69,12 +74,17 @@ struct Args {
     #[arg(long, value_enum, requires_all = ["target", "output"])]
     plot: Option<PlotKind>,
 
-    /// With --plot: only this robot's series (1 or 2).
+    /// With --plot path: the plane drawn, X–Y (seen from above) or X–Z (from the
+    /// side).
+    #[arg(long, value_enum, requires = "plot")]
+    projection: Option<Projection>,
+
+    /// With --plot: only this robot's series (1 or 2; one the run has).
     #[arg(long, requires = "plot", value_parser = clap::value_parser!(u8).range(1..=2))]
     robot: Option<u8>,
 
     /// With --plot: the chart's file (.svg or .png).
-    #[arg(long, short = 'o', value_name = "FILE", requires = "plot")]
+    #[arg(long, short = 'o', value_name = "FILE", requires = "plot", value_parser = parse_chart_file)]
     output: Option<PathBuf>,
 
     /// Output format.
@@ -105,10 +115,16 @@ struct Args {
     logging: cli::LogArgs,
 }
 
-/// `--since`: a UTC date or whole second, as the catalog writes instants (so that
-/// comparing text compares time).
+/// `--since`: a UTC date or whole second, in the form the catalog writes instants
+/// (so that comparing text compares time). A space may stand for the `T`, as log
+/// times and SQL write them.
 fn parse_since(s: &str) -> Result<String, String> {
     let text = s.trim().trim_end_matches('Z');
+    let text = match text.as_bytes().get(10) {
+        Some(b' ') => text.replacen(' ', "T", 1),
+        _ => text.to_string(),
+    };
+    let text = text.as_str();
     let format = if text.len() == 10 {
         "%Y-%m-%d"
     } else {
@@ -123,7 +139,7 @@ fn parse_since(s: &str) -> Result<String, String> {
         Ok(text.to_string())
     } else {
         Err(format!(
-            "`{s}` is not a UTC date or second: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+            "`{s}` is not a UTC date or second: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or YYYY-MM-DD HH:MM:SS"
         ))
     }
 }
@@ -135,13 +151,16 @@ fn main() -> ProcessExit {
     };
     args.logging.init();
     if let Err(line) = cli::check_remote(std::slice::from_mut(&mut args.out), "--out") {
-        tracing::error!("{line}");
-        return ExitCode::Usage.into();
+        return usage_error(&line);
+    }
+    if args.projection.is_some() && args.plot != Some(PlotKind::Path) {
+        return usage_error("--projection is for --plot path: other charts are against time");
     }
     let request = match (args.list, args.target, args.run) {
         (false, Some(target), run_uuid) if args.plot.is_some() => Request::Plot {
             target,
             kind: args.plot.expect("checked"),
+            projection: args.projection.unwrap_or_default(),
             run_uuid,
             robot: args.robot,
             file: args.output.expect("clap requires -o with --plot"),
@@ -164,10 +183,7 @@ fn main() -> ProcessExit {
             head: args.head,
         },
         (false, Some(target), None) => Request::Target { target },
-        (false, None, _) => {
-            tracing::error!("give a TARGET or --list (see --help)");
-            return ExitCode::Usage.into();
-        }
+        (false, None, _) => return usage_error("give a TARGET or --list (see --help)"),
     };
     let options = ViewOptions {
         request,
@@ -182,4 +198,12 @@ fn main() -> ProcessExit {
         Err(code) => return code.into(),
     };
     runtime.block_on(view::run(&options)).into()
+}
+
+/// A usage error found after parsing: one line, with its exit code as a field, as
+/// clap's own errors are logged.
+fn usage_error(line: &str) -> ProcessExit {
+    let code = ExitCode::Usage;
+    tracing::error!(exit_code = code as u8, "{line}");
+    code.into()
 }

@@ -2,12 +2,13 @@
 //! code on failure, set up logging, and start the async runtime.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{one_line, ExitCode};
 use crate::logging::{self, LogFormat};
 use crate::storage::remote::{is_remote, ObjectUrl};
+use crate::text::printable_path;
 
 /// The logging flags both binaries take.
 #[derive(Debug, Clone, clap::Args)]
@@ -94,7 +95,93 @@ pub fn parse_out_dir(s: &str) -> Result<PathBuf, String> {
     if path.exists() && !path.is_dir() {
         return Err(format!("`{s}` exists and is not a directory"));
     }
+    if path
+        .components()
+        .any(|c| c.as_os_str().len() > NAME_MAX_BYTES)
+    {
+        return Err(format!(
+            "a folder name is longer than {NAME_MAX_BYTES} bytes, which no file system takes"
+        ));
+    }
     Ok(path)
+}
+
+/// The longest file or folder name Linux file systems take, in bytes.
+const NAME_MAX_BYTES: usize = 255;
+
+/// Why a local output directory cannot take outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirError {
+    /// It exists but cannot be written (read-only media or mount, another user's
+    /// directory): the same call fails until someone fixes the place (73).
+    #[error(
+        "--out {}: the output directory is read-only ({source}); give a writable --out",
+        printable_path(path)
+    )]
+    ReadOnly {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// It cannot be made where it was asked for, for the same reasons (73).
+    #[error(
+        "--out {}: the output directory cannot be created ({source}); give a writable --out",
+        printable_path(path)
+    )]
+    CannotCreate {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A path the system refuses as such (longer than it takes) (64).
+    #[error("--out {}: {source}", printable_path(path))]
+    BadPath {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Making it failed for a reason that may pass (a full disk, an I/O error) (75).
+    #[error(
+        "--out {}: cannot create the output directory: {source}",
+        printable_path(path)
+    )]
+    Unavailable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl OutDirError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            OutDirError::ReadOnly { .. } | OutDirError::CannotCreate { .. } => ExitCode::CantCreate,
+            OutDirError::BadPath { .. } => ExitCode::Usage,
+            OutDirError::Unavailable { .. } => ExitCode::RetryLater,
+        }
+    }
+}
+
+/// Makes the local output directory `out` if it is missing, and checks that this
+/// process can write in it, before a catalog or a file is touched: a read-only
+/// output is one clear error (73), not an SQLite "unable to open database file"
+/// that promises a retry, nor a failure per file.
+pub fn prepare_out_dir(out: &Path) -> Result<(), OutDirError> {
+    let path = out.to_path_buf();
+    if let Err(source) = std::fs::create_dir_all(out) {
+        return Err(match source.raw_os_error() {
+            Some(libc::EACCES | libc::EPERM | libc::EROFS) => {
+                OutDirError::CannotCreate { path, source }
+            }
+            Some(libc::ENAMETOOLONG) => OutDirError::BadPath { path, source },
+            _ => OutDirError::Unavailable { path, source },
+        });
+    }
+    if let Err(source) = crate::host::may_write_in(out) {
+        return Err(match source.raw_os_error() {
+            Some(libc::EACCES | libc::EPERM | libc::EROFS) => {
+                OutDirError::ReadOnly { path, source }
+            }
+            _ => OutDirError::Unavailable { path, source },
+        });
+    }
+    Ok(())
 }
 
 /// Checks the URLs among `locations` (`s3://bucket/key` or `s3://bucket/prefix/`)
@@ -105,6 +192,94 @@ pub fn check_remote(locations: &mut [PathBuf], what: &str) -> Result<(), String>
         let url = ObjectUrl::parse(&location.to_string_lossy())
             .map_err(|problem| format!("{what}: {problem}"))?;
         *location = url.as_path();
+    }
+    Ok(())
+}
+
+/// Logs the error that ends a run and gives its exit code. The code is a field of
+/// the event, so a collector of `--log-format json` lines sees why the process
+/// ended as clap's usage errors say it (`"exit_code":64`).
+pub fn fail(code: ExitCode, line: impl std::fmt::Display) -> ExitCode {
+    tracing::error!(exit_code = code as u8, "{line}");
+    code
+}
+
+/// The variable polars sizes its thread pool from, which this crate's parallel work
+/// shares.
+pub const POLARS_MAX_THREADS: &str = "POLARS_MAX_THREADS";
+
+/// How many threads a data pool may have per processor the process may use: past a
+/// few, threads only add memory and contention (10,000 threads on one small log
+/// took minutes and gigabytes).
+pub const THREADS_PER_PROCESSOR: usize = 4;
+
+/// The data pool's size, as asked and as taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSize {
+    /// What was asked, and where: `--threads` or `POLARS_MAX_THREADS`.
+    pub asked: usize,
+    pub by: &'static str,
+    /// At most [`THREADS_PER_PROCESSOR`] × the processors available.
+    pub threads: usize,
+}
+
+/// The size of the data pool from `--threads` (`flag`, already in 1..=65535), else
+/// the `POLARS_MAX_THREADS` value `env`, checked like the flag (polars itself would
+/// print a warning and ignore a bad value), and at most [`THREADS_PER_PROCESSOR`] ×
+/// `available` processors. `None` when neither is given: polars takes one thread
+/// per processor.
+pub fn pool_size(
+    flag: Option<u16>,
+    env: Option<OsString>,
+    available: usize,
+) -> Result<Option<PoolSize>, String> {
+    let (asked, by) = match (flag, env) {
+        (Some(threads), _) => (usize::from(threads), "--threads"),
+        (None, None) => return Ok(None),
+        (None, Some(value)) => {
+            let text = value.to_string_lossy();
+            let threads = text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|&t| t >= 1)
+                .ok_or_else(|| {
+                    format!(
+                        "{POLARS_MAX_THREADS}=`{}` is not a number of threads: expected 1 to 65535",
+                        one_line(&text)
+                    )
+                })?;
+            (usize::from(threads), POLARS_MAX_THREADS)
+        }
+    };
+    let most = THREADS_PER_PROCESSOR * available.max(1);
+    Ok(Some(PoolSize {
+        asked,
+        by,
+        threads: asked.min(most),
+    }))
+}
+
+/// Sizes the data pool from `--threads` or `POLARS_MAX_THREADS` (see [`pool_size`])
+/// before polars starts it, warning once when the number asked is cut to what the
+/// processors available to this process (its cgroup's CPU quota and affinity) can
+/// use. A bad `POLARS_MAX_THREADS` is a usage error.
+pub fn size_data_pool(flag: Option<u16>) -> Result<(), ExitCode> {
+    let available = std::thread::available_parallelism().map_or(1, usize::from);
+    let size = pool_size(flag, std::env::var_os(POLARS_MAX_THREADS), available)
+        .map_err(|line| fail(ExitCode::Usage, line))?;
+    if let Some(PoolSize { asked, by, threads }) = size {
+        if threads < asked {
+            tracing::warn!(
+                asked,
+                threads,
+                available,
+                "{by} {asked} is more than {THREADS_PER_PROCESSOR} threads per processor available ({available}): using {threads}"
+            );
+        }
+        // polars reads the variable when its pool first starts: this runs before
+        // any data work, while the process has one thread.
+        std::env::set_var(POLARS_MAX_THREADS, threads.to_string());
     }
     Ok(())
 }
@@ -137,6 +312,35 @@ mod tests {
         assert!(asks_for_json_logs(args(&["h", "--log-format=json", "x"])));
         assert!(!asks_for_json_logs(args(&["h", "--log-format", "text"])));
         assert!(!asks_for_json_logs(args(&["h", "json"])));
+    }
+
+    #[test]
+    fn pools_are_sized_by_the_flag_else_the_variable_and_cut_to_the_processors() {
+        let env = |v: &str| Some(OsString::from(v));
+        assert_eq!(pool_size(None, None, 8), Ok(None));
+        let size = |asked, by, threads| Ok(Some(PoolSize { asked, by, threads }));
+        assert_eq!(pool_size(Some(6), env("abc"), 8), size(6, "--threads", 6));
+        assert_eq!(
+            pool_size(Some(10_000), None, 6),
+            size(10_000, "--threads", 24)
+        );
+        assert_eq!(
+            pool_size(None, env(" 12 "), 2),
+            size(12, POLARS_MAX_THREADS, 8)
+        );
+        assert_eq!(pool_size(None, env("3"), 0), size(3, POLARS_MAX_THREADS, 3));
+        for bad in ["abc", "0", "-1", "65536", "1.5", ""] {
+            let line = pool_size(None, env(bad), 8).expect_err(bad);
+            assert!(line.starts_with("POLARS_MAX_THREADS="), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn output_directories_with_names_no_file_system_takes_are_refused() {
+        let long = "x".repeat(256);
+        assert!(parse_out_dir(&format!("out/{long}/y")).is_err());
+        assert!(parse_out_dir(&"x".repeat(255)).is_ok());
     }
 
     #[test]

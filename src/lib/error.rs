@@ -182,6 +182,13 @@ pub enum CatalogError {
         found: i64,
         known: i64,
     },
+    /// A catalog an older harvester made, opened by a reader that may not migrate it.
+    #[error("catalog {location} was made by an older harvester (schema version {found}, this one reads {known}); run this version's `harvest` on it once (e.g. `harvest --reharvest-outdated` with the same --out or --catalog) to upgrade it")]
+    OlderSchema {
+        location: String,
+        found: i64,
+        known: i64,
+    },
     #[error("invalid catalog URL {location}: {reason}")]
     BadUrl { location: String, reason: String },
     /// The catalog answered, but cannot be used as configured: wrong credentials, a
@@ -216,6 +223,11 @@ pub enum ExitCode {
     /// A bug of the harvester (EX_SOFTWARE): retrying will fail the same way until
     /// the tool is fixed; report it.
     Internal = 70,
+    /// An output that cannot be created or written (EX_CANTCREAT): a read-only
+    /// output directory, a chart or page file whose folder cannot be made or whose
+    /// bytes cannot be written. The same call fails the same way until the place is
+    /// fixed, so it promises no retry.
+    CantCreate = 73,
     /// A temporary problem (catalog unreachable, I/O error, file still being written):
     /// call again later.
     RetryLater = 75,
@@ -232,8 +244,9 @@ impl ExitCode {
     /// (75 > 70 > 66 > 65 > 0), so a scheduler retries when any retry could help. A
     /// missing file ranks above a bad one: a bad file is recorded in the catalog and
     /// needs nobody, a missing one is a wrong call that only its caller can fix.
-    /// Configuration and usage errors stop a run before any file and outrank
-    /// everything.
+    /// An output that cannot be created (73) is a place to fix, as configuration
+    /// is: it outranks a retry. Configuration and usage errors stop a run before any
+    /// file and outrank everything.
     pub fn worst(self, other: ExitCode) -> ExitCode {
         let rank = |c: ExitCode| match c {
             ExitCode::Success => 0,
@@ -241,8 +254,9 @@ impl ExitCode {
             ExitCode::NoInput => 2,
             ExitCode::Internal => 3,
             ExitCode::RetryLater => 4,
-            ExitCode::Config => 5,
-            ExitCode::Usage => 6,
+            ExitCode::CantCreate => 5,
+            ExitCode::Config => 6,
+            ExitCode::Usage => 7,
         };
         if rank(other) > rank(self) {
             other
@@ -290,6 +304,9 @@ mod tests {
         assert_eq!(Internal.worst(RetryLater), RetryLater);
         assert_eq!(RetryLater.worst(Internal), RetryLater);
         assert_eq!(RetryLater.worst(Success), RetryLater);
+        assert_eq!(RetryLater.worst(CantCreate), CantCreate);
+        assert_eq!(CantCreate.worst(Internal), CantCreate);
+        assert_eq!(CantCreate.worst(Config), Config);
     }
 
     #[test]

@@ -248,11 +248,25 @@ fn visit(page: &Path) -> Visit {
                 const rects = [...svg.querySelectorAll('rect')]
                     .filter(r => r.getBBox().width > 0 && r.getBBox().height > 0);
                 const first = lines.length ? lines[0].getBBox() : {width: 0, height: 0};
+                // Per colour, the largest extent (px) of a line or dot drawn in it
+                // among the series, which come before the legend's box (whose
+                // samples have the series' colours whether or not they show).
+                const shapes = [...svg.querySelectorAll('*')];
+                const legend = shapes.findIndex(e => e.tagName === 'rect'
+                    && (e.getAttribute('stroke') || '').toUpperCase() === '#B4B4B4');
+                const colours = {};
+                for (const e of legend < 0 ? shapes : shapes.slice(0, legend)) {
+                    const paint = {polyline: 'stroke', circle: 'fill'}[e.tagName];
+                    if (!paint) continue;
+                    const colour = (e.getAttribute(paint) || '').toUpperCase();
+                    const box = e.getBBox();
+                    colours[colour] = Math.max(colours[colour] || 0, box.width, box.height);
+                }
                 return {
                     kind: figure.dataset.kind, run: figure.dataset.run || null,
                     xRange: figure.dataset.xRange, xPixels: figure.dataset.xPixels,
                     lines: lines.length, rects: rects.length,
-                    firstWidth: first.width, firstHeight: first.height,
+                    firstWidth: first.width, firstHeight: first.height, colours,
                     caption: figure.querySelector('figcaption').textContent,
                 };
             })"#}),
@@ -309,6 +323,17 @@ fn base64_decode(text: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Robot 1 blue, robot 2 red, as the charts draw them.
+const ROBOT_COLOURS: [&str; 2] = ["#1F77B4", "#D62728"];
+
+/// How far (px) robot `robot`'s lines or dot reach on a chart, 0 when it is not
+/// drawn (its legend sample aside).
+fn drawn_extent(chart: &Value, robot: usize) -> f64 {
+    chart["colours"][ROBOT_COLOURS[robot - 1]]
+        .as_f64()
+        .unwrap_or(0.0)
 }
 
 fn pair(text: &Value) -> (f64, f64) {
@@ -372,6 +397,12 @@ fn the_page_opens_offline_with_every_chart_drawn_and_the_circle_is_2r_across() {
         assert!(drawn, "a drawn series: {chart}");
         let caption = chart["caption"].as_str().unwrap();
         assert!(caption.contains(&format!("run {RUN}")), "{caption}");
+    }
+    // Robot 1 shows on both path charts; robot 2 has no positions, so neither
+    // draws it.
+    for chart in &visit.charts[..2] {
+        assert!(drawn_extent(chart, 1) >= 100.0, "{chart}");
+        assert_eq!(drawn_extent(chart, 2), 0.0, "{chart}");
     }
     // The circle, measured on the drawing: its width in pixels at the axis' scale.
     let xy = &visit.charts[0];
@@ -474,4 +505,60 @@ fn plot_writes_one_chart_as_svg_or_png() {
         !txt.exists() && !bad_run.exists() && !no_path.exists(),
         "nothing written"
     );
+}
+
+#[test]
+fn every_robot_with_positions_shows_on_every_path_chart_also_when_it_does_not_move() {
+    use crate::util::stationary::*;
+    let work = Workdir::new();
+    let input = work.input().join("stationary.parquet");
+    stationary_log(&input);
+    let out = work.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let page = work.path("stationary.html");
+    let view = Command::new(env!("CARGO_BIN_EXE_view"))
+        .arg(work.only_output())
+        .arg("--html")
+        .arg(&page)
+        .args(["--out", work.out().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(code(&view), 0, "{}", stderr(&view));
+
+    let visit = visit(&page);
+    assert!(visit.problems.is_empty(), "{:#?}", visit.problems);
+    let paths: Vec<&Value> = visit
+        .charts
+        .iter()
+        .filter(|c| c["kind"].as_str().unwrap().starts_with("path-"))
+        .collect();
+    assert_eq!(paths.len(), 6, "X–Y and X–Z of three runs: {paths:#?}");
+    for chart in paths {
+        let run: u64 = chart["run"].as_str().unwrap().parse().unwrap();
+        let (robots, xs): (&[usize], Vec<f64>) = match run {
+            CIRCLE_AND_STANDING => (&[1, 2], vec![-RADIUS, RADIUS, STANDING[0]]),
+            BOTH_STANDING => (&[1, 2], vec![BOTH[0][0], BOTH[1][0]]),
+            _ => (&[2], vec![0.0, 160.0]),
+        };
+        let kind = &chart["kind"];
+        for robot in [1, 2] {
+            let extent = drawn_extent(chart, robot);
+            if robots.contains(&robot) {
+                assert!(
+                    extent >= 4.0,
+                    "robot {robot} of run {run} is not visible on {kind}: {chart}"
+                );
+            } else {
+                assert_eq!(extent, 0.0, "run {run} has no robot {robot}: {chart}");
+            }
+        }
+        // The x axis holds every robot's points, the standing ones included.
+        let (x0, x1) = pair(&chart["xRange"]);
+        for x in xs {
+            assert!(
+                x0 < x && x < x1,
+                "x {x} outside {kind} of run {run}: {chart}"
+            );
+        }
+    }
 }

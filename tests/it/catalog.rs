@@ -63,15 +63,7 @@ fn race(backend: Backend) {
         let out = w.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(code(&out), 0, "{err}");
-        harvested_events += err
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|e| {
-                e["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("harvested "))
-            })
-            .count();
+        harvested_events += crate::util::harvested_events(&err);
     }
     assert_eq!(
         harvested_events, 50,
@@ -116,15 +108,7 @@ fn race(backend: Backend) {
     }
 }
 
-#[test]
-fn eight_workers_fifty_files_postgres() {
-    race(Backend::Postgres);
-}
-
-#[test]
-fn eight_workers_fifty_files_sqlite() {
-    race(Backend::Sqlite);
-}
+on_both_backends!(eight_workers_fifty_files, race);
 
 fn same_content_two_names_and_new_content_one_name(backend: Backend) {
     let work = Workdir::new();
@@ -184,20 +168,13 @@ fn same_content_two_names_and_new_content_one_name(backend: Backend) {
     assert!(rec.is_some(), "forced harvest counted as a second attempt");
 }
 
-#[test]
-fn identity_by_content_postgres() {
-    same_content_two_names_and_new_content_one_name(Backend::Postgres);
-}
+on_both_backends!(
+    identity_by_content,
+    same_content_two_names_and_new_content_one_name
+);
 
-#[test]
-fn identity_by_content_sqlite() {
-    same_content_two_names_and_new_content_one_name(Backend::Sqlite);
-}
-
-fn killed_worker_does_not_block(backend: Backend) {
-    let work = Workdir::new();
-    let url = backend.url(&work, "kill");
-    let input = work.input().join("big.parquet");
+/// A log large enough that a worker on one thread holds its claim for seconds.
+fn big_log(path: &Path) {
     let mut log = harvester_generator::generate(&harvester_generator::GeneratorConfig {
         seed: 5,
         rows: 1_500_000,
@@ -205,7 +182,29 @@ fn killed_worker_does_not_block(backend: Backend) {
         quirks: false,
         ..Default::default()
     });
-    harvester_generator::write_parquet(&mut log.frame, &input).unwrap();
+    harvester_generator::write_parquet(&mut log.frame, path).unwrap();
+}
+
+/// Waits until a worker holds a claim in the catalog at `url`.
+fn wait_for_claim(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !catalog_records(url)
+        .iter()
+        .any(|f| f.status == FileStatus::Claimed)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never claimed the file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn killed_worker_does_not_block(backend: Backend) {
+    let work = Workdir::new();
+    let url = backend.url(&work, "kill");
+    let input = work.input().join("big.parquet");
+    big_log(&input);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_harvest"))
         .arg(&input)
@@ -221,20 +220,7 @@ fn killed_worker_does_not_block(backend: Backend) {
         .spawn()
         .unwrap();
     // Kill it while it holds the claim.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if catalog_records(&url)
-            .iter()
-            .any(|f| f.status == FileStatus::Claimed)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the worker never claimed the file"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_claim(&url);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(catalog_records(&url)[0].status, FileStatus::Claimed);
@@ -261,15 +247,7 @@ fn killed_worker_does_not_block(backend: Backend) {
     );
 }
 
-#[test]
-fn killed_worker_postgres() {
-    killed_worker_does_not_block(Backend::Postgres);
-}
-
-#[test]
-fn killed_worker_sqlite() {
-    killed_worker_does_not_block(Backend::Sqlite);
-}
+on_both_backends!(killed_worker, killed_worker_does_not_block);
 
 #[test]
 fn unreachable_catalog_is_a_retry_and_hides_the_password() {
@@ -452,15 +430,10 @@ fn outdated_outputs_are_reharvested_and_newer_catalogs_refused(backend: Backend)
     );
 }
 
-#[test]
-fn aging_outputs_postgres() {
-    outdated_outputs_are_reharvested_and_newer_catalogs_refused(Backend::Postgres);
-}
-
-#[test]
-fn aging_outputs_sqlite() {
-    outdated_outputs_are_reharvested_and_newer_catalogs_refused(Backend::Sqlite);
-}
+on_both_backends!(
+    aging_outputs,
+    outdated_outputs_are_reharvested_and_newer_catalogs_refused
+);
 
 /// The catalog records where outputs are as an absolute root and a name, so `view`
 /// finds them from any working directory, whatever `--out` was relative to.
@@ -668,12 +641,132 @@ fn rescans_read_only_what_changed(backend: Backend) {
     );
 }
 
-#[test]
-fn rescans_read_only_what_changed_sqlite() {
-    rescans_read_only_what_changed(Backend::Sqlite);
+on_both_backends!(
+    rescans_read_only_what_changed,
+    rescans_read_only_what_changed
+);
+
+/// Every file below `dir` with what a rewrite changes: its size, mtime and inode.
+fn file_states(dir: &Path) -> Vec<(String, u64, std::time::SystemTime, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    files_below(dir)
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(dir.join(&f)).unwrap();
+            (f, meta.len(), meta.modified().unwrap(), meta.ino())
+        })
+        .collect()
 }
 
+/// A worker stopped (SIGSTOP) past its lease while it harvests: a second worker
+/// takes the claim over and harvests the file. Resumed, the first writes nothing
+/// more and says who took the file.
+fn taken_over_worker_writes_nothing(backend: Backend) {
+    let work = Workdir::new();
+    let url = backend.url(&work, "takeover");
+    let input = work.input().join("big.parquet");
+    big_log(&input);
+    let worker = |lease: &str| {
+        Command::new(env!("CARGO_BIN_EXE_harvest"))
+            .arg(&input)
+            .args(["--out", work.out().to_str().unwrap(), "--catalog", &url])
+            .args(["--threads", "1", "--lease", lease])
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = worker("1");
+    wait_for_claim(&url);
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(first.id() as i32, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let second = worker("600");
+    let second_pid = second.id();
+    let second = second.wait_with_output().unwrap();
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("1 harvested"),
+        "{}",
+        stderr(&second)
+    );
+    let outputs = file_states(&work.out());
+    assert!(
+        outputs.iter().any(|(f, ..)| f.ends_with("report.json")),
+        "{outputs:?}"
+    );
+
+    // SAFETY: as above.
+    unsafe { libc::kill(first.id() as i32, libc::SIGCONT) };
+    let first = first.wait_with_output().unwrap();
+    let said = stderr(&first);
+    assert_eq!(code(&first), 0, "{said}");
+    let holder = format!("({} pid {second_pid})", harvester::host::hostname());
+    assert!(said.contains("held by another worker"), "{said}");
+    assert!(said.contains(&holder), "{holder}: {said}");
+    assert!(said.contains("0 harvested, 1 skipped"), "{said}");
+    assert_eq!(file_states(&work.out()), outputs, "nothing written after");
+    let files = catalog_records(&url);
+    assert_eq!(files[0].status, FileStatus::Harvested);
+    assert_eq!(files[0].attempts, 2);
+}
+
+on_both_backends!(taken_over_worker, taken_over_worker_writes_nothing);
+
 #[test]
-fn rescans_read_only_what_changed_postgres() {
-    rescans_read_only_what_changed(Backend::Postgres);
+fn a_file_held_elsewhere_names_its_holder() {
+    let work = Workdir::new();
+    let input = work.input().join("a.parquet");
+    small_log(&input, 1, 2.0);
+    let url = format!("sqlite://{}", work.path("catalog.db").display());
+    with_catalog(&url, async |catalog| claim_file(catalog, &input).await);
+    let held = work.harvest(&[input.to_str().unwrap(), "--catalog", &url]);
+    let said = stderr(&held);
+    assert_eq!(code(&held), 0, "{said}");
+    let holder = format!(
+        "held by another worker: {} ({} pid {})",
+        input.display(),
+        harvester::host::hostname(),
+        std::process::id()
+    );
+    assert!(said.contains(&holder), "{holder}: {said}");
+}
+
+/// The suite leaves no database behind: each test's database is dropped with its
+/// guard, also when the test fails, and one left by a killed run (its process gone)
+/// is dropped by the next run.
+#[test]
+fn test_databases_are_dropped_after_use_and_after_a_killed_run() {
+    let admin = pg_admin_url();
+    let name = {
+        let db = fresh_pg_database("guarded");
+        let name = db.rsplit('/').next().unwrap().to_string();
+        assert!(test_database_names_at(&admin).contains(&name));
+        name
+    };
+    assert!(
+        !test_database_names_at(&admin).contains(&name),
+        "dropped with its guard"
+    );
+
+    let failed = std::thread::spawn(|| {
+        let db = fresh_pg_database("failing");
+        let name = db.rsplit('/').next().unwrap().to_string();
+        std::panic::panic_any(name);
+    })
+    .join()
+    .expect_err("the test body panics");
+    let failed = failed.downcast::<String>().unwrap();
+    assert!(
+        !test_database_names_at(&admin).contains(&*failed),
+        "dropped on unwind"
+    );
+
+    // A name whose pid no process has (above the kernel's pid limit).
+    let orphan = "harvester_orphan_2147483000_0";
+    execute_sql(&admin, &format!("CREATE DATABASE {orphan}"));
+    drop_databases_of_dead_runs(&admin);
+    let left = test_database_names_at(&admin);
+    assert!(!left.iter().any(|n| n == orphan), "{left:?}");
 }

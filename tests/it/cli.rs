@@ -534,9 +534,18 @@ fn a_missing_file_exits_66_and_a_missing_root_directory_75() {
         "{}",
         stderr(&out)
     );
-    // --watch on a file is a wrong call.
+    // --watch on a file is a wrong call, and so on a missing name that is named
+    // like one (a missing name otherwise is a directory not there yet).
     let out = work.harvest(&["--watch", good]);
     assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
+    let out = work.harvest(&["--watch", missing]);
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("named like a log file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -582,15 +591,24 @@ fn every_duration_flag_is_finite_and_above_its_minimum() {
 #[test]
 fn usage_errors_are_one_json_line_with_log_format_json() {
     let work = Workdir::new();
+    let file = work.input().join("a.parquet");
+    small_log(&file, 1);
+    let missing = work.path("x.csv");
+    let (file, missing) = (file.to_str().unwrap(), missing.to_str().unwrap());
     for args in [
         vec!["--log-format", "json", "--jobs", "0", "x.parquet"],
         vec!["--log-format=json", "--no-such-flag"],
         vec!["--lease", "1e-9", "--log-format", "json", "x.parquet"],
         vec!["--log-format", "json", "--watch"],
+        // Errors of the harvester's own checks, past the parser.
+        vec!["--log-format", "json", "--watch", file],
+        vec!["--log-format", "json", "--watch", missing],
+        vec!["--log-format", "json", "s3://AKIAKEY:s3cret@bucket/in/"],
     ] {
         let out = work.harvest(&args);
         let err = stderr(&out);
         assert_eq!(code(&out), 64, "{args:?}: {err}");
+        assert!(!err.contains("s3cret"), "{err}");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {err}");
         let event: serde_json::Value = serde_json::from_str(lines[0]).expect(lines[0]);
@@ -814,4 +832,231 @@ fn a_csv_that_grew_after_its_harvest_is_a_new_revision_naming_the_one_it_superse
         .find(|p| *p != first && *p != second)
         .expect("the third revision's output");
     assert!(report(&third).get("supersedes").is_none());
+}
+
+/// `--threads` past four per processor available is cut to that, with one warning,
+/// so one manifest serves small and large nodes; `POLARS_MAX_THREADS` is taken the
+/// same way, and one that is no number of threads is a usage error, as a bad
+/// `--threads` is (polars would print a warning of its own and ignore it).
+#[test]
+fn threads_are_cut_to_four_per_processor_and_polars_max_threads_is_checked() {
+    let work = Workdir::new();
+    let log = work.input().join("a.parquet");
+    small_log(&log, 1);
+    let log = log.to_str().unwrap();
+    let harvest = |args: &[&str], variable: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harvest"));
+        cmd.arg("--out")
+            .arg(work.out())
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1");
+        match variable {
+            Some(value) => cmd.env("POLARS_MAX_THREADS", value),
+            None => cmd.env_remove("POLARS_MAX_THREADS"),
+        };
+        cmd.output().unwrap()
+    };
+    let warnings = |out: &std::process::Output| -> Vec<String> {
+        stderr(out)
+            .lines()
+            .filter(|l| l.contains("WARN"))
+            .map(String::from)
+            .collect()
+    };
+    let most = 4 * std::thread::available_parallelism().unwrap().get();
+
+    let out = harvest(&["--threads", "65535", log], None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cut = warnings(&out);
+    assert_eq!(cut.len(), 1, "{}", stderr(&out));
+    assert!(
+        cut[0].contains("--threads 65535") && cut[0].ends_with(&format!("using {most}")),
+        "{cut:?}"
+    );
+    let out = harvest(&["--force", log], Some("65535"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cut = warnings(&out);
+    assert_eq!(cut.len(), 1, "{}", stderr(&out));
+    assert!(cut[0].contains("POLARS_MAX_THREADS 65535"), "{cut:?}");
+    // Within the bound nothing is said; the flag wins over the variable.
+    let out = harvest(&["--force", "--threads", "1", log], Some("abc"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(warnings(&out).is_empty(), "{}", stderr(&out));
+
+    for bad in ["abc", "0", "65536", "2.5", ""] {
+        let out = harvest(&["--log-format", "json", log], Some(bad));
+        let err = stderr(&out);
+        assert_eq!(code(&out), 64, "{bad}: {err}");
+        assert!(!err.contains("UserWarning"), "{bad}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{bad}: {err}");
+        let event: serde_json::Value = serde_json::from_str(lines[0]).expect(lines[0]);
+        assert_eq!(event["exit_code"], 64, "{event}");
+        assert!(
+            event["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("POLARS_MAX_THREADS="),
+            "{event}"
+        );
+    }
+}
+
+/// An output directory that cannot be written (read-only media, another user's
+/// directory), holding a valid catalog: `harvest` says so and exits 73, writing
+/// nothing; `view` reads it, changing nothing, whether the catalog's journal files
+/// are there or not. In a writable directory `view` leaves no migration lock.
+#[test]
+fn a_read_only_out_is_73_for_harvest_and_readable_by_view() {
+    let work = Workdir::new();
+    let log = work.input().join("a.parquet");
+    small_log(&log, 1);
+    let (log, out_dir) = (log.to_str().unwrap(), work.out());
+    let out_arg = out_dir.to_str().unwrap();
+    let out = work.harvest(&[log]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let output = work.only_output();
+    let run = |program: &str, args: &[&str]| {
+        held_to_file_modes(program)
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let view_both = |context: &str| {
+        let list = run(
+            env!("CARGO_BIN_EXE_view"),
+            &["--list", "--out", out_arg, "--format", "json"],
+        );
+        assert_eq!(code(&list), 0, "{context}: {}", stderr(&list));
+        assert!(stdout(&list).contains("harvested"), "{context}");
+        let one = run(
+            env!("CARGO_BIN_EXE_view"),
+            &["--out", out_arg, output.to_str().unwrap()],
+        );
+        assert_eq!(code(&one), 0, "{context}: {}", stderr(&one));
+    };
+
+    let lock = out_dir.join("catalog.db.migrate-lock");
+    std::fs::remove_file(&lock).unwrap();
+    view_both("writable");
+    assert!(!lock.exists(), "view took the migration lock");
+
+    // Read-only, with the journal files a reader leaves, then without any.
+    for journal in [true, false] {
+        if !journal {
+            for suffix in ["-shm", "-wal"] {
+                let _ = std::fs::remove_file(out_dir.join(format!("catalog.db{suffix}")));
+            }
+        }
+        let before = snapshot(&out_dir);
+        chmod_tree(&out_dir, 0o444);
+        view_both(&format!("read-only, journal files: {journal}"));
+        let harvest = run(
+            env!("CARGO_BIN_EXE_harvest"),
+            &[log, "--out", out_arg, "--force"],
+        );
+        assert_eq!(code(&harvest), 73, "{}", stderr(&harvest));
+        let lines = error_lines(&harvest);
+        assert_eq!(lines.len(), 1, "{}", stderr(&harvest));
+        assert!(lines[0].contains("read-only"), "{lines:?}");
+        let sub = out_dir.join("sub");
+        let harvest = run(
+            env!("CARGO_BIN_EXE_harvest"),
+            &[log, "--out", sub.to_str().unwrap()],
+        );
+        assert_eq!(code(&harvest), 73, "{}", stderr(&harvest));
+        assert!(
+            stderr(&harvest).contains("cannot be created"),
+            "{}",
+            stderr(&harvest)
+        );
+        chmod_tree(&out_dir, 0o644);
+        assert_eq!(snapshot(&out_dir), before, "nothing written");
+    }
+}
+
+/// `view` reads a catalog as it is: one an older harvester made is refused (78)
+/// and left as it was, not migrated; `harvest` upgrades it.
+fn view_never_migrates(backend: Backend) {
+    let work = Workdir::new();
+    let log = work.input().join("a.parquet");
+    small_log(&log, 1);
+    let url = backend.url(&work, "readonly");
+    let out = work.harvest(&[log.to_str().unwrap(), "--catalog", &url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let latest = "(SELECT MAX(version) FROM _sqlx_migrations)";
+    let newest = query_sql(&url, &format!("SELECT CAST({latest} AS TEXT)"));
+    execute_sql(
+        &url,
+        &format!("DELETE FROM _sqlx_migrations WHERE version = {latest}"),
+    );
+    let view = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_view"))
+            .args(["--list", "--out", work.out().to_str().unwrap()])
+            .args(["--catalog", url])
+            .output()
+            .unwrap()
+    };
+    let refused = view(&url);
+    assert_eq!(code(&refused), 78, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("older harvester"),
+        "{}",
+        stderr(&refused)
+    );
+    let versions = format!("SELECT CAST({latest} AS TEXT)");
+    assert_ne!(query_sql(&url, &versions), newest, "view migrated");
+
+    let out = work.harvest(&[log.to_str().unwrap(), "--catalog", &url]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(query_sql(&url, &versions), newest);
+    assert_eq!(code(&view(&url)), 0);
+}
+
+on_both_backends!(view_reads_without_migrating, view_never_migrates);
+
+/// A folder name longer than file systems take is a mistake in the call (64), not
+/// a failure worth a retry.
+#[test]
+fn an_out_with_a_name_too_long_is_a_usage_error() {
+    let work = Workdir::new();
+    let log = work.input().join("a.parquet");
+    small_log(&log, 1);
+    let out = work.path(&format!("{}/out", "n".repeat(256)));
+    let run = harvest_in(
+        work.dir.path(),
+        &[log.to_str().unwrap(), "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(code(&run), 64, "{}", stderr(&run));
+    assert!(stderr(&run).contains("255 bytes"), "{}", stderr(&run));
+}
+
+/// The `--max-gap` warning names the channels it is about, with their median
+/// intervals, and gives the gap as it was given.
+#[test]
+fn the_max_gap_warning_names_its_channels() {
+    let work = Workdir::new();
+    let log = work.input().join("a.parquet");
+    small_log(&log, 1);
+    let out = work.harvest(&["--max-gap", "0.0115", log.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = report(&work.only_output());
+    let warning = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("--max-gap"))
+        .expect("a --max-gap warning");
+    assert!(
+        warning.starts_with("3 channel(s)") && warning.contains("(0.0115 s)"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("x_1 (0.012 s), y_1 (0.012 s), z_1 (0.012 s)"),
+        "{warning}"
+    );
 }

@@ -983,11 +983,6 @@ fn case(name: &str) -> &'static Case {
         .unwrap_or_else(|| panic!("no case {name}"))
 }
 
-/// The catalog of an output directory.
-fn catalog_records_in(out: &Path) -> Vec<FileRecord> {
-    catalog_records(&format!("sqlite://{}", out.join("catalog.db").display()))
-}
-
 /// The catalog record that saw `path`.
 fn record_of<'a>(records: &'a [FileRecord], path: &Path) -> Option<&'a FileRecord> {
     let path = path.display().to_string();

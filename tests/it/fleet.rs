@@ -395,15 +395,7 @@ fn cells_labels_and_the_dataset(backend: Backend) {
     assert_eq!(rows, [[Some(r#"{"cell":"7","line":"B"}"#.to_string())]]);
 }
 
-#[test]
-fn cells_labels_and_the_dataset_sqlite() {
-    cells_labels_and_the_dataset(Backend::Sqlite);
-}
-
-#[test]
-fn cells_labels_and_the_dataset_postgres() {
-    cells_labels_and_the_dataset(Backend::Postgres);
-}
+on_both_backends!(cells_labels_and_the_dataset, cells_labels_and_the_dataset);
 
 /// A CSV that grows after its harvest: the new revision's runs replace the old
 /// one's in the dataset, and the catalog marks the old revision superseded.
@@ -571,15 +563,7 @@ fn fleet_views(backend: Backend) {
     }
 }
 
-#[test]
-fn fleet_views_sqlite() {
-    fleet_views(Backend::Sqlite);
-}
-
-#[test]
-fn fleet_views_postgres() {
-    fleet_views(Backend::Postgres);
-}
+on_both_backends!(fleet_views, fleet_views);
 
 /// A worker stopped between its catalog commit and the publication leaves its
 /// dataset files pending: the next job on the output root publishes them, and drops
@@ -634,3 +618,96 @@ fn the_next_job_publishes_what_a_stopped_worker_left_pending() {
         2
     );
 }
+
+/// `latest_run_stats` holds what run_stats.parquet holds (`start` and `stop` named
+/// as there; `start_at` and `stop_at` kept) and the file's labels, over current
+/// harvests only: a revision a longer one superseded never counts, whenever it
+/// finished. The README's query of a label works as written on each backend.
+fn latest_run_stats(backend: Backend) {
+    let work = Workdir::new();
+    let url = backend.url(&work, "latest");
+    let full_path = work.path("full.csv");
+    let rows = cell_log(
+        &full_path,
+        &[(5, Some("2"), T0), (6, Some("2"), T0 + 3 * SECOND)],
+        0,
+    );
+    let full = std::fs::read(&full_path).unwrap();
+    // The header and the first run's rows: a log still being appended to.
+    let cut = full
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .nth(rows / 2)
+        .unwrap();
+    let log = work.input().join("growing.csv");
+    let harvest = || {
+        let out = work.harvest(&[
+            log.to_str().unwrap(),
+            "--catalog",
+            &url,
+            "--label",
+            "line=B",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    write_at_rest(&log, &full[..cut]);
+    harvest();
+    let first = report(&work.only_output())["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    write_at_rest(&log, &full);
+    harvest();
+    let newer = catalog_records(&url)
+        .into_iter()
+        .map(|r| r.content_hash)
+        .find(|h| *h != first)
+        .unwrap();
+    execute_sql(
+        &url,
+        &format!(
+            "UPDATE harvest_files SET finished_at = '2999-01-01T00:00:00.000Z' WHERE content_hash = '{first}'"
+        ),
+    );
+
+    let columns = "run_uuid, CAST(robot_id AS TEXT), cell, {start}, {stop}, start_at, stop_at,
+         CAST(rows AS TEXT), CAST(encoder_samples AS TEXT), CAST(load_cell_samples AS TEXT),
+         CAST(channels AS TEXT), CAST(coverage AS TEXT), CAST(distance_mm AS TEXT), labels,
+         content_hash";
+    let latest = query_sql(
+        &url,
+        &format!(
+            "SELECT {} FROM latest_run_stats ORDER BY run_uuid, robot_id",
+            columns
+                .replace("{start}", "start")
+                .replace("{stop}", "stop")
+        ),
+    );
+    let stored = query_sql(
+        &url,
+        &format!(
+            "SELECT {} FROM run_stats WHERE content_hash = '{newer}' ORDER BY run_uuid, robot_id",
+            columns
+                .replace("{start}", "start_at")
+                .replace("{stop}", "stop_at")
+        ),
+    );
+    assert_eq!(stored.len(), 4, "two runs of two robots: {stored:?}");
+    assert_eq!(latest, stored);
+    assert_eq!(latest[0][13].as_deref(), Some(r#"{"line":"B"}"#));
+
+    let label = match backend {
+        // TEXT there: the documented cast to jsonb.
+        Backend::Postgres => "labels::jsonb->>'line'",
+        Backend::Sqlite => "json_extract(labels, '$.line')",
+    };
+    let lines = query_sql(
+        &url,
+        &format!("SELECT DISTINCT {label} FROM latest_run_stats"),
+    );
+    assert_eq!(lines, [[Some("B".to_string())]]);
+}
+
+on_both_backends!(latest_run_stats, latest_run_stats);

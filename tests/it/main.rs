@@ -26,6 +26,7 @@
 //! cargo test --test it corpus::truncated   # tests whose path contains this
 //! ```
 
+#[macro_use]
 mod util;
 
 mod analytic;

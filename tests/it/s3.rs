@@ -26,6 +26,8 @@ struct S3Server {
     secret_access_key: String,
     requests: PathBuf,
     slow: PathBuf,
+    /// While it exists, server-side copies fail with the status it holds (404 or 503).
+    failing_copies: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -35,11 +37,13 @@ impl S3Server {
         let dir = tempfile::tempdir().unwrap();
         let requests = dir.path().join("requests.log");
         let slow = dir.path().join("slow");
+        let failing_copies = dir.path().join("failing-copies");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/s3_server.py");
         let mut child = Command::new("python3")
             .arg(&script)
             .arg(&requests)
             .arg(&slow)
+            .arg(&failing_copies)
             .args(buckets)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -61,6 +65,7 @@ impl S3Server {
             secret_access_key: text("secret_access_key"),
             requests,
             slow,
+            failing_copies,
             _dir: dir,
         }
     }
@@ -482,6 +487,59 @@ fn a_worker_killed_mid_upload_leaves_nothing_published_and_the_rerun_completes()
     assert!(left.is_empty(), "nothing pending: {left:?}");
     let records = catalog_records(&catalog);
     assert_eq!(records[0].status, harvester::catalog::FileStatus::Harvested);
+}
+
+#[test]
+fn a_publication_whose_copies_fail_keeps_its_files_pending_and_exits_75() {
+    let server = S3Server::start(&["logs", "out"]);
+    server.put("logs", "in/cell=2/a.parquet", line_log(8, T0));
+    let catalog = fresh_pg_database("s3_copy");
+    let args = [
+        "s3://logs/in/",
+        "--out",
+        "s3://out/harvested",
+        "--catalog",
+        &catalog,
+    ];
+    let pending = || server.keys("out", "harvested/dataset/.pending");
+
+    // A server that answers 404 to every copy, as if the pending file were missing:
+    // the harvest is recorded, but nothing is published and nothing pending deleted.
+    std::fs::write(&server.failing_copies, "404").unwrap();
+    let first = server.harvest(&args);
+    let said = stderr(&first);
+    assert_eq!(code(&first), 75, "{said}");
+    assert!(said.contains("wait in dataset/.pending/"), "{said}");
+    assert!(published(&server, "samples").is_empty());
+    assert!(published(&server, "run_stats").is_empty());
+    let waiting = pending();
+    assert_eq!(
+        waiting.len(),
+        2,
+        "a run table and its statistics: {waiting:?}"
+    );
+    let records = catalog_records(&catalog);
+    assert_eq!(records[0].status, harvester::catalog::FileStatus::Harvested);
+
+    // Copies shed under load (503 SlowDown) fail the next job's publication too.
+    std::fs::write(&server.failing_copies, "503").unwrap();
+    let second = server.harvest(&args);
+    assert_eq!(code(&second), 75, "{}", stderr(&second));
+    assert_eq!(pending(), waiting);
+    assert!(published(&server, "samples").is_empty());
+
+    // Once copies work, the next job publishes what waits.
+    std::fs::remove_file(&server.failing_copies).unwrap();
+    let third = server.harvest(&args);
+    assert_eq!(code(&third), 0, "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("0 harvested, 1 skipped"),
+        "{}",
+        stderr(&third)
+    );
+    assert_eq!(published(&server, "samples").len(), 1);
+    assert_eq!(published(&server, "run_stats").len(), 1);
+    assert!(pending().is_empty(), "{:?}", pending());
 }
 
 #[test]

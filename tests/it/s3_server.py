@@ -1,7 +1,7 @@
 """A real S3 server on loopback for the object-storage tests: moto's server mode
 (from PyPI, `pip install "moto[server]"`), with credential checking on.
 
-Usage: s3_server.py REQUEST_LOG SLOW_FLAG BUCKET...
+Usage: s3_server.py REQUEST_LOG SLOW_FLAG COPY_FLAG BUCKET...
 
 moto checks every request's signature against the IAM users it knows once
 INITIAL_NO_AUTH_ACTION_COUNT requests have passed: the first three create a user
@@ -11,7 +11,9 @@ with that key. The buckets named are then created with it.
 Every request is appended to REQUEST_LOG as `METHOD PATH` (path-style:
 `/bucket/key`), so tests count downloads and uploads on the server's side. While the
 file SLOW_FLAG exists, each PUT waits 30 s before it is served, so a test can stop a
-worker in the middle of its uploads.
+worker in the middle of its uploads. While the file COPY_FLAG exists, each
+server-side copy (CopyObject) fails with the status it holds, as servers and loads
+make it fail: 404 (NoSuchKey, as if the source were missing) or 503 (SlowDown).
 
 Prints one JSON line (endpoint, access key id, secret), then serves until stdin
 closes.
@@ -54,9 +56,30 @@ access_control.S3IAMRequest.__init__ = _s3_request_init_as_sent
 
 REGION = "us-east-1"
 
+# What a failed copy answers, by the status COPY_FLAG holds.
+COPY_FAILURES = {
+    "404": ("404 Not Found", "NoSuchKey"),
+    "503": ("503 Slow Down", "SlowDown"),
+}
+
+
+def failed_copy(copy_flag, start_response):
+    with open(copy_flag) as flag:
+        status, code = COPY_FAILURES[flag.read().strip()]
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Error><Code>{code}</Code><Message>copies fail in this test</Message></Error>"
+    ).encode()
+    start_response(
+        status,
+        [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
 
 def main() -> None:
-    request_log, slow_flag, buckets = sys.argv[1], sys.argv[2], sys.argv[3:]
+    request_log, slow_flag, copy_flag = sys.argv[1:4]
+    buckets = sys.argv[4:]
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
@@ -67,6 +90,12 @@ def main() -> None:
             log.write(f"{method} {path}\n")
         if method == "PUT" and os.path.exists(slow_flag):
             time.sleep(30)
+        if (
+            method == "PUT"
+            and "HTTP_X_AMZ_COPY_SOURCE" in environ
+            and os.path.exists(copy_flag)
+        ):
+            return failed_copy(copy_flag, start_response)
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, logged, threaded=True)

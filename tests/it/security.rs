@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::util::*;
-use harvester::catalog::{Catalog, FileRecord, FileStatus};
+use harvester::catalog::FileStatus;
 
 /// A small valid log whose runs are `runs`; `salt` makes its bytes unique.
 fn log_bytes(runs: &[u64], salt: u64) -> Vec<u8> {
@@ -68,20 +68,6 @@ fn harvest_in(cwd: &Path, args: &[&OsStr]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn catalog_records(out: &Path) -> Vec<FileRecord> {
-    let url = format!("sqlite://{}", out.join("catalog.db").display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let catalog = Catalog::open(&url).await.expect("catalog");
-        let records = catalog.list(None, 10_000).await.expect("list");
-        catalog.close().await;
-        records
-    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -232,7 +218,7 @@ fn nothing_is_written_outside_out_whatever_the_names() {
     assert!(first.is_some(), "run u64::MAX has its table");
 
     // Every source is in the catalog under its exact (lossy for non-UTF-8) path.
-    let records = catalog_records(&out);
+    let records = catalog_records_in(&out);
     assert_eq!(records.len(), names.len());
     for name in &names {
         let path = input.join(name).to_string_lossy().into_owned();
@@ -317,7 +303,7 @@ fn dangling_and_looping_links_are_bad_files_recorded_by_path() {
         );
     }
 
-    let records = catalog_records(&out_dir);
+    let records = catalog_records_in(&out_dir);
     assert_eq!(records.len(), 3, "{records:?}");
     for link in [&dangling, &looping] {
         let record = records
@@ -494,7 +480,7 @@ fn sql_in_a_path_is_data() {
         "{}",
         stderr(&o)
     );
-    let records = catalog_records(&work.out());
+    let records = catalog_records_in(&work.out());
     let mut paths: Vec<&str> = records.iter().map(|r| r.source_path.as_str()).collect();
     paths.sort();
     let mut expected = vec![evil.to_str().unwrap(), quotes.to_str().unwrap()];
@@ -523,7 +509,7 @@ fn sql_in_a_path_is_data() {
     // A target that is SQL finds nothing, and harms nothing.
     let nothing = view(&["' OR '1'='1"]);
     assert_ne!(code(&nothing), 0);
-    assert_eq!(catalog_records(&work.out()).len(), 2);
+    assert_eq!(catalog_records_in(&work.out()).len(), 2);
 }
 
 /// A newline, carriage return or escape sequence in a file name is shown escaped:

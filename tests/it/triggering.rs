@@ -31,16 +31,7 @@ fn stop(child: Child) -> (i32, usize) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    let harvested = err
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| {
-            e["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("harvested "))
-        })
-        .count();
-    (out.status.code().unwrap_or(-1), harvested)
+    (code(&out), harvested_events(&err))
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

@@ -145,6 +145,23 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// How many files a worker logged as harvested, from its `--log-format json` stderr.
+pub fn harvested_events(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("harvested "))
+        })
+        .count()
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -271,38 +288,108 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A new, empty database on the test server; returns its URL.
-pub fn fresh_pg_database(tag: &str) -> String {
+/// A new, empty database on the test server, dropped when this value is (also when
+/// the test fails and unwinds). Its name carries this process's id, so a run that
+/// was killed before it could drop its databases is recognised and cleaned up by the
+/// next one (see [`drop_databases_of_dead_runs`]). Derefs to its URL.
+pub struct PgDatabase {
+    url: String,
+    name: String,
+}
+
+impl std::ops::Deref for PgDatabase {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.url
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for PgDatabase {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.url.as_ref()
+    }
+}
+
+impl std::fmt::Display for PgDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // FORCE ends the sessions a killed or still-exiting worker left open.
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::panic::catch_unwind(|| execute_sql(&pg_admin_url(), &sql));
+        if dropped.is_err() {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// The prefix of every database the tests create; the name continues with a tag,
+/// the creating process's id and a counter.
+const TEST_DATABASE_PREFIX: &str = "harvester_";
+
+/// Drops the test databases whose creating process is gone (a run killed before its
+/// guards dropped them). [`fresh_pg_database`] calls it once per test process.
+pub fn drop_databases_of_dead_runs(admin: &str) {
+    for name in test_database_names_at(admin) {
+        let Some(pid) = name.rsplit('_').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // kill(pid, 0) fails with ESRCH when no such process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        if !alive {
+            execute_sql(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// The names of the test databases on the server at `admin`.
+pub fn test_database_names_at(admin: &str) -> Vec<String> {
+    query_sql(
+        admin,
+        &format!(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE '{TEST_DATABASE_PREFIX}%'"
+        ),
+    )
+    .into_iter()
+    .filter_map(|row| row.into_iter().next().flatten())
+    .collect()
+}
+
+/// A new, empty database on the test server (see [`PgDatabase`]).
+pub fn fresh_pg_database(tag: &str) -> PgDatabase {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let admin = pg_admin_url();
     let name = format!(
-        "harvester_{tag}_{}_{}",
+        "{TEST_DATABASE_PREFIX}{tag}_{}_{}",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .expect("create database");
         pool.close().await;
     });
+    static CLEANUP: std::sync::Once = std::sync::Once::new();
+    CLEANUP.call_once(|| drop_databases_of_dead_runs(&admin));
+    execute_sql(&admin, &format!("CREATE DATABASE {name}"));
     let base = admin
         .rsplit_once('/')
         .map(|(b, _)| b.to_string())
         .unwrap_or(admin);
-    format!("{base}/{name}")
+    PgDatabase {
+        url: format!("{base}/{name}"),
+        name,
+    }
 }
 
 /// A throwaway PostgreSQL cluster started from the installed binaries, which a test
@@ -525,6 +612,43 @@ pub fn catalog_records(url: &str) -> Vec<harvester::catalog::FileRecord> {
     })
 }
 
+/// Every file the default catalog of the output root `out` records.
+pub fn catalog_records_in(out: &Path) -> Vec<harvester::catalog::FileRecord> {
+    catalog_records(&format!("sqlite://{}", out.join("catalog.db").display()))
+}
+
+/// A test's catalog URL, holding its PostgreSQL database (if any) until the test
+/// ends. Derefs to the URL.
+pub struct TestCatalog {
+    url: String,
+    _database: Option<PgDatabase>,
+}
+
+impl std::ops::Deref for TestCatalog {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.url
+    }
+}
+
+/// Runs the scenario `$scenario(backend: Backend)` as two tests, `$name::sqlite` and
+/// `$name::postgres`.
+macro_rules! on_both_backends {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$scenario($crate::util::Backend::Sqlite);
+            }
+
+            #[test]
+            fn postgres() {
+                super::$scenario($crate::util::Backend::Postgres);
+            }
+        }
+    };
+}
+
 /// The two kinds of catalog the tests run on.
 pub enum Backend {
     Sqlite,
@@ -532,11 +656,21 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// A fresh catalog of this kind: a file in `work`, or a new PostgreSQL database.
-    pub fn url(&self, work: &Workdir, tag: &str) -> String {
+    /// A fresh catalog of this kind: a file in `work`, or a new PostgreSQL database
+    /// (dropped with the returned value).
+    pub fn url(&self, work: &Workdir, tag: &str) -> TestCatalog {
         match self {
-            Backend::Sqlite => format!("sqlite://{}", work.path("catalog.db").display()),
-            Backend::Postgres => fresh_pg_database(tag),
+            Backend::Sqlite => TestCatalog {
+                url: format!("sqlite://{}", work.path("catalog.db").display()),
+                _database: None,
+            },
+            Backend::Postgres => {
+                let database = fresh_pg_database(tag);
+                TestCatalog {
+                    url: database.url.clone(),
+                    _database: Some(database),
+                }
+            }
         }
     }
 }
@@ -667,4 +801,80 @@ pub fn write_at_rest(path: &Path, bytes: &[u8]) {
         .open(path)
         .and_then(|f| f.set_modified(minute_ago))
         .unwrap();
+}
+
+/// The runs of [`stationary_log`] and where its robots stand (mm).
+pub mod stationary {
+    /// Robot 1 circles (radius 150 mm around the origin, z 42) while robot 2
+    /// stands outside the circle, at [`STANDING`].
+    pub const CIRCLE_AND_STANDING: u64 = 5151;
+    pub const STANDING: [f64; 3] = [400.0, 80.0, -20.0];
+    /// Both robots stand, on one line along x, 200 mm apart: at [`BOTH`].
+    pub const BOTH_STANDING: u64 = 5252;
+    pub const BOTH: [[f64; 3]; 2] = [[100.0, 50.0, 10.0], [300.0, 50.0, 10.0]];
+    /// Robot 2 alone, moving along x from 0 to 160 mm; no robot 1.
+    pub const ROBOT_2_ALONE: u64 = 5353;
+    pub const RADIUS: f64 = 150.0;
+}
+
+/// A log (Parquet, at `path`) whose robots do not all move, encoders only, 8 s per
+/// run: see [`stationary`] for its runs.
+pub fn stationary_log(path: &Path) {
+    use stationary::*;
+    let mut log = LogBuilder::default();
+    let encoder = clock(T0, 8.0, 12, 1);
+    // One turn in the run's 8 s.
+    let angle = |t: f64| std::f64::consts::TAU / 8.0 * t;
+    for (axis, field) in ["x", "y", "z"].into_iter().enumerate() {
+        log.channel(CIRCLE_AND_STANDING, 1, field, &encoder, |t| match axis {
+            0 => RADIUS * angle(t).cos(),
+            1 => RADIUS * angle(t).sin(),
+            _ => 42.0,
+        });
+        log.channel(CIRCLE_AND_STANDING, 2, field, &encoder, |_| STANDING[axis]);
+        for (robot, at) in [(1, BOTH[0]), (2, BOTH[1])] {
+            log.channel(BOTH_STANDING, robot, field, &encoder, |_| at[axis]);
+        }
+        log.channel(ROBOT_2_ALONE, 2, field, &encoder, |t| {
+            if axis == 0 {
+                20.0 * t
+            } else {
+                0.0
+            }
+        });
+    }
+    log.write_parquet(path);
+}
+
+/// A command running `program` held to the file modes, also as root: the
+/// superuser's override of file permissions is dropped from the capabilities it may
+/// have (`setpriv`, util-linux), so a directory without write permission is as
+/// read-only to it as read-only media. Tests run as root in CI, where a plain
+/// `chmod` stops nothing.
+pub fn held_to_file_modes(program: &str) -> Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Command::new(program);
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--bounding-set=-dac_override,-dac_read_search",
+        "--",
+        program,
+    ]);
+    cmd
+}
+
+/// Sets the mode bits of `path` and everything below it.
+pub fn chmod_tree(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let walk = walkdir::WalkDir::new(path).contents_first(true);
+    for entry in walk.into_iter().map(Result::unwrap) {
+        let mode = if entry.file_type().is_dir() {
+            mode | 0o111
+        } else {
+            mode
+        };
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use harvester_generator::{generate, write_csv, GeneratorConfig, RunUuidType};
+use polars::prelude::{Column, DataFrame};
 use serde_json::Value;
+
+use crate::util::{code, stderr, stdout};
 
 /// A temporary directory with a harvested log: `in/cell.csv` → `out/cell-<hash12>`.
 struct Harvested {
@@ -35,6 +38,7 @@ impl Harvested {
             ..Default::default()
         };
         let mut log = generate(&config);
+        add_spikes(&mut log.frame);
         write_csv(&mut log.frame, &source_path).expect("write the log");
         let work = Harvested { dir };
         let out = Command::new(env!("CARGO_BIN_EXE_harvest"))
@@ -79,9 +83,9 @@ impl Harvested {
                 (r"[0-9a-f]{64}", "[HASH]"),
                 (r"cell-[0-9a-f]{12}", "cell-[HASH12]"),
                 (r"/[0-9a-f]{12}-", "/[HASH12]-"),
-                (r"(harvested at *\| )\S+", "$1[TIME]"),
-                (r"(duration *\| )[0-9.,]+ s", "$1[DURATION]"),
-                (r"(tool version *\| )\S+", "$1[VERSION]"),
+                (r"(harvested at[ |]+)\S+", "$1[TIME]"),
+                (r"(duration[ |]+)[0-9.,]+ s", "$1[DURATION]"),
+                (r"(tool version[ |]+)\S+", "$1[VERSION]"),
                 (r" {2,}", " "),
                 (r"-{3,}", "---"),
             ]
@@ -89,6 +93,37 @@ impl Harvested {
         );
         filters
     }
+}
+
+/// Adds a spike of 200 to two readings, a third and two thirds into the log, each
+/// with three readings of its channel on either side, so that the report lists
+/// spikes.
+fn add_spikes(frame: &mut DataFrame) {
+    let n = frame.height();
+    let channel = |i: usize| -> Vec<String> {
+        ["field", "robot_id", "run_uuid"]
+            .map(|c| frame.column(c).unwrap().get(i).unwrap().to_string())
+            .to_vec()
+    };
+    let mut values: Vec<Option<f64>> = frame
+        .column("value")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    for start in [n / 3, 2 * n / 3] {
+        let k = (start..n - 3)
+            .find(|&k| {
+                (k - 3..=k + 3)
+                    .all(|j| channel(j) == channel(k) && values[j].is_some_and(f64::is_finite))
+            })
+            .expect("a channel's readings");
+        values[k] = values[k].map(|v| v + 200.0);
+    }
+    frame
+        .replace("value", Column::new("value".into(), values))
+        .unwrap();
 }
 
 fn view_in(dir: &Path, args: &[&str]) -> Output {
@@ -117,18 +152,6 @@ fn escape(literal: &str) -> String {
         s.push(c);
         s
     })
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn success(o: Output) -> String {
@@ -525,6 +548,21 @@ fn assert_fits(text: &str, width: usize) {
     }
 }
 
+/// Every time of day in the tables of `text` is whole on its line
+/// (`20:40:01.087Z`): none is cut before its fraction or its seconds.
+fn assert_times_whole(text: &str) {
+    for line in text.lines().filter(|l| l.starts_with('|')) {
+        let chars: Vec<char> = line.chars().collect();
+        for at in (0..chars.len()).filter(|&i| chars[i] == 'Z') {
+            let shape: String = chars[at.saturating_sub(12)..at]
+                .iter()
+                .map(|c| if c.is_ascii_digit() { '9' } else { *c })
+                .collect();
+            assert_eq!(shape, "99:99:99.999", "a time cut: {line}\nin:\n{text}");
+        }
+    }
+}
+
 /// The filters of `list_of_the_catalog`, and the temporary directory cut by eliding.
 fn list_filters(work: &Harvested) -> Vec<(String, String)> {
     let mut filters = work.filters();
@@ -582,8 +620,23 @@ fn run_statistics_never_split_a_number_across_lines() {
     let dir = work.output_dir();
     for width in [80, 120] {
         let text = view_at_width(&work, width, &[dir.to_str().unwrap()]);
+        // Every section, and every one fits.
+        for section in [
+            "Summary",
+            "Data quality",
+            "dropped: reason",
+            "Warnings (",
+            "Conflicting readings",
+            "Spikes (",
+            "Channel coverage",
+            "Missing channels",
+            "Run statistics",
+        ] {
+            assert!(text.contains(section), "no {section} in:\n{text}");
+        }
+        assert_fits(&text, width);
+        assert_times_whole(&text);
         let stats = &text[text.find("Run statistics").expect("a stats section")..];
-        assert_fits(stats, width);
         for run in report["runs"].as_array().unwrap() {
             let mut whole = vec![
                 run["run_uuid"].as_str().unwrap().to_string(),
@@ -614,5 +667,321 @@ fn a_short_hash_prefix_says_it_needs_four_hex_digits() {
     assert!(
         err.contains("`abc`") && err.contains("at least 4 hex digits"),
         "{err}"
+    );
+}
+
+#[test]
+fn run_rows_fit_the_width_and_never_split_a_time() {
+    let work = Harvested::new();
+    let run = work.report()["runs"][0]["run_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = work.output_dir();
+    let filters = list_filters(&work);
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    for width in [80, 120] {
+        let text = view_at_width(&work, width, &[dir.to_str().unwrap(), "--run", &run]);
+        assert_fits(&text, width);
+        assert_times_whole(&text);
+        for row in 1..=10 {
+            assert!(text.contains(&format!("row {row} ")), "row {row}:\n{text}");
+        }
+        insta::with_settings!({ filters => filters.clone() }, {
+            insta::assert_snapshot!(format!("run_rows_table_{width}"), text)
+        });
+    }
+}
+
+/// A harvested [`stationary_log`](crate::util::stationary_log), in a work directory
+/// whose output root is `out`, as `view_in` expects.
+fn harvested_stationary() -> (crate::util::Workdir, PathBuf) {
+    let work = crate::util::Workdir::new();
+    let input = work.input().join("stationary.parquet");
+    crate::util::stationary_log(&input);
+    let out = work.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = work.only_output();
+    (work, dir)
+}
+
+#[test]
+fn plot_has_one_rule_for_a_robot_or_a_quantity_the_run_lacks() {
+    use crate::util::stationary::*;
+    let (work, dir) = harvested_stationary();
+    let plot = |args: &[&str]| {
+        let mut all = vec![dir.to_str().unwrap()];
+        all.extend(args);
+        view_in(work.dir.path(), &all)
+    };
+    let alone = ROBOT_2_ALONE.to_string();
+    for kind in ["path", "speed", "accel", "force", "coverage"] {
+        let file = work.path(&format!("{kind}-1.svg"));
+        let refused = plot(&[
+            "--plot",
+            kind,
+            "--run",
+            &alone,
+            "--robot",
+            "1",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&refused), 64, "{kind}: {}", stderr(&refused));
+        let err = stderr(&refused);
+        assert!(
+            err.contains(&format!("run {alone} has no robot 1; its robots: 2")),
+            "{kind}: {err}"
+        );
+        assert!(!file.exists(), "{kind}: nothing written");
+    }
+    // The robot the run has is drawn, on every chart of what it has.
+    for kind in ["path", "speed", "accel", "coverage"] {
+        let file = work.path(&format!("{kind}-2.svg"));
+        let drawn = plot(&[
+            "--plot",
+            kind,
+            "--run",
+            &alone,
+            "--robot",
+            "2",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&drawn), 0, "{kind}: {}", stderr(&drawn));
+        assert!(file.exists(), "{kind}");
+    }
+    // A chart of what the run has none of (no load cell) is refused the same way,
+    // not drawn empty.
+    let file = work.path("force.svg");
+    let refused = plot(&[
+        "--plot",
+        "force",
+        "--run",
+        &CIRCLE_AND_STANDING.to_string(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&refused), 64, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("has no force"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!file.exists());
+}
+
+#[test]
+fn path_charts_draw_the_projection_asked_for() {
+    use crate::util::stationary::*;
+    let (work, dir) = harvested_stationary();
+    let run = CIRCLE_AND_STANDING.to_string();
+    let chart = |projection: Option<&str>| {
+        let file = work.path(&format!("path-{}.svg", projection.unwrap_or("default")));
+        let mut args = vec![dir.to_str().unwrap(), "--plot", "path", "--run", &run];
+        if let Some(projection) = projection {
+            args.extend(["--projection", projection]);
+        }
+        args.extend(["-o", file.to_str().unwrap()]);
+        let out = view_in(work.dir.path(), &args);
+        assert_eq!(code(&out), 0, "{projection:?}: {}", stderr(&out));
+        std::fs::read_to_string(file).unwrap()
+    };
+    for (svg, plane, vertical) in [
+        (chart(None), "X–Y", "y (mm)"),
+        (chart(Some("xy")), "X–Y", "y (mm)"),
+        (chart(Some("xz")), "X–Z", "z (mm)"),
+    ] {
+        assert!(
+            svg.contains(&format!("tool path, {plane} (mm)")) && svg.contains(vertical),
+            "{plane}: {svg:.400}"
+        );
+    }
+    let help = success(view_in(work.dir.path(), &["--help"]));
+    assert!(
+        help.contains("--projection") && help.contains("X–Z"),
+        "the help says how to draw X–Z: {help}"
+    );
+    let speed = view_in(
+        work.dir.path(),
+        &[
+            dir.to_str().unwrap(),
+            "--plot",
+            "speed",
+            "--run",
+            &run,
+            "--projection",
+            "xz",
+            "-o",
+            work.path("s.svg").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&speed), 64, "{}", stderr(&speed));
+    assert!(
+        stderr(&speed).contains("--projection"),
+        "{}",
+        stderr(&speed)
+    );
+}
+
+/// `view ARGS` in `dir` with a file size limit of `bytes`: every write past it fails
+/// (EFBIG; SIGXFSZ is ignored), as on a full or quota-bound file system, also for
+/// root.
+fn view_with_file_limit(dir: &Path, bytes: u64, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = view_command(dir, args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run view")
+}
+
+#[test]
+fn an_output_that_can_never_be_written_is_a_usage_error_one_that_fails_is_73() {
+    use crate::util::stationary::*;
+    let (work, dir) = harvested_stationary();
+    let (dir, base) = (dir.to_str().unwrap(), work.dir.path());
+    let run = CIRCLE_AND_STANDING.to_string();
+    let chart = |file: &str| -> Vec<String> {
+        [dir, "--plot", "path", "--run", &run, "-o", file]
+            .map(String::from)
+            .to_vec()
+    };
+    let page = |file: &str| -> Vec<String> { [dir, "--html", file].map(String::from).to_vec() };
+    fn strs(args: &[String]) -> Vec<&str> {
+        args.iter().map(String::as_str).collect()
+    }
+    let folder = work.path("charts");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    let long_name = format!("{}.svg", "a".repeat(300));
+    let long_folder = format!("{}/page.html", "b".repeat(256));
+    for args in [
+        chart(folder),
+        page(folder),
+        chart("charts/"),
+        chart(&long_name),
+        page(&long_folder),
+    ] {
+        let out = view_in(base, &strs(&args));
+        assert_eq!(code(&out), 64, "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    assert!(
+        std::fs::read_dir(folder).unwrap().next().is_none(),
+        "nothing written"
+    );
+
+    // A place that exists but cannot hold the file: 73, and nothing left behind.
+    let input = work.input().join("stationary.parquet");
+    let under_a_file = format!("{}/chart.png", input.display());
+    let out = view_in(base, &strs(&chart(&under_a_file)));
+    assert_eq!(code(&out), 73, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
+    for (args, what) in [
+        (chart("charts/path.png"), "PNG"),
+        (chart("charts/path.svg"), "SVG"),
+        (page("charts/page.html"), "page"),
+    ] {
+        let out = view_with_file_limit(base, 2048, &strs(&args));
+        assert_eq!(code(&out), 73, "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot write"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        let left: Vec<_> = std::fs::read_dir(folder).unwrap().collect();
+        assert!(left.is_empty(), "{what}: {left:?}");
+    }
+    let out = view_with_file_limit(base, 1 << 30, &strs(&chart("charts/path.png")));
+    assert_eq!(code(&out), 0, "within the limit: {}", stderr(&out));
+}
+
+#[test]
+fn a_cut_list_says_how_many_more_and_filters_take_what_can_match() {
+    let (work, _) = harvested_stationary();
+    // A second file.
+    let mut log = crate::util::LogBuilder::default();
+    log.channel(
+        77,
+        1,
+        "x",
+        &crate::util::clock(crate::util::T0, 2.0, 12, 1),
+        |t| t,
+    );
+    let second = work.input().join("second.parquet");
+    log.write_parquet(&second);
+    assert_eq!(code(&work.harvest(&[second.to_str().unwrap()])), 0);
+    let base = work.dir.path();
+
+    let all = success(view_in(base, &["--list"]));
+    assert!(!all.contains("more"), "{all}");
+    let cut = success(view_in(base, &["--list", "--limit", "1"]));
+    assert_eq!(
+        cut.lines().count(),
+        4,
+        "header, separator, a file, a note:\n{cut}"
+    );
+    assert!(
+        cut.lines().last().unwrap().contains("1 more") && cut.contains("`--limit 2`"),
+        "{cut}"
+    );
+    let json = view_in(base, &["--list", "--limit", "1", "--format", "json"]);
+    let listed: Value = serde_json::from_str(&success(json.clone())).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(
+        stderr(&json).contains("1 more") && stderr(&json).contains("--limit 2"),
+        "said on stderr: {}",
+        stderr(&json)
+    );
+
+    // A space may stand for the T of a --since time.
+    let with_t = success(view_in(base, &["--list", "--since", "2022-11-23T20:40:00"]));
+    let with_space = success(view_in(base, &["--list", "--since", "2022-11-23 20:40:00"]));
+    assert_eq!(with_space, with_t);
+    assert_eq!(with_t.lines().count(), 2 + 2, "{with_t}");
+    let later = success(view_in(base, &["--list", "--since", "2030-01-01 00:00:00"]));
+    assert!(later.contains("no files"), "{later}");
+
+    // --where takes what --label takes, and for a cell any text a log may name.
+    for never in ["cell=", "line=", "line=B east", "site=../x"] {
+        let out = view_in(base, &["--list", "--where", never]);
+        assert_eq!(code(&out), 64, "{never}: {}", stderr(&out));
+        let label = work.harvest(&[second.to_str().unwrap(), "--label", never]);
+        assert_eq!(code(&label), 64, "--label {never}: {}", stderr(&label));
+    }
+    let cell = success(view_in(base, &["--list", "--where", "cell=8/b east"]));
+    assert!(cell.contains("no files"), "{cell}");
+}
+
+#[test]
+fn an_unknown_target_is_one_json_line_with_its_exit_code() {
+    let (work, _) = harvested_stationary();
+    let out = view_in(work.dir.path(), &["cell.cvs", "--log-format", "json"]);
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    let lines: Vec<Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["level"], "ERROR");
+    assert_eq!(lines[0]["exit_code"], 64);
+    assert!(
+        lines[0]["message"].as_str().unwrap().contains("cell.cvs"),
+        "{lines:?}"
     );
 }

@@ -29,6 +29,29 @@ pub struct SeenFile<'a> {
     pub size_bytes: u64,
 }
 
+/// The worker that holds a claim, or held it last: its host name and process id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: i64,
+}
+
+impl Holder {
+    /// The holder a row names, if it names one (a released claim names none).
+    pub(super) fn of(host: Option<String>, pid: Option<i64>) -> Option<Holder> {
+        match (host, pid) {
+            (Some(host), Some(pid)) if !host.is_empty() => Some(Holder { host, pid }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} pid {}", self.host, self.pid)
+    }
+}
+
 /// What a completed harvest gives the catalog.
 #[derive(Debug, Clone, Copy)]
 pub struct CompletedHarvest<'a> {
@@ -164,8 +187,7 @@ impl Catalog {
                 source_path: row.get(2),
             },
             FileStatus::Claimed => ClaimOutcome::HeldElsewhere {
-                host: row.get::<Option<String>, _>(3).unwrap_or_default(),
-                pid: row.get::<Option<i64>, _>(4).unwrap_or_default(),
+                holder: Holder::of(row.get(3), row.get(4)),
                 until: row.get::<Option<String>, _>(5).unwrap_or_default(),
             },
             FileStatus::Failed => ClaimOutcome::FailedBefore {
@@ -194,8 +216,30 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The worker that holds the claim on a content, or harvested it: what a worker
+    /// whose claim was taken over reports.
+    pub async fn holder(&self, content_hash: &str) -> Result<Option<Holder>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT claimed_by_host, claimed_by_pid FROM harvest_files
+             WHERE content_hash = $1 AND status <> 'failed'",
+        )
+        .bind(content_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Holder::of(
+            row.try_get("claimed_by_host").map_err(self.err())?,
+            row.try_get("claimed_by_pid").map_err(self.err())?,
+        ))
+    }
+
     /// Stores the statistics and marks the file harvested, atomically, if the claim
-    /// is still ours, with its dataset files; marks the revision it supersedes.
+    /// is still ours, with its dataset files; marks the revision it supersedes. The
+    /// claim's host and pid stay recorded, so that a worker whose claim was taken
+    /// over can name the one that harvested the file.
     /// Returns the dataset files its publication replaces (this content's earlier
     /// files elsewhere, the superseded revision's), or `None` (and changes nothing)
     /// if the claim is no longer ours.
@@ -279,8 +323,7 @@ impl Catalog {
             .collect();
         let sql = format!(
             "UPDATE harvest_files SET status = 'harvested', finished_at = $1, updated_at = $1, last_error = NULL,
-                 retryable = 0, claimed_by_host = NULL, claimed_by_pid = NULL, claim_expires_at = NULL,
-                 tool_version = $2, output_schema_version = $3, output_dir = $4, rows_read = $5, rows_kept = $6,
+                 retryable = 0, claim_expires_at = NULL, tool_version = $2, output_schema_version = $3, output_dir = $4, rows_read = $5, rows_kept = $6,
                  runs = $7, report = $8, output_root = $12, dataset_files = $13, dataset_obsolete = $14,
                  superseded_by = NULL, rows_dropped = $15, failure_kind = NULL, {}
              WHERE content_hash = $9 AND status = 'claimed' AND claimed_by_host = $10 AND claimed_by_pid = $11",

@@ -3,7 +3,8 @@
 //! One abstraction over two backends through sqlx's `Any` driver: PostgreSQL in
 //! production, an embedded SQLite file by default. The schema is created and
 //! upgraded by versioned, embedded migrations (`migrations/postgres`,
-//! `migrations/sqlite`) on every open.
+//! `migrations/sqlite`) on every open for writing; a reader ([`Catalog::open_read_only`])
+//! changes nothing and needs the current schema.
 //!
 //! # Exactly once
 //! A file is identified by the BLAKE3 hash of its bytes. Before any work a worker
@@ -43,7 +44,7 @@ mod paths;
 mod queries;
 pub mod url;
 
-pub use claim::{CompletedHarvest, Publication, SeenFile};
+pub use claim::{CompletedHarvest, Holder, Publication, SeenFile};
 use lock::FileLock;
 pub use objects::ObjectClaim;
 pub use paths::{KnownPath, KnownPaths};
@@ -73,8 +74,7 @@ pub enum ClaimOutcome {
     },
     /// Another live worker holds it.
     HeldElsewhere {
-        host: String,
-        pid: i64,
+        holder: Option<Holder>,
         until: String,
     },
     /// It failed before and a retry is not expected to help.
@@ -172,7 +172,6 @@ pub struct Catalog {
     location: String,
 }
 
-/// The catalog's clock: fixed-width ISO 8601 UTC, so text comparison is time order.
 /// Where a harvest's outputs are, from the stored root and directory name (rows
 /// written before roots were recorded hold the directory as it was given).
 fn output_location(root: Option<String>, dir: Option<String>) -> Option<String> {
@@ -195,6 +194,8 @@ fn dead_holder(holder: Option<sqlx::any::AnyRow>, host: &str) -> i64 {
         .unwrap_or(-1)
 }
 
+/// The catalog's clock, `offset` from now: fixed-width ISO 8601 UTC, so text
+/// comparison is time order.
 fn now_plus(offset: Duration) -> String {
     let t =
         chrono::Utc::now() + chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::zero());
@@ -208,6 +209,26 @@ fn now() -> String {
 impl Catalog {
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Catalog, CatalogError> {
+        let catalog = Catalog::connect(url, Access::ReadWrite).await?;
+        catalog.migrate(url).await?;
+        Ok(catalog)
+    }
+
+    /// Connects to read only, changing nothing: no migration, no lock file, no
+    /// directory created, every statement refused a write. `view` opens catalogs so,
+    /// since what it shows may be on read-only media or belong to someone else. A
+    /// catalog whose schema is not this version's is refused (an older one needs a
+    /// `harvest` of this version to upgrade it).
+    pub async fn open_read_only(url: &str) -> Result<Catalog, CatalogError> {
+        let catalog = Catalog::connect(url, Access::ReadOnly).await?;
+        if let Err(e) = catalog.check_schema().await {
+            catalog.close().await;
+            return Err(e);
+        }
+        Ok(catalog)
+    }
+
+    async fn connect(url: &str, access: Access) -> Result<Catalog, CatalogError> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let location = redact_url(url);
@@ -215,30 +236,10 @@ impl Catalog {
             location: location.clone(),
             reason,
         })?;
-        let mut connect_url = url.to_string();
-        if let (Backend::Sqlite, Some(path)) = (backend, sqlite_path(url)) {
-            if let Some(kind) = lock::on_network_file_system(&path) {
-                return Err(CatalogError::Unusable {
-                    location,
-                    reason: format!(
-                        "the file is on a network file system ({kind}), where SQLite's locks are unreliable; use a PostgreSQL catalog (--catalog postgres://...) or a local path"
-                    ),
-                });
-            }
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| CatalogError::Unreachable {
-                    location: location.clone(),
-                    reason: e.to_string(),
-                })?;
-            }
-            if !connect_url.contains("mode=") {
-                connect_url.push_str(if connect_url.contains('?') {
-                    "&mode=rwc"
-                } else {
-                    "?mode=rwc"
-                });
-            }
-        }
+        let connect_url = match (backend, sqlite_path(url)) {
+            (Backend::Sqlite, Some(path)) => sqlite_connect_url(url, &path, access, &location)?,
+            _ => url.to_string(),
+        };
         if backend == Backend::Sqlite {
             probe_sqlite(&connect_url)
                 .await
@@ -247,10 +248,10 @@ impl Catalog {
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 4 })
             .acquire_timeout(Duration::from_secs(5));
-        if backend == Backend::Sqlite {
+        options = match (backend, access) {
             // Several processes share the file: wait for locks instead of failing, and
             // let readers proceed while one writer commits.
-            options = options.after_connect(|conn, _| {
+            (Backend::Sqlite, Access::ReadWrite) => options.after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA busy_timeout = 60000").await?;
                     conn.execute("PRAGMA journal_mode = WAL").await?;
@@ -258,19 +259,34 @@ impl Catalog {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
                 })
-            });
-        }
+            }),
+            // A reader waits for a writer's lock too; the journal mode is the
+            // writers' to set.
+            (Backend::Sqlite, Access::ReadOnly) => options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 60000").await?;
+                    conn.execute("PRAGMA query_only = ON").await?;
+                    Ok(())
+                })
+            }),
+            (Backend::Postgres, Access::ReadOnly) => options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                        .await?;
+                    Ok(())
+                })
+            }),
+            (Backend::Postgres, Access::ReadWrite) => options,
+        };
         let pool = options
-            .connect(&connect_url)
+            .connect_with(connect_options(&connect_url).map_err(|e| classify(&location, e))?)
             .await
             .map_err(|e| classify(&location, e))?;
-        let catalog = Catalog {
+        Ok(Catalog {
             pool,
             backend,
             location,
-        };
-        catalog.migrate(url).await?;
-        Ok(catalog)
+        })
     }
 
     /// Where the catalog is, without credentials.
@@ -278,12 +294,53 @@ impl Catalog {
         &self.location
     }
 
-    async fn migrate(&self, url: &str) -> Result<(), CatalogError> {
+    /// The embedded migrations of this catalog's backend, and the newest version.
+    fn migrator(&self) -> (&'static sqlx::migrate::Migrator, i64) {
         let migrator = match self.backend {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        (
+            migrator,
+            migrator.iter().map(|m| m.version).max().unwrap_or(0),
+        )
+    }
+
+    /// Refuses a catalog a read-only open cannot use as it is: one made by a newer
+    /// harvester, or one an older harvester left that lacks this version's schema
+    /// (migrating it is a write).
+    async fn check_schema(&self) -> Result<(), CatalogError> {
+        let (_, known) = self.migrator();
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| match e {
+                    // No migration table: a file or database no harvest has set up.
+                    sqlx::Error::Database(_) => CatalogError::Unusable {
+                        location: self.location.clone(),
+                        reason: "it holds no catalog (no harvest has used it)".into(),
+                    },
+                    e => self.err()(e),
+                })?;
+        let found = found.unwrap_or(0);
+        match found.cmp(&known) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => Err(CatalogError::NewerSchema {
+                location: self.location.clone(),
+                found,
+                known,
+            }),
+            std::cmp::Ordering::Less => Err(CatalogError::OlderSchema {
+                location: self.location.clone(),
+                found,
+                known,
+            }),
+        }
+    }
+
+    async fn migrate(&self, url: &str) -> Result<(), CatalogError> {
+        let (migrator, known) = self.migrator();
         // PostgreSQL migrations take an advisory lock; SQLite ones are serialised by
         // an exclusive lock on a sidecar file, so racing first runs cannot collide.
         let _lock = match (self.backend, sqlite_path(url)) {
@@ -321,6 +378,105 @@ impl Catalog {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// The options of the catalog's connections: every statement is logged at trace
+/// level, and one slower than a second at debug level rather than as sqlx's
+/// default warning. A slow statement is nearly always one waiting on SQLite's lock
+/// while another worker writes, which is what the busy timeout is for; a warning
+/// that names neither the statement nor the wait tells an operator nothing.
+fn connect_options(url: &str) -> Result<sqlx::any::AnyConnectOptions, sqlx::Error> {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    Ok(sqlx::any::AnyConnectOptions::from_str(url)?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1)))
+}
+
+/// Whether a catalog is opened to change it, or only to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// The URL to connect to the SQLite catalog `path` with. To write, the file is
+/// created if missing (its directory too), never on a network file system, where
+/// SQLite's locks are unreliable. To read, it is opened `mode=ro` (see
+/// [`read_immutably`] for `immutable=1`).
+fn sqlite_connect_url(
+    url: &str,
+    path: &Path,
+    access: Access,
+    location: &str,
+) -> Result<String, CatalogError> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<&str> = query.split('&').filter(|kv| !kv.is_empty()).collect();
+    let immutable = access == Access::ReadOnly && read_immutably(path, location);
+    if !immutable {
+        if let Some(kind) = lock::on_network_file_system(path) {
+            return Err(CatalogError::Unusable {
+                location: location.to_string(),
+                reason: format!(
+                    "the file is on a network file system ({kind}), where SQLite's locks are unreliable; use a PostgreSQL catalog (--catalog postgres://...) or a local path"
+                ),
+            });
+        }
+    }
+    match access {
+        Access::ReadWrite => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| CatalogError::Unreachable {
+                    location: location.to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+            if !params.iter().any(|kv| kv.starts_with("mode=")) {
+                params.push("mode=rwc");
+            }
+        }
+        Access::ReadOnly => {
+            params.retain(|kv| !kv.starts_with("mode=") && !kv.starts_with("immutable="));
+            params.push("mode=ro");
+            if immutable {
+                params.push("immutable=1");
+            }
+        }
+    }
+    Ok(format!("{base}?{}", params.join("&")))
+}
+
+/// Whether a reader of the SQLite catalog `path` opens it `immutable=1`: where its
+/// directory cannot be written (read-only media, another user's directory) and no
+/// writer has it open. A reader of a WAL database needs its shared-memory file
+/// (`-shm`), which SQLite cannot create there; without one, no writer is at work
+/// (a writer keeps both), so the file is read as it is, without locks. A
+/// write-ahead log left without its `-shm` (copied without it) is then not read:
+/// that is warned of.
+fn read_immutably(path: &Path, location: &str) -> bool {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if crate::host::may_write_in(dir).is_ok() {
+        return false;
+    }
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (wal, shm) = (beside("-wal"), beside("-shm"));
+    if wal.exists() && shm.exists() {
+        return false;
+    }
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        tracing::warn!(
+            catalog = location,
+            "the catalog's write-ahead log cannot be read in a read-only directory without its -shm file: what was recorded since its last checkpoint is not shown"
+        );
+    }
+    true
 }
 
 /// Opens an SQLite catalog once and reads its header, so that a file that is not

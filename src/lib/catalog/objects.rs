@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
+use sqlx::any::{Any, AnyArguments};
+use sqlx::query::Query;
 use sqlx::Row;
 
-use super::{dead_holder, now, now_plus, Catalog};
+use super::{dead_holder, now, now_plus, Catalog, Holder};
 use crate::error::CatalogError;
 
 /// What a worker may do with a listed object.
@@ -16,7 +18,7 @@ pub enum ObjectClaim {
     /// Fetch it: this worker holds the claim until it records the content.
     Acquired,
     /// Another live worker is fetching it.
-    HeldElsewhere { host: String, pid: i64 },
+    HeldElsewhere { holder: Holder },
     /// It was fetched before and held this content, whose state the content's own
     /// claim tells.
     Fetched { content_hash: String },
@@ -84,8 +86,10 @@ impl Catalog {
                 return Ok(match row.get::<Option<String>, _>(0) {
                     Some(content_hash) => ObjectClaim::Fetched { content_hash },
                     None => ObjectClaim::HeldElsewhere {
-                        host: row.get(1),
-                        pid: row.get(2),
+                        holder: Holder {
+                            host: row.get(1),
+                            pid: row.get(2),
+                        },
                     },
                 });
             }
@@ -104,37 +108,45 @@ impl Catalog {
         etag: &str,
         content_hash: &str,
     ) -> Result<(), CatalogError> {
-        sqlx::query(
-            "UPDATE object_claims SET content_hash = $3
+        let query = sqlx::query(
+            "UPDATE object_claims SET content_hash = $5
              WHERE url = $1 AND etag = $2
-               AND (content_hash IS NOT NULL OR (claimed_by_host = $4 AND claimed_by_pid = $5))",
-        )
-        .bind(url)
-        .bind(etag)
-        .bind(content_hash)
-        .bind(crate::host::hostname())
-        .bind(std::process::id() as i64)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
+               AND (content_hash IS NOT NULL OR (claimed_by_host = $3 AND claimed_by_pid = $4))",
+        );
+        this_worker(query, url, etag)
+            .bind(content_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
         Ok(())
     }
 
     /// Gives up this worker's claim on an object that could not be fetched, so any
     /// worker may try again.
     pub async fn release_object(&self, url: &str, etag: &str) -> Result<(), CatalogError> {
-        sqlx::query(
+        let query = sqlx::query(
             "DELETE FROM object_claims
              WHERE url = $1 AND etag = $2 AND content_hash IS NULL
                AND claimed_by_host = $3 AND claimed_by_pid = $4",
-        )
+        );
+        this_worker(query, url, etag)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+}
+
+/// Binds an object's claim by this worker: `$1` the URL, `$2` the ETag, `$3` this
+/// host and `$4` this process.
+fn this_worker<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    url: &'q str,
+    etag: &'q str,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
         .bind(url)
         .bind(etag)
         .bind(crate::host::hostname())
         .bind(std::process::id() as i64)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(())
-    }
 }

@@ -107,6 +107,37 @@ impl Catalog {
         filter: &ListFilter,
         limit: i64,
     ) -> Result<Vec<FileRecord>, CatalogError> {
+        let (conditions, parameters) = self.filter_conditions(filter, 3);
+        let sql = format!(
+            "SELECT {} FROM harvest_files WHERE {conditions} ORDER BY updated_at DESC, content_hash LIMIT $2",
+            Self::FILE_COLUMNS,
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(filter.status.map_or("", FileStatus::name))
+            .bind(limit);
+        for parameter in parameters {
+            query = query.bind(parameter);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(self.err())?;
+        self.records(rows).await
+    }
+
+    /// How many files pass `filter`, so that a list cut at its limit can say how
+    /// many it left out.
+    pub async fn count_where(&self, filter: &ListFilter) -> Result<i64, CatalogError> {
+        let (conditions, parameters) = self.filter_conditions(filter, 2);
+        let sql = format!("SELECT COUNT(*) FROM harvest_files WHERE {conditions}");
+        let mut query = sqlx::query(&sql).bind(filter.status.map_or("", FileStatus::name));
+        for parameter in parameters {
+            query = query.bind(parameter);
+        }
+        let row = query.fetch_one(&self.pool).await.map_err(self.err())?;
+        Ok(row.get(0))
+    }
+
+    /// The SQL condition of `filter` over `harvest_files`: `$1` is the status, and
+    /// the parameters returned are numbered from `$first` on.
+    fn filter_conditions(&self, filter: &ListFilter, first: usize) -> (String, Vec<String>) {
         // Every condition is a parameter; labels are found in their stored JSON form
         // as the text `"key":"value"` (stored keys and values hold no quote), by a
         // plain, case-sensitive substring search: no wildcard to escape.
@@ -118,7 +149,7 @@ impl Catalog {
                 serde_json::Value::from(key.as_str()),
                 serde_json::Value::from(value.as_str())
             );
-            let (p, v) = (parameters.len() + 3, parameters.len() + 4);
+            let (p, v) = (parameters.len() + first, parameters.len() + first + 1);
             let found = match self.backend {
                 Backend::Postgres => format!("strpos(labels, ${p}) > 0"),
                 Backend::Sqlite => format!("instr(labels, ${p}) > 0"),
@@ -137,23 +168,11 @@ impl Catalog {
         if let Some(since) = &filter.since {
             conditions.push(format!(
                 "content_hash IN (SELECT content_hash FROM run_stats WHERE start_at >= ${})",
-                parameters.len() + 3
+                parameters.len() + first
             ));
             parameters.push(since.clone());
         }
-        let sql = format!(
-            "SELECT {} FROM harvest_files WHERE {} ORDER BY updated_at DESC, content_hash LIMIT $2",
-            Self::FILE_COLUMNS,
-            conditions.join(" AND ")
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(filter.status.map_or("", FileStatus::name))
-            .bind(limit);
-        for parameter in parameters {
-            query = query.bind(parameter);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(self.err())?;
-        self.records(rows).await
+        (conditions.join(" AND "), parameters)
     }
 
     /// Files whose content hash starts with `target`, or that were seen under the path `target`.

@@ -191,20 +191,51 @@ pub async fn list_objects(
         .collect())
 }
 
-/// Checks the local directories given to `--watch`: one that does not exist (an unmounted
-/// share) is worth a retry (75); a path that is not a directory is a usage error (64).
-pub fn check_watched_dirs(dirs: &[PathBuf]) -> Result<(), (ExitCode, String)> {
-    for dir in dirs.iter().filter(|dir| !is_remote(dir)) {
-        if let Err(e) = std::fs::metadata(dir) {
-            let error = unlistable(dir, e);
-            return Err((error.exit_code(), error.to_string()));
+/// Why a path given to `--watch` cannot be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchDirError {
+    /// A file, or a missing path named like a log: the caller meant to harvest a
+    /// file, which needs no watch (64).
+    #[error("{}: {} (--watch takes directories; harvest a file without --watch)", printable_path(path), if *missing { "no such directory, and named like a log file" } else { "not a directory" })]
+    NotADirectory { path: PathBuf, missing: bool },
+    /// A directory that cannot be listed, or is not there (an unmounted share):
+    /// worth a retry (75).
+    #[error(transparent)]
+    Unlistable(HarvestError),
+}
+
+impl WatchDirError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            WatchDirError::NotADirectory { .. } => ExitCode::Usage,
+            WatchDirError::Unlistable(e) => e.exit_code(),
         }
-        if !dir.is_dir() {
-            let line = format!(
-                "{}: not a directory (--watch takes directories)",
-                printable_path(dir)
-            );
-            return Err((ExitCode::Usage, line));
+    }
+}
+
+/// Checks the local directories given to `--watch`. A missing one is a directory
+/// not there yet (an unmounted share, worth a retry) unless it is named like a log
+/// (`.parquet`, `.csv`), as [`gather_inputs`] takes a missing path.
+pub fn check_watched_dirs(dirs: &[PathBuf]) -> Result<(), WatchDirError> {
+    for dir in dirs.iter().filter(|dir| !is_remote(dir)) {
+        match std::fs::metadata(dir) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && InputFormat::from_extension(dir).is_some() =>
+            {
+                return Err(WatchDirError::NotADirectory {
+                    path: dir.clone(),
+                    missing: true,
+                })
+            }
+            Err(e) => return Err(WatchDirError::Unlistable(unlistable(dir, e))),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(WatchDirError::NotADirectory {
+                    path: dir.clone(),
+                    missing: false,
+                })
+            }
+            Ok(_) => {}
         }
     }
     Ok(())

@@ -10,23 +10,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{
-    Catalog, Claim, ClaimOutcome, ClaimPolicy, CompletedHarvest, KnownPath, KnownPaths, SeenFile,
+    Catalog, Claim, ClaimOutcome, ClaimPolicy, CompletedHarvest, Holder, KnownPath, KnownPaths,
+    SeenFile,
 };
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
 use crate::model::labels::Labels;
 use crate::model::report::{Revision, StageTime};
 use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
-use crate::pipeline::{harvest, panic_message, HarvestOptions};
+use crate::pipeline::{panic_message, write, HarvestOptions, Harvested};
 use crate::storage::remote::{is_remote, ObjectStores, RemoteRoot};
 use crate::storage::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
 use crate::text::printable_path;
 
 pub mod inputs;
+mod lease;
 mod objects;
 mod publish;
 pub mod watch;
 
 pub use inputs::Input;
+use lease::{Lease, Lost};
 use publish::output_of;
 pub use publish::publish_pending;
 
@@ -129,10 +132,12 @@ pub enum FileOutcome {
     },
     /// The path's identity has not changed since its content was harvested: not read.
     Unchanged { content_hash: String },
+    /// Another worker holds the claim, or took it over and harvested the file:
+    /// named when the catalog says who (an object's fetch is claimed before its
+    /// content is known).
     HeldElsewhere {
-        content_hash: String,
-        host: String,
-        pid: i64,
+        content_hash: Option<String>,
+        holder: Option<Holder>,
     },
     FailedBefore {
         content_hash: String,
@@ -226,10 +231,9 @@ pub(super) async fn claim_content(
                 output_dir,
             })
         }
-        Ok(ClaimOutcome::HeldElsewhere { host, pid, .. }) => Err(FileOutcome::HeldElsewhere {
-            content_hash: hash,
-            host,
-            pid,
+        Ok(ClaimOutcome::HeldElsewhere { holder, .. }) => Err(FileOutcome::HeldElsewhere {
+            content_hash: Some(hash),
+            holder,
         }),
         Ok(ClaimOutcome::FailedBefore { last_error, kind }) => Err(FileOutcome::FailedBefore {
             content_hash: hash,
@@ -245,7 +249,8 @@ pub(super) async fn claim_content(
 
 /// Harvests a source whose content this worker has claimed, renewing the claim
 /// while it works, and records the result: the harvest and its dataset files
-/// committed then published, or the failure.
+/// committed then published, or the failure. A claim taken over by another worker
+/// ends the work: nothing more is written, and the file is held elsewhere.
 pub(super) async fn harvest_claimed(
     catalog: &Catalog,
     source: Arc<SourceFile>,
@@ -253,116 +258,156 @@ pub(super) async fn harvest_claimed(
     claim: Claim,
     options: &JobOptions,
 ) -> FileOutcome {
-    let hash = source.content_hash.clone();
-    let path = source.path.clone();
+    let lease = Lease::new(catalog, &claim, options.lease);
+    match make_outputs(catalog, &source, &labels, options, &lease).await {
+        Ok(harvested) => record(catalog, &source, &labels, &claim, harvested, options).await,
+        Err(Unmade::Failed(error)) => fail(catalog, &claim, error).await,
+        Err(Unmade::Lost) => taken_over(catalog, &claim).await,
+    }
+}
+
+/// Why a claimed content's outputs were not made.
+enum Unmade {
+    Failed(HarvestError),
+    Lost,
+}
+
+impl From<Lost> for Unmade {
+    fn from(_: Lost) -> Unmade {
+        Unmade::Lost
+    }
+}
+
+/// Writes a claimed content's outputs and moves them into place (then uploads
+/// them, for an object store), renewing the claim throughout and once more before
+/// each step that cannot be undone.
+async fn make_outputs(
+    catalog: &Catalog,
+    source: &Arc<SourceFile>,
+    labels: &Labels,
+    options: &JobOptions,
+    lease: &Lease<'_>,
+) -> Result<Harvested, Unmade> {
     // Outputs bound for an object store are written to a local scratch root first.
     let scratch = match &options.remote_out {
-        Some(_) => match tempfile::Builder::new().prefix("harvest-").tempdir() {
-            Ok(dir) => Some(dir),
-            Err(e) => {
-                let error =
-                    HarvestError::io(std::env::temp_dir(), "cannot create a scratch directory", e);
-                return fail(catalog, &claim, error).await;
-            }
-        },
+        Some(_) => Some(
+            tempfile::Builder::new()
+                .prefix("harvest-")
+                .tempdir()
+                .map_err(|e| {
+                    let temp = std::env::temp_dir();
+                    Unmade::Failed(HarvestError::io(
+                        temp,
+                        "cannot create a scratch directory",
+                        e,
+                    ))
+                })?,
+        ),
         None => None,
     };
-    let result = if let Some(error) = copy_in_progress(&source, options.settle) {
-        Err(error)
-    } else {
-        let supersedes = earlier_revision(catalog, &source).await;
-        let work_source = Arc::clone(&source);
-        let mut harvest_options = options.harvest.clone();
-        if let Some(scratch) = &scratch {
-            harvest_options.out_root = scratch.path().to_path_buf();
-        }
-        let work_labels = labels.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            harvest(&work_source, &harvest_options, supersedes, &work_labels)
-        });
-        renewing(catalog, &claim, options.lease, work)
-            .await
-            .unwrap_or_else(|join| Err(aborted(&path, join)))
-    };
-    let mut harvested = match result {
-        Ok(harvested) => harvested,
-        Err(error) => return fail(catalog, &claim, still_being_written(&source, error)).await,
-    };
+    if let Some(error) = copy_in_progress(source, options.settle) {
+        return Err(Unmade::Failed(error));
+    }
+    let supersedes = earlier_revision(catalog, source).await;
+    let mut harvest_options = options.harvest.clone();
+    if let Some(scratch) = &scratch {
+        harvest_options.out_root = scratch.path().to_path_buf();
+    }
+    let (work_source, work_labels) = (Arc::clone(source), labels.clone());
+    let work = tokio::task::spawn_blocking(move || {
+        write(&work_source, &harvest_options, supersedes, &work_labels)
+    });
+    let written = lease
+        .hold(work)
+        .await?
+        .unwrap_or_else(|join| Err(aborted(&source.path, join)))
+        .map_err(|error| Unmade::Failed(still_being_written(source, error)))?;
+    lease.confirm().await?;
+    let commit = tokio::task::spawn_blocking(move || written.commit());
+    let mut harvested = lease
+        .hold(commit)
+        .await?
+        .unwrap_or_else(|join| Err(aborted(&source.path, join)))
+        .map_err(Unmade::Failed)?;
     if let (Some(remote), Some(scratch)) = (&options.remote_out, &scratch) {
+        lease.confirm().await?;
+        let stop = lease.stop();
         let upload = remote.upload(
             scratch.path(),
             &harvested.output_dir,
-            &hash,
+            &source.content_hash,
             &harvested.dataset_files,
+            &stop,
         );
-        let uploaded = renewing(catalog, &claim, options.lease, upload).await;
-        match uploaded {
-            Ok(output_dir) => harvested.output_dir = output_dir,
-            Err(error) => return fail(catalog, &claim, error).await,
-        }
+        harvested.output_dir = lease.hold(upload).await?.map_err(Unmade::Failed)?;
     }
+    Ok(harvested)
+}
 
+/// Commits a harvest whose outputs are in place, then publishes its dataset files.
+/// A publication that fails after its retries leaves them pending for the next
+/// job, and the file failed for now (the catalog keeps the harvest).
+async fn record(
+    catalog: &Catalog,
+    source: &SourceFile,
+    labels: &Labels,
+    claim: &Claim,
+    harvested: Harvested,
+    options: &JobOptions,
+) -> FileOutcome {
+    let hash = source.content_hash.clone();
     let completed = CompletedHarvest {
         output_dir: &harvested.output_dir,
         report: &harvested.report,
         stats: &harvested.stats,
-        labels: &labels,
+        labels,
         dataset_files: &harvested.dataset_files,
     };
-    match catalog.complete(&claim, &completed).await {
-        Ok(Some(obsolete)) => {
-            let published = output_of(options)
-                .publish(&hash, &harvested.dataset_files, &obsolete)
-                .await;
-            if let Err(e) = published {
-                // Harvested all the same: the next job publishes what waits.
-                tracing::warn!(file = %printable_path(&path), error = %e, "could not publish the dataset files yet");
-            }
-            remember(catalog, &path, source.identity, &hash).await;
-            FileOutcome::Harvested {
-                output_dir: harvested.output_dir,
-                content_hash: hash,
-                rows_read: harvested.report.rows.read,
-                rows_kept: harvested.report.rows.kept,
-                runs: harvested.report.coverage.len(),
-                stages: harvested.report.stages,
-            }
-        }
+    let obsolete = match catalog.complete(claim, &completed).await {
+        Ok(Some(obsolete)) => obsolete,
         // Our lease ran out and another worker took over; its outputs are the
         // same, and it publishes them.
-        Ok(None) => FileOutcome::HeldElsewhere {
-            content_hash: hash,
-            host: String::new(),
-            pid: 0,
-        },
-        Err(e) => FileOutcome::Failed {
+        Ok(None) => return taken_over(catalog, claim).await,
+        Err(e) => {
+            return FileOutcome::Failed {
+                content_hash: Some(hash),
+                error: e.into(),
+            }
+        }
+    };
+    remember(catalog, &source.path, source.identity, &hash).await;
+    let published = output_of(options)
+        .publish(&hash, &harvested.dataset_files, &obsolete)
+        .await;
+    if let Err(error) = published {
+        return FileOutcome::Failed {
             content_hash: Some(hash),
-            error: e.into(),
-        },
+            error,
+        };
+    }
+    FileOutcome::Harvested {
+        output_dir: harvested.output_dir,
+        content_hash: hash,
+        rows_read: harvested.report.rows.read,
+        rows_kept: harvested.report.rows.kept,
+        runs: harvested.report.coverage.len(),
+        stages: harvested.report.stages,
     }
 }
 
-/// Runs `work` while renewing `claim` every third of `lease`, so that a long
-/// harvest, fetch or upload keeps its claim (a failed renewal is only a warning: the
-/// claim may still outlast the work).
-pub(super) async fn renewing<T>(
-    catalog: &Catalog,
-    claim: &Claim,
-    lease: Duration,
-    work: impl std::future::Future<Output = T>,
-) -> T {
-    tokio::pin!(work);
-    let mut heartbeat = tokio::time::interval(lease / 3);
-    heartbeat.tick().await;
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = heartbeat.tick() => {
-                if let Err(e) = catalog.renew(claim, lease).await {
-                    tracing::warn!(content_hash = claim.content_hash, error = %e, "could not renew the claim");
-                }
-            }
-        }
+/// The outcome of a claim another worker took over: held elsewhere, by the worker
+/// that holds the claim now or has harvested the file.
+async fn taken_over(catalog: &Catalog, claim: &Claim) -> FileOutcome {
+    let holder = catalog
+        .holder(&claim.content_hash)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(content_hash = claim.content_hash, error = %e, "could not look up who took the claim over");
+            None
+        });
+    FileOutcome::HeldElsewhere {
+        content_hash: Some(claim.content_hash.clone()),
+        holder,
     }
 }
 

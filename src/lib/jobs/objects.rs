@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::lease::{Lease, Lost};
 use super::{claim_content, harvest_claimed, FileOutcome, JobOptions};
 use crate::catalog::{Catalog, Claim, KnownPath, ObjectClaim, SeenFile};
 use crate::error::{HarvestError, RemoteFailure};
@@ -47,11 +48,10 @@ pub(super) async fn harvest_object(
     // worker, and its content is to be harvested (again).
     let held = match catalog.claim_object(&url, &version, options.lease).await {
         Ok(ObjectClaim::Acquired) => None,
-        Ok(ObjectClaim::HeldElsewhere { host, pid }) => {
+        Ok(ObjectClaim::HeldElsewhere { holder }) => {
             return FileOutcome::HeldElsewhere {
-                content_hash: String::new(),
-                host,
-                pid,
+                content_hash: None,
+                holder: Some(holder),
             }
         }
         Ok(ObjectClaim::Fetched { content_hash }) => {
@@ -76,7 +76,13 @@ pub(super) async fn harvest_object(
     };
 
     let fetched = match &held {
-        Some(claim) => super::renewing(catalog, claim, options.lease, fetch(options, object)).await,
+        Some(claim) => {
+            let lease = Lease::new(catalog, claim, options.lease);
+            match lease.hold(fetch(options, object)).await {
+                Ok(fetched) => fetched,
+                Err(Lost) => return super::taken_over(catalog, claim).await,
+            }
+        }
         None => fetch(options, object).await,
     };
     let source = match fetched {

@@ -1,6 +1,12 @@
 //! Publication of the dataset: what a committed harvest left pending is moved into
 //! place, on the local file system or in an object store, and what a failed one
 //! left is dropped.
+//!
+//! A publication that fails is tried again a few times within the job; after that
+//! its files stay pending, the next job (or the watch's next poll) publishes them,
+//! and this job exits 75 so that a scheduler runs one.
+
+use std::time::Duration;
 
 use crate::catalog::{Catalog, Publication};
 use crate::error::HarvestError;
@@ -8,6 +14,15 @@ use crate::storage::remote::RemoteRoot;
 use crate::storage::Dataset;
 
 use super::JobOptions;
+
+/// How many times a harvest's publication is tried within a job, and the wait
+/// after its first failure, doubled after each: a store that sheds load (503
+/// SlowDown) gets a few seconds, and a job never waits long on one that is down.
+const PUBLISH_ATTEMPTS: u32 = 3;
+const PUBLISH_RETRY: Duration = Duration::from_secs(1);
+
+/// Where the files of a publication that failed wait, for the error that says so.
+const LEFT_PENDING: &str = "its dataset files wait in dataset/.pending/ for the next job";
 
 /// Where a job's dataset is published.
 pub(super) enum Output<'a> {
@@ -23,7 +38,31 @@ pub(super) fn output_of(options: &JobOptions) -> Output<'_> {
 }
 
 impl Output<'_> {
+    /// Publishes a committed harvest's dataset files, trying again up to
+    /// [`PUBLISH_ATTEMPTS`] times while the failure is worth a retry.
     pub(super) async fn publish(
+        &self,
+        content_hash: &str,
+        files: &[String],
+        obsolete: &[String],
+    ) -> Result<(), HarvestError> {
+        let mut wait = PUBLISH_RETRY;
+        let mut attempt = 1;
+        loop {
+            match self.publish_once(content_hash, files, obsolete).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() && attempt < PUBLISH_ATTEMPTS => {
+                    tracing::warn!(content_hash, attempt, error = %e, "could not publish the dataset files; trying again in {} s", wait.as_secs());
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(left_pending(e)),
+            }
+        }
+    }
+
+    async fn publish_once(
         &self,
         content_hash: &str,
         files: &[String],
@@ -53,18 +92,36 @@ impl Output<'_> {
     }
 }
 
+/// The error of a publication given up for this job, saying where its files wait.
+fn left_pending(error: HarvestError) -> HarvestError {
+    match error {
+        HarvestError::Remote {
+            url,
+            problem,
+            failure,
+        } => HarvestError::Remote {
+            url,
+            problem: format!("{problem}; {LEFT_PENDING}"),
+            failure,
+        },
+        other => other,
+    }
+}
+
 /// Publishes the dataset files that wait for a harvest the catalog has committed
-/// (left by a worker that stopped between its commit and its publication), and
-/// drops those of harvests that failed. A failure only delays publication.
-pub async fn publish_pending(catalog: &Catalog, options: &JobOptions) {
+/// (left by a worker that stopped between its commit and its publication, or by a
+/// publication that failed), and drops those of harvests that failed. Each failure
+/// is logged; the first is returned, for the job's exit code.
+pub async fn publish_pending(catalog: &Catalog, options: &JobOptions) -> Result<(), HarvestError> {
     let output = output_of(options);
     let pending = match output.pending().await {
         Ok(pending) => pending,
         Err(e) => {
-            tracing::warn!(error = %e, "could not list the pending dataset files");
-            return;
+            tracing::error!(error = %e, "could not list the pending dataset files");
+            return Err(e);
         }
     };
+    let mut first_error = None;
     for content_hash in pending {
         let published = match catalog.publication(&content_hash).await {
             Ok(Publication::Due { files, obsolete }) => {
@@ -75,7 +132,9 @@ pub async fn publish_pending(catalog: &Catalog, options: &JobOptions) {
             Err(e) => Err(e.into()),
         };
         if let Err(e) = published {
-            tracing::warn!(content_hash, error = %e, "could not publish pending dataset files");
+            tracing::error!(content_hash, "could not publish pending dataset files: {e}");
+            first_error.get_or_insert(e);
         }
     }
+    first_error.map_or(Ok(()), Err)
 }

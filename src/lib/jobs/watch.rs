@@ -16,12 +16,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::catalog::Catalog;
 use crate::error::ExitCode;
-use crate::jobs::inputs::{list_objects, logs_in_dir, Input, InputSelection};
+use crate::jobs::inputs::{
+    check_watched_dirs, list_objects, logs_in_dir, Input, InputSelection, WatchDirError,
+};
 use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
 use crate::jobs::{known_paths, publish_pending};
 use crate::model::schema::InputFormat;
 use crate::storage::remote::is_remote;
-use crate::text::printable_path;
 
 const POLL: Duration = Duration::from_millis(500);
 
@@ -65,31 +66,44 @@ impl Sighting {
     }
 }
 
+/// Why a watch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Dir(#[from] WatchDirError),
+    /// The signal handlers that stop the watch could not be installed: worth a
+    /// retry (75).
+    #[error("cannot listen for SIGINT and SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+impl WatchError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            WatchError::Dir(e) => e.exit_code(),
+            WatchError::Signals(_) => ExitCode::RetryLater,
+        }
+    }
+}
+
 /// Watches `dirs` until SIGINT/SIGTERM, then returns what was done, with the exit
 /// code a stop deserves. A file that failed for a reason a retry may fix (the
 /// catalog down, an I/O error) is tried again after 2 s, then 4 s, 8 s … up to every
-/// 5 minutes. On stop: 75 if a file is left undone for such a reason,
-/// else 70 if the harvester failed on a file (a bug), else 0. Bad files are recorded
-/// in the catalog; they are not a reason for the watch itself to fail.
+/// 5 minutes. On stop: 75 if a file is left undone for such a reason, or dataset
+/// files unpublished, else 70 if the harvester failed on a file (a bug), else 0.
+/// Bad files are recorded in the catalog; they are not a reason for the watch
+/// itself to fail.
 pub async fn watch(
     catalog: &Catalog,
     selection: &InputSelection,
     options: &JobOptions,
     jobs: usize,
     on_done: fn(&Path, &FileOutcome),
-) -> std::io::Result<JobSummary> {
+) -> Result<JobSummary, WatchError> {
     let dirs = &selection.paths;
-    if let Some(dir) = dirs.iter().find(|dir| !is_remote(dir) && !dir.is_dir()) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "{}: not a directory (--watch takes directories)",
-                printable_path(dir)
-            ),
-        ));
-    }
+    check_watched_dirs(dirs)?;
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_signal_listener(Arc::clone(&stop))?;
+    spawn_signal_listener(Arc::clone(&stop)).map_err(WatchError::Signals)?;
     tracing::info!(dirs = ?dirs, "watching for new logs");
 
     // Paths harvested before this watch started are skipped while unchanged.
@@ -100,6 +114,8 @@ pub async fn watch(
     // attempt failed for an internal one.
     let mut undone: HashSet<PathBuf> = HashSet::new();
     let mut internal = false;
+    // Whether the latest publication of pending dataset files failed.
+    let mut unpublished = false;
     let mut listed_remote: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         // Object stores are listed every REMOTE_POLL (their pending dataset files
@@ -109,7 +125,7 @@ pub async fn watch(
             listed_remote = Some(Instant::now());
         }
         if list_remote || options.remote_out.is_none() {
-            publish_pending(catalog, options).await;
+            unpublished = publish_pending(catalog, options).await.is_err();
         }
         let mut ready = Vec::new();
         // What the prefixes listed this time hold: objects of a prefix that could
@@ -207,7 +223,7 @@ pub async fn watch(
         tokio::time::sleep(POLL).await;
     }
     tracing::info!("stopped watching");
-    summary.exit = if !undone.is_empty() {
+    summary.exit = if !undone.is_empty() || unpublished {
         ExitCode::RetryLater
     } else if internal {
         ExitCode::Internal

@@ -25,19 +25,27 @@ impl Labels {
 
     /// Parses `key=value`, checking both.
     pub fn parse_pair(text: &str) -> Result<(String, String), String> {
-        let (key, value) = Labels::parse_filter(text)?;
+        let (key, value) = split_pair(text)?;
         check_value(&key, &value)?;
         Ok((key, value))
     }
 
-    /// Parses a `--where key=value` filter: a safe key and any value (filters are
-    /// compared, never written anywhere).
+    /// Parses a `--where key=value` filter. It takes what a file can carry, so
+    /// that a filter that can never match is a mistake said at once: a label's
+    /// value as [`Labels::parse_pair`] takes it, except for `cell`, which also
+    /// matches the cells logs name in `cell_id`, any text but empty. Filters are
+    /// compared as values, never pasted into SQL.
     pub fn parse_filter(text: &str) -> Result<(String, String), String> {
-        let (key, value) = text
-            .split_once('=')
-            .ok_or_else(|| format!("`{}` is not key=value", escape(text)))?;
-        check_key(key)?;
-        Ok((key.to_string(), value.to_string()))
+        let (key, value) = split_pair(text)?;
+        if key != CELL_LABEL {
+            check_value(&key, &value)?;
+        } else if value.is_empty() {
+            return Err(format!(
+                "`{}`: a cell is never empty; give the cell (cell=7)",
+                escape(text)
+            ));
+        }
+        Ok((key, value))
     }
 
     /// Adds a label, replacing the key's earlier value.
@@ -101,6 +109,15 @@ impl Labels {
             .map(Labels)
             .unwrap_or_default()
     }
+}
+
+/// `key=value` split at its first `=`, the key checked.
+fn split_pair(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{}` is not key=value", escape(text)))?;
+    check_key(key)?;
+    Ok((key.to_string(), value.to_string()))
 }
 
 fn check_key(key: &str) -> Result<(), String> {
@@ -188,6 +205,23 @@ mod tests {
         );
         let error = Labels::of_path(Path::new("/in"), Path::new("/in/cell=7 A/x.csv")).unwrap_err();
         assert!(error.contains("cell=7 A"), "{error}");
+    }
+
+    #[test]
+    fn filters_take_what_a_file_can_carry() {
+        for never in ["cell=", "line=", "line=B east", "site=../x"] {
+            assert!(Labels::parse_filter(never).is_err(), "{never}");
+            assert!(Labels::parse_pair(never).is_err(), "{never}");
+        }
+        // A log's cell_id may name any cell; a label cannot.
+        for cell in ["cell=8/b east", "cell=7' OR '1'='1"] {
+            assert!(Labels::parse_filter(cell).is_ok(), "{cell}");
+            assert!(Labels::parse_pair(cell).is_err(), "{cell}");
+        }
+        assert_eq!(
+            Labels::parse_filter("line=B").unwrap(),
+            ("line".into(), "B".into())
+        );
     }
 
     #[test]

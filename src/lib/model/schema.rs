@@ -236,7 +236,10 @@ pub fn absent_columns(missing: &[String]) -> Vec<String> {
 /// 3: runs' wide tables live in the dataset (`OUT/dataset/samples/`, with `run_uuid`
 /// and `labels` columns and every channel's column, null when absent); run
 /// statistics have a `cell`.
-pub const OUTPUT_SCHEMA_VERSION: i64 = 3;
+///
+/// 4: a spike is a departure the series returns from; the readings next to a level
+/// step are kept.
+pub const OUTPUT_SCHEMA_VERSION: i64 = 4;
 
 #[cfg(test)]
 mod tests {

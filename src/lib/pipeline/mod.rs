@@ -63,6 +63,23 @@ pub struct Harvested {
 struct Stopwatch(Vec<StageTime>, Instant);
 
 impl Stopwatch {
+    /// A stopwatch whose first stage is the reading (or fetching) of `source`,
+    /// timed when its bytes were read.
+    fn after_reading(source: &SourceFile) -> Stopwatch {
+        let stage = if source.fetched {
+            Stage::Fetch
+        } else {
+            Stage::Read
+        };
+        Stopwatch(
+            vec![StageTime {
+                stage,
+                seconds: source.read_seconds,
+            }],
+            Instant::now(),
+        )
+    }
+
     fn lap(&mut self, stage: Stage) {
         let now = Instant::now();
         self.0.push(StageTime {
@@ -73,30 +90,109 @@ impl Stopwatch {
     }
 }
 
-/// Harvests one file into `options.out_root`, atomically; `supersedes` is the
-/// earlier, shorter revision of the file it extends, if the catalog knows one.
-/// `labels` go into the dataset (not the output directory, whose files depend on
-/// the content alone but for a run's cell, which a `cell` label gives when the log
-/// has none).
+/// A harvest written in full but not yet in place: its staging directory, flushed
+/// to disk, and what it holds. Dropped, it leaves nothing behind.
+pub struct Written {
+    staging: Staging,
+    out_root: PathBuf,
+    content_hash: String,
+    report: Report,
+    stats: Vec<RunStats>,
+    dataset_files: Vec<String>,
+}
+
+impl Written {
+    /// Moves the output directory into place and sets its dataset files aside as
+    /// pending: quick, as the files are on disk already.
+    pub fn commit(self) -> Result<Harvested, HarvestError> {
+        let output_dir = self.staging.commit()?;
+        Dataset::new(&self.out_root).stage(&output_dir, &self.content_hash)?;
+        Ok(Harvested {
+            output_dir,
+            report: self.report,
+            stats: self.stats,
+            dataset_files: self.dataset_files,
+        })
+    }
+}
+
+/// Harvests one file into `options.out_root`, atomically: [`write`], then
+/// [`Written::commit`].
 pub fn harvest(
     source: &SourceFile,
     options: &HarvestOptions,
     supersedes: Option<Revision>,
     labels: &Labels,
 ) -> Result<Harvested, HarvestError> {
-    let started_at = chrono::Utc::now();
-    let mut stopwatch = Stopwatch(
-        vec![StageTime {
-            stage: if source.fetched {
-                Stage::Fetch
-            } else {
-                Stage::Read
-            },
-            seconds: source.read_seconds,
-        }],
-        Instant::now(),
-    );
+    write(source, options, supersedes, labels)?.commit()
+}
 
+/// Writes the harvest of one file below `options.out_root`, all but its move into
+/// place, which is left to [`Written::commit`] so that a worker can first make sure
+/// the file is still its own to harvest. `supersedes` is the earlier, shorter
+/// revision of the file it extends, if the catalog knows one. `labels` go into the
+/// dataset (not the output directory, whose files depend on the content alone but
+/// for a run's cell, which a `cell` label gives when the log has none).
+pub fn write(
+    source: &SourceFile,
+    options: &HarvestOptions,
+    supersedes: Option<Revision>,
+    labels: &Labels,
+) -> Result<Written, HarvestError> {
+    let started_at = chrono::Utc::now();
+    let mut stopwatch = Stopwatch::after_reading(source);
+    let split = split_runs(source, options, &mut stopwatch)?;
+    let places = run_places(&split, labels);
+    let partitions = partitions(&places);
+    let staging = store::start(&options.out_root, source, &partitions)?;
+    let target = Target {
+        staging: &staging,
+        content_hash: &source.content_hash,
+        labels,
+        places: &places,
+    };
+    let per_run = harvest_runs(&split, options, &target, &source.path)?;
+    stopwatch.lap(Stage::Runs);
+    let Statistics {
+        stats,
+        coverage,
+        dataset_files,
+    } = write_statistics(&target, &partitions, per_run, options.compression)?;
+    stopwatch.lap(Stage::Statistics);
+    let report = report::report(report::ReportInput {
+        source,
+        supersedes,
+        align: options.align,
+        compression: options.compression,
+        started_at,
+        rows: split.rows,
+        warnings: split.warnings,
+        findings: &split.findings,
+        keep_spikes: options.keep_spikes,
+        coverage,
+        stats: &stats,
+        stages: stopwatch.0,
+    });
+    store::write_report(&staging, &report)?;
+    staging.flush()?;
+    Ok(Written {
+        staging,
+        out_root: options.out_root.clone(),
+        content_hash: source.content_hash.clone(),
+        report,
+        stats,
+        dataset_files,
+    })
+}
+
+/// The file's readings split by run and channel: loaded, validated and split, each
+/// stage timed. A file without one valid reading is a bad file; a CSV harvested
+/// without its last line end says so in the warnings.
+fn split_runs(
+    source: &SourceFile,
+    options: &HarvestOptions,
+    stopwatch: &mut Stopwatch,
+) -> Result<runs::SplitLog, HarvestError> {
     let log = load::load_log(&source.path, &source.bytes)?;
     stopwatch.lap(Stage::Load);
     let valid = validate::validate(&source.path, &log)?;
@@ -118,30 +214,39 @@ pub fn harvest(
             ),
         ));
     }
-
     if source.is_csv_without_line_end() {
         split.warnings.push(format!(
             "the file does not end with a line end, so its last line may be cut short; it was harvested because it stayed unchanged for {} x --settle",
             SourceFile::CSV_AT_REST_SETTLES
         ));
     }
-    let places = run_places(&split, labels);
-    let partitions: Vec<String> = {
-        let mut all: Vec<String> = places.values().map(|p| p.partition.clone()).collect();
-        all.sort();
-        all.dedup();
-        all
-    };
-    let staging = store::start(&options.out_root, source, &partitions)?;
-    let target = Target {
-        staging: &staging,
-        content_hash: &source.content_hash,
-        labels,
-        places: &places,
-    };
-    let per_run = harvest_runs(&split, options, &target, &source.path)?;
-    stopwatch.lap(Stage::Runs);
+    Ok(split)
+}
 
+/// The dataset partitions the runs go to, sorted, each once.
+fn partitions(places: &BTreeMap<RunId, RunPlace>) -> Vec<String> {
+    let mut all: Vec<String> = places.values().map(|p| p.partition.clone()).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// What the runs of a file gave, gathered.
+struct Statistics {
+    stats: Vec<RunStats>,
+    coverage: Vec<RunCoverage>,
+    /// The runs' tables, then the statistics files, relative to the dataset.
+    dataset_files: Vec<String>,
+}
+
+/// Gathers what the runs gave and writes the run statistics: run_stats.parquet,
+/// and the dataset's statistics file of each partition.
+fn write_statistics(
+    target: &Target,
+    partitions: &[String],
+    per_run: Vec<RunOutcome>,
+    compression: Compression,
+) -> Result<Statistics, HarvestError> {
     let mut stats: Vec<RunStats> = Vec::new();
     let mut coverage: Vec<RunCoverage> = Vec::new();
     let mut dataset_files: Vec<String> = Vec::new();
@@ -150,43 +255,24 @@ pub fn harvest(
         coverage.push(run_coverage);
         dataset_files.push(table);
     }
-    store::write_run_stats(&staging, &stats, options.compression)?;
-    for partition in &partitions {
+    store::write_run_stats(target.staging, &stats, compression)?;
+    for partition in partitions {
         let in_partition: Vec<&RunStats> = stats
             .iter()
-            .filter(|s| &places[&s.run_uuid].partition == partition)
+            .filter(|s| &target.places[&s.run_uuid].partition == partition)
             .collect();
         dataset_files.push(store::write_dataset_run_stats(
-            &staging,
-            &source.content_hash,
+            target.staging,
+            target.content_hash,
             partition,
-            labels,
+            target.labels,
             &in_partition,
-            options.compression,
+            compression,
         )?);
     }
-    stopwatch.lap(Stage::Statistics);
-    let report = report::report(report::ReportInput {
-        source,
-        supersedes,
-        align: options.align,
-        compression: options.compression,
-        started_at,
-        rows: split.rows,
-        warnings: split.warnings,
-        findings: &split.findings,
-        keep_spikes: options.keep_spikes,
-        coverage,
-        stats: &stats,
-        stages: stopwatch.0,
-    });
-    store::write_report(&staging, &report)?;
-    let output_dir = staging.commit()?;
-    Dataset::new(&options.out_root).stage(&output_dir, &source.content_hash)?;
-    Ok(Harvested {
-        output_dir,
-        report,
+    Ok(Statistics {
         stats,
+        coverage,
         dataset_files,
     })
 }

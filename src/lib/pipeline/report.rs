@@ -90,17 +90,7 @@ pub fn report(input: ReportInput) -> Report {
         stages,
     } = input;
     if let MaxGap::Fixed(ns) = align.max_gap {
-        let max_gap_s = ns as f64 * 1e-9;
-        let sparse: usize = coverage
-            .iter()
-            .flat_map(|run| run.channels.values())
-            .filter(|c| c.median_interval_s.is_some_and(|i| i > max_gap_s))
-            .count();
-        if sparse > 0 {
-            warnings.push(format!(
-                "{sparse} channel(s) are sampled less often than --max-gap ({max_gap_s} s): values between their readings and their derivatives are null; raise --max-gap or use --max-gap auto to bridge them"
-            ));
-        }
+        warnings.extend(sparse_channel_warning(&coverage, ns));
     }
     if let Some(warning) = conflict_warning(&coverage) {
         warnings.push(warning);
@@ -127,6 +117,43 @@ pub fn report(input: ReportInput) -> Report {
         runs: RunEntry::entries(stats, &source.content_hash),
         stages,
     }
+}
+
+/// The channels sampled less often than a fixed `--max-gap` of `max_gap_ns`, by
+/// name with the longest of their runs' median intervals: the user must know which
+/// columns are null between readings to raise the gap enough, or to ignore them.
+fn sparse_channel_warning(coverage: &[RunCoverage], max_gap_ns: i64) -> Option<String> {
+    // The gap is whole nanoseconds: divided (not multiplied by 1e-9, which is
+    // inexact), it prints as given, `0.0115`, not `0.011500000000000002`.
+    let max_gap_s = max_gap_ns as f64 / 1e9;
+    let mut sparse: BTreeMap<&str, f64> = BTreeMap::new();
+    for run in coverage {
+        for (channel, cover) in &run.channels {
+            if let Some(interval) = cover.median_interval_s.filter(|&i| i > max_gap_s) {
+                let longest = sparse.entry(channel.as_str()).or_insert(interval);
+                *longest = longest.max(interval);
+            }
+        }
+    }
+    if sparse.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = sparse
+        .iter()
+        .map(|(channel, interval)| format!("{channel} ({})", seconds(*interval)))
+        .collect();
+    Some(format!(
+        "{} channel(s) are sampled less often than --max-gap ({max_gap_s} s), median interval in parentheses: {}; values between their readings and their derivatives are null: raise --max-gap or use --max-gap auto to bridge them",
+        sparse.len(),
+        named.join(", ")
+    ))
+}
+
+/// Seconds for people: at most six decimals (a microsecond), trailing zeros cut.
+fn seconds(s: f64) -> String {
+    let text = format!("{s:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} s")
 }
 
 /// What a user should know of conflicting duplicates: how many instants, and the

@@ -69,16 +69,6 @@ impl Staging {
         Ok(())
     }
 
-    pub fn write_bytes(&self, relative: &str, bytes: &[u8]) -> Result<(), HarvestError> {
-        let path = self.dir.join(relative);
-        let mut file = fs::File::create(&path)
-            .map_err(|e| HarvestError::io(&path, "cannot create an output file", e))?;
-        file.write_all(bytes)
-            .map_err(|e| HarvestError::io(&path, "cannot write an output file", e))?;
-        self.written(&path, &file);
-        Ok(())
-    }
-
     /// Starts writing a finished file back to disk, without waiting for it, and
     /// remembers to wait for it at commit.
     fn written(&self, path: &Path, file: &fs::File) {
@@ -98,14 +88,21 @@ impl Staging {
             .push(path.to_path_buf());
     }
 
-    /// Waits until every written file is on disk.
-    fn sync_files(&self) -> Result<(), HarvestError> {
+    /// Waits until every file written so far, and the folders holding them, are on
+    /// disk: the slow part of [`Staging::commit`], which its caller may do first so
+    /// that what follows (checking that the harvest is still its own, the rename) is
+    /// quick.
+    pub fn flush(&self) -> Result<(), HarvestError> {
         let paths = std::mem::take(&mut *self.unsynced.lock().expect("no writer panics"));
         for path in paths {
             fs::File::open(&path)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| HarvestError::io(&path, "cannot flush an output file", e))?;
         }
+        for subdir in &self.subdirs {
+            sync_dir(subdir);
+        }
+        sync_dir(&self.dir);
         Ok(())
     }
 
@@ -113,11 +110,7 @@ impl Staging {
     /// name. The replacement is a rename away then a rename in: readers see the old
     /// directory, briefly no directory, then the new one, never a mix.
     pub fn commit(self) -> Result<PathBuf, HarvestError> {
-        self.sync_files()?;
-        for subdir in &self.subdirs {
-            sync_dir(subdir);
-        }
-        sync_dir(&self.dir);
+        self.flush()?;
         let parent = self
             .final_dir
             .parent()

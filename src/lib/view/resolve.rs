@@ -23,8 +23,9 @@ use crate::model::report::{Report, RunEntry};
 use crate::model::schema::absent_columns;
 use crate::parallel::in_pool;
 use crate::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
+use crate::text::printable_path;
 use crate::view::options::{Request, ViewOptions};
-use crate::view::plot::{run_tables, PlotKind, RunSeries};
+use crate::view::plot::{run_tables, DrawError, PlotKind, Projection, RunSeries};
 use crate::view::suggest::closest_matches;
 
 /// Why nothing (or not everything) could be shown.
@@ -45,6 +46,20 @@ pub enum ViewError {
     /// Outputs in an object store could not be fetched.
     #[error(transparent)]
     Remote(HarvestError),
+    /// A page or chart file could not be created or written: a folder that cannot
+    /// be made, a read-only or full file system.
+    #[error("{}: cannot write: {source}", printable_path(path))]
+    CantCreate {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A chart could not be drawn, or its PNG not written.
+    #[error(transparent)]
+    Draw(#[from] DrawError),
+    /// Stdout refused the output for another reason than being closed.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(io::Error),
 }
 
 impl ViewError {
@@ -60,6 +75,26 @@ impl ViewError {
                 retryable: false, ..
             } => ExitCode::BadFile,
             ViewError::Remote(e) => e.exit_code(),
+            ViewError::CantCreate { .. } | ViewError::Draw(DrawError::Write(_)) => {
+                ExitCode::CantCreate
+            }
+            ViewError::Draw(DrawError::Backend(_)) => ExitCode::Internal,
+            ViewError::Stdout(_) => ExitCode::RetryLater,
+        }
+    }
+
+    /// An error rendering into `file`: a chart that could not be drawn (rendering
+    /// carries it inside the I/O error), else a write that failed.
+    pub(crate) fn from_render(e: io::Error, file: &Path) -> Self {
+        if let Some(draw) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<DrawError>())
+        {
+            return ViewError::Draw(draw.clone());
+        }
+        ViewError::CantCreate {
+            path: file.to_path_buf(),
+            source: e,
         }
     }
 
@@ -79,6 +114,8 @@ pub enum View {
     List {
         records: Vec<FileRecord>,
         filter: ListFilter,
+        /// How many more files pass the filter than the limit let through.
+        more: u64,
     },
     Report(Box<Resolved>),
     /// A catalog record without a usable report (claimed, failed, or outputs gone).
@@ -101,6 +138,7 @@ pub enum View {
     Plot {
         series: Box<RunSeries>,
         kind: PlotKind,
+        projection: Projection,
     },
 }
 
@@ -119,11 +157,13 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
     match &options.request {
         Request::List { filter, limit } => {
             let catalog = open_catalog(options, None).await?;
-            let records = catalog.list_where(filter, *limit).await;
+            let listed = list(&catalog, filter, *limit).await;
             catalog.close().await;
+            let (records, more) = listed?;
             Ok(View::List {
-                records: records?,
+                records,
                 filter: filter.clone(),
+                more,
             })
         }
         Request::Target { target } => resolve(options, target).await,
@@ -150,50 +190,112 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
         Request::Plot {
             target,
             kind,
+            projection,
             run_uuid,
             robot,
             ..
         } => {
             let resolved = harvested(options, target).await?;
-            let tables = run_tables(&resolved.report);
-            let known: Vec<String> = tables.iter().map(|(r, _)| r.to_string()).collect();
-            let (run, table) = match run_uuid {
-                None if tables.len() == 1 => tables[0].clone(),
-                None => {
-                    return Err(ViewError::Usage(format!(
-                        "{} has {} runs: choose one with --run ({})",
-                        resolved.report.source,
-                        tables.len(),
-                        known.join(", ")
-                    )))
-                }
-                Some(id) => tables
-                    .iter()
-                    .find(|(r, _)| r.to_string() == id.trim())
-                    .cloned()
-                    .ok_or_else(|| {
-                        ViewError::Usage(format!(
-                            "{} has no run `{id}`; its runs: {}",
-                            resolved.report.source,
-                            known.join(", ")
-                        ))
-                    })?,
-            };
-            let mut series = read_series(&resolved, run, &table)?;
-            if let Some(robot) = robot {
-                series = series.only_robot(*robot);
-                if series.robots.is_empty() {
-                    return Err(ViewError::Usage(format!(
-                        "--robot {robot}: robots are 1 and 2"
-                    )));
-                }
-            }
+            let series = plot_series(&resolved, *kind, *projection, run_uuid.as_deref(), *robot)?;
             Ok(View::Plot {
                 series: Box::new(series),
                 kind: *kind,
+                projection: *projection,
             })
         }
     }
+}
+
+/// The files that pass `filter`, newest first, at most `limit`, and how many more
+/// there are (counted only when the limit was reached).
+async fn list(
+    catalog: &Catalog,
+    filter: &ListFilter,
+    limit: i64,
+) -> Result<(Vec<FileRecord>, u64), ViewError> {
+    let records = catalog.list_where(filter, limit).await?;
+    let more = if records.len() as i64 >= limit {
+        let total = catalog.count_where(filter).await?;
+        u64::try_from(total - records.len() as i64).unwrap_or(0)
+    } else {
+        0
+    };
+    Ok((records, more))
+}
+
+/// The series of the run one chart shows. One rule for every kind of chart: a run
+/// that must be chosen, a robot the run does not have, or a chart of something the
+/// run (or that robot) has none of is a usage error that says what there is, never
+/// an empty chart.
+fn plot_series(
+    resolved: &Resolved,
+    kind: PlotKind,
+    projection: Projection,
+    run_uuid: Option<&str>,
+    robot: Option<u8>,
+) -> Result<RunSeries, ViewError> {
+    let source = &resolved.report.source;
+    let tables = run_tables(&resolved.report);
+    let known: Vec<String> = tables.iter().map(|(r, _)| r.to_string()).collect();
+    let (run, table) = match run_uuid {
+        None if tables.len() == 1 => tables[0].clone(),
+        None => {
+            return Err(ViewError::Usage(format!(
+                "{source} has {} runs: choose one with --run ({})",
+                tables.len(),
+                known.join(", ")
+            )))
+        }
+        Some(id) => tables
+            .iter()
+            .find(|(r, _)| r.to_string() == id.trim())
+            .cloned()
+            .ok_or_else(|| {
+                ViewError::Usage(format!(
+                    "{source} has no run `{id}`; its runs: {}",
+                    known.join(", ")
+                ))
+            })?,
+    };
+    let mut robots: Vec<u8> = resolved
+        .report
+        .runs
+        .iter()
+        .filter(|e| e.stats.run_uuid == run)
+        .map(|e| e.stats.robot_id)
+        .collect();
+    robots.sort_unstable();
+    robots.dedup();
+    let robots_named = robots
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut series = read_series(resolved, run, &table)?;
+    if let Some(robot) = robot {
+        if !robots.contains(&robot) {
+            return Err(ViewError::Usage(format!(
+                "--robot {robot}: run {run} has no robot {robot}; its robots: {robots_named}"
+            )));
+        }
+        series = series.only_robot(robot);
+    }
+    if !series.has(kind, projection) {
+        let whose = robot.map_or_else(
+            || format!("run {run}"),
+            |r| format!("robot {r} of run {run}"),
+        );
+        let plane = match (kind, projection) {
+            (PlotKind::Path, Projection::Xy) => " in the X–Y plane",
+            (PlotKind::Path, Projection::Xz) => " in the X–Z plane",
+            _ => "",
+        };
+        return Err(ViewError::Usage(format!(
+            "{whose} has no {}{plane} to draw (robots of the run: {robots_named})",
+            kind.quantity()
+        )));
+    }
+    Ok(series)
 }
 
 /// A target that must have been harvested, with its outputs where the catalog says.
@@ -273,7 +375,7 @@ async fn open_catalog(options: &ViewOptions, target: Option<&str>) -> Result<Cat
         }
     }
     tracing::debug!(catalog = redact_url(&url), "opening the catalog");
-    Ok(Catalog::open(&url).await?)
+    Ok(Catalog::open_read_only(&url).await?)
 }
 
 /// Whether `dir` is an output directory.

@@ -21,7 +21,9 @@ use crate::time::EpochNanos;
 
 mod columns;
 
-use columns::{decode_text, text_column, CellColumn, CellId, NumberColumn, RunColumn, TimeColumn};
+use columns::{
+    decode_text, text_column, Cell, CellColumn, CellId, NumberColumn, RunColumn, TimeColumn,
+};
 
 /// What validation gives: the rows' accounting so far (duplicates are counted when
 /// runs are split) and the kept readings of each slice of the frame, in file order.
@@ -114,159 +116,202 @@ struct Classified {
 
 /// Classifies every row of `frame`: a reading of a channel, or a drop reason.
 fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> {
-    let column = |name: &str| -> Result<&Series, HarvestError> {
-        frame
-            .column(name)
-            .map(|c| c.as_materialized_series())
-            .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
-    };
-    // Decodes a column with `decode`, or names the column, its type and what was expected.
-    fn typed<'a, T>(
-        path: &Path,
-        series: &'a Series,
-        expected: &str,
-        decode: impl FnOnce(&'a Series) -> Option<T>,
-    ) -> Result<T, HarvestError> {
-        decode(series).ok_or_else(|| {
-            HarvestError::bad_file(
-                path,
-                format!(
-                    "column `{}` has type {}, expected {expected}",
-                    series.name(),
-                    series.dtype()
-                ),
-            )
-        })
-    }
-    let times = typed(
-        path,
-        column(schema::TIME)?,
-        "ISO 8601 strings or datetimes",
-        TimeColumn::new,
-    )?;
-    let values = typed(path, column(schema::VALUE)?, "float64", NumberColumn::new)?;
-    let robots = typed(path, column(schema::ROBOT_ID)?, "int64", NumberColumn::new)?;
-    let runs = typed(
-        path,
-        column(schema::RUN_UUID)?,
-        "uint64, int64, float64 or string",
-        RunColumn::new,
-    )?;
-    let fields = typed(path, column(schema::FIELD)?, "string", text_column)?;
-    let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
-    let float_run_ids = runs.is_float();
+    let columns = Decoded::new(path, frame)?;
     let cell_column = frame
         .column(schema::CELL_ID)
         .ok()
         .and_then(|c| CellColumn::new(c.as_materialized_series()));
     let cell_ids = cell_column.as_ref().map(CellColumn::decode);
-    // Kept readings per (run, cell), counted in stretches of rows of one run and
-    // cell: rows come grouped, so the map is consulted once per stretch.
-    let mut cells: HashMap<(RunId, CellId), u64> = HashMap::new();
-    let mut stretch: Option<((RunId, CellId), u64)> = None;
-
+    let mut buckets = Buckets::default();
+    let mut cells = CellCounts::default();
     let mut dropped: BTreeMap<DropReason, u64> = BTreeMap::new();
-    // Readings per (run, channel), with the last key cached: rows come grouped by
-    // run, sensor, robot and field, so the map is consulted once per group.
-    let mut buckets: Vec<Pairs> = Vec::new();
-    let mut index: HashMap<(RunId, Channel), usize> = HashMap::new();
-    let mut last: Option<((RunId, Channel), usize)> = None;
-
-    let fields = fields
-        .str()
-        .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
-    let sensors = sensors
-        .str()
-        .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
-    // Each column is decoded whole into plain values first (a tight loop per column
-    // and chunk), then rows are checked across them.
-    let times = times.decode();
-    let values = values.decode();
-    let robots = robots.decode();
-    let runs = runs.decode();
-    let fields = decode_text(fields, |f| f.and_then(Field::parse));
-    let sensors = decode_text(sensors, |s| s.and_then(Sensor::parse));
-
     for row in 0..frame.height() {
-        let (time, value, field, robot, sensor, run) = (
-            times[row],
-            values[row],
-            fields[row],
-            robots[row],
-            sensors[row],
-            runs[row],
-        );
-        let reading = (|| {
-            // A decoder's error says whether the cell was null or unreadable.
-            let null_or = |null: bool, if_null, otherwise| if null { if_null } else { otherwise };
-            let time = time
-                .map_err(|null| null_or(null, DropReason::TimeNull, DropReason::TimeUnparsable))?;
-            let value = value.map_err(|null| {
-                null_or(null, DropReason::ValueNull, DropReason::ValueUnparsable)
-            })?;
-            if !value.is_finite() {
-                return Err(DropReason::ValueNotFinite);
-            }
-            let field = field.ok_or(DropReason::FieldUnknown)?;
-            let robot = match robot {
-                Ok(r) if r == 1.0 || r == 2.0 => r as u8,
-                _ => return Err(DropReason::RobotIdInvalid),
-            };
-            if sensor != Some(field.sensor()) {
-                return Err(DropReason::SensorMismatch);
-            }
-            let run = run.map_err(|null| {
-                if null {
-                    DropReason::RunUuidNull
-                } else {
-                    DropReason::RunUuidInvalid
-                }
-            })?;
-            Ok(((run, Channel { robot, field }), time, value))
-        })();
-        match reading {
+        match columns.reading(row) {
             Ok((key, time, value)) => {
-                let slot = match last {
-                    Some((k, slot)) if k == key => slot,
-                    _ => {
-                        let slot = *index.entry(key).or_insert_with(|| {
-                            buckets.push(Vec::new());
-                            buckets.len() - 1
-                        });
-                        last = Some((key, slot));
-                        slot
-                    }
-                };
-                buckets[slot].push((time, value));
+                buckets.push(key, time, value);
                 if let Some(cell) = cell_ids.as_ref().and_then(|ids| ids[row]) {
-                    match &mut stretch {
-                        Some((at, n)) if *at == (key.0, cell) => *n += 1,
-                        _ => {
-                            if let Some((at, n)) = stretch.replace(((key.0, cell), 1)) {
-                                *cells.entry(at).or_insert(0) += n;
-                            }
-                        }
-                    }
+                    cells.count(key.0, cell);
                 }
             }
             Err(reason) => *dropped.entry(reason).or_insert(0) += 1,
         }
     }
-    if let Some((at, n)) = stretch {
-        *cells.entry(at).or_insert(0) += n;
-    }
-    let mut keys: Vec<((RunId, Channel), usize)> = index.into_iter().collect();
-    keys.sort_by_key(|(_, slot)| *slot);
     Ok(Classified {
-        buckets: keys
-            .into_iter()
-            .map(|(key, slot)| (key, std::mem::take(&mut buckets[slot])))
-            .collect(),
+        buckets: buckets.into_file_order(),
         dropped,
-        float_run_ids,
-        cells: cells
+        float_run_ids: columns.float_run_ids,
+        cells: cells.into_counts(),
+    })
+}
+
+/// The columns of a slice, each decoded whole into plain values first (a tight loop
+/// per column and chunk), so that rows are then checked across them.
+struct Decoded {
+    times: Vec<Cell<EpochNanos>>,
+    values: Vec<Cell<f64>>,
+    robots: Vec<Cell<f64>>,
+    runs: Vec<Cell<RunId>>,
+    fields: Vec<Option<Field>>,
+    sensors: Vec<Option<Sensor>>,
+    /// run_uuid was stored as float64.
+    float_run_ids: bool,
+}
+
+impl Decoded {
+    /// Decodes the required columns of `frame`, or names the one that is missing
+    /// or of a type that cannot hold its values.
+    fn new(path: &Path, frame: &DataFrame) -> Result<Decoded, HarvestError> {
+        let column = |name: &str| -> Result<&Series, HarvestError> {
+            frame
+                .column(name)
+                .map(|c| c.as_materialized_series())
+                .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
+        };
+        let times = typed(
+            path,
+            column(schema::TIME)?,
+            "ISO 8601 strings or datetimes",
+            TimeColumn::new,
+        )?;
+        let values = typed(path, column(schema::VALUE)?, "float64", NumberColumn::new)?;
+        let robots = typed(path, column(schema::ROBOT_ID)?, "int64", NumberColumn::new)?;
+        let runs = typed(
+            path,
+            column(schema::RUN_UUID)?,
+            "uint64, int64, float64 or string",
+            RunColumn::new,
+        )?;
+        let fields = typed(path, column(schema::FIELD)?, "string", text_column)?;
+        let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
+        let fields = fields
+            .str()
+            .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+        let sensors = sensors
+            .str()
+            .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+        Ok(Decoded {
+            times: times.decode(),
+            values: values.decode(),
+            robots: robots.decode(),
+            float_run_ids: runs.is_float(),
+            runs: runs.decode(),
+            fields: decode_text(fields, |f| f.and_then(Field::parse)),
+            sensors: decode_text(sensors, |s| s.and_then(Sensor::parse)),
+        })
+    }
+
+    /// Row `row` as a reading of a channel of a run, or the first reason (in the
+    /// order of the module docs) it is dropped for. A decoder's error says whether
+    /// the cell was null or unreadable.
+    #[inline]
+    fn reading(&self, row: usize) -> Result<(ChannelKey, EpochNanos, f64), DropReason> {
+        let null_or = |null: bool, if_null, otherwise| if null { if_null } else { otherwise };
+        let time = self.times[row]
+            .map_err(|null| null_or(null, DropReason::TimeNull, DropReason::TimeUnparsable))?;
+        let value = self.values[row]
+            .map_err(|null| null_or(null, DropReason::ValueNull, DropReason::ValueUnparsable))?;
+        if !value.is_finite() {
+            return Err(DropReason::ValueNotFinite);
+        }
+        let field = self.fields[row].ok_or(DropReason::FieldUnknown)?;
+        let robot = match self.robots[row] {
+            Ok(r) if r == 1.0 || r == 2.0 => r as u8,
+            _ => return Err(DropReason::RobotIdInvalid),
+        };
+        if self.sensors[row] != Some(field.sensor()) {
+            return Err(DropReason::SensorMismatch);
+        }
+        let run = self.runs[row]
+            .map_err(|null| null_or(null, DropReason::RunUuidNull, DropReason::RunUuidInvalid))?;
+        Ok(((run, Channel { robot, field }), time, value))
+    }
+}
+
+/// Decodes a column with `decode`, or names the column, its type and what was
+/// expected.
+fn typed<'a, T>(
+    path: &Path,
+    series: &'a Series,
+    expected: &str,
+    decode: impl FnOnce(&'a Series) -> Option<T>,
+) -> Result<T, HarvestError> {
+    decode(series).ok_or_else(|| {
+        HarvestError::bad_file(
+            path,
+            format!(
+                "column `{}` has type {}, expected {expected}",
+                series.name(),
+                series.dtype()
+            ),
+        )
+    })
+}
+
+/// Readings per (run, channel), in file order, with the last key cached: rows come
+/// grouped by run, sensor, robot and field, so the map is consulted once per group.
+#[derive(Default)]
+struct Buckets {
+    pairs: Vec<Pairs>,
+    index: HashMap<ChannelKey, usize>,
+    last: Option<(ChannelKey, usize)>,
+}
+
+impl Buckets {
+    #[inline]
+    fn push(&mut self, key: ChannelKey, time: EpochNanos, value: f64) {
+        let slot = match self.last {
+            Some((k, slot)) if k == key => slot,
+            _ => {
+                let pairs = &mut self.pairs;
+                let slot = *self.index.entry(key).or_insert_with(|| {
+                    pairs.push(Vec::new());
+                    pairs.len() - 1
+                });
+                self.last = Some((key, slot));
+                slot
+            }
+        };
+        self.pairs[slot].push((time, value));
+    }
+
+    /// Every channel's readings, channels in the order they first appeared.
+    fn into_file_order(mut self) -> Vec<(ChannelKey, Pairs)> {
+        let mut keys: Vec<(ChannelKey, usize)> = self.index.into_iter().collect();
+        keys.sort_by_key(|(_, slot)| *slot);
+        keys.into_iter()
+            .map(|(key, slot)| (key, std::mem::take(&mut self.pairs[slot])))
+            .collect()
+    }
+}
+
+/// Kept readings per (run, cell), counted in stretches of rows of one run and
+/// cell: rows come grouped, so the map is consulted once per stretch.
+#[derive(Default)]
+struct CellCounts<'a> {
+    counts: HashMap<(RunId, CellId<'a>), u64>,
+    stretch: Option<((RunId, CellId<'a>), u64)>,
+}
+
+impl<'a> CellCounts<'a> {
+    #[inline]
+    fn count(&mut self, run: RunId, cell: CellId<'a>) {
+        match &mut self.stretch {
+            Some((at, n)) if *at == (run, cell) => *n += 1,
+            _ => {
+                if let Some((at, n)) = self.stretch.replace(((run, cell), 1)) {
+                    *self.counts.entry(at).or_insert(0) += n;
+                }
+            }
+        }
+    }
+
+    fn into_counts(mut self) -> Vec<((RunId, String), u64)> {
+        if let Some((at, n)) = self.stretch.take() {
+            *self.counts.entry(at).or_insert(0) += n;
+        }
+        self.counts
             .into_iter()
             .map(|((run, cell), n)| ((run, cell.to_string()), n))
-            .collect(),
-    })
+            .collect()
+    }
 }

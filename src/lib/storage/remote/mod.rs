@@ -35,6 +35,17 @@ use crate::storage::FileIdentity;
 /// size holds at most three parts in memory.
 const UPLOAD_PART_BYTES: usize = 32 << 20;
 
+/// Turns true when a harvest's uploads must stop at once: its worker no longer holds
+/// the claim on the content, and another worker writes the same keys.
+pub type Stop = tokio::sync::watch::Receiver<bool>;
+
+/// Resolves once `stop` turns true; never, if nothing can turn it true any more.
+async fn stopped(stop: &mut Stop) {
+    if stop.wait_for(|&stop| stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// The URL schemes of S3-compatible stores.
 const SCHEMES: [&str; 2] = ["s3://", "s3a://"];
 
@@ -330,9 +341,9 @@ impl Bucket {
 
     /// Streams the local file `local` to `key`, replacing what is there: one request
     /// up to [`UPLOAD_PART_BYTES`], a multipart upload of such parts above (two in
-    /// flight; aborted on failure), so memory stays bounded however large a run's
-    /// table is.
-    pub async fn put_file(&self, key: &str, local: &Path) -> Result<(), HarvestError> {
+    /// flight; aborted on failure, or when `stop` turns true), so memory stays
+    /// bounded however large a run's table is.
+    pub async fn put_file(&self, key: &str, local: &Path, stop: &Stop) -> Result<(), HarvestError> {
         use tokio::io::AsyncWriteExt;
         let path = self.path(key)?;
         let mut file = tokio::fs::File::open(local)
@@ -342,11 +353,22 @@ impl Bucket {
         let mut writer =
             object_store::buffered::BufWriter::with_capacity(store, path, UPLOAD_PART_BYTES)
                 .with_max_concurrency(2);
-        let written = async {
-            tokio::io::copy(&mut file, &mut writer).await?;
-            writer.shutdown().await
-        }
-        .await;
+        let mut stop = stop.clone();
+        let written = tokio::select! {
+            written = async {
+                tokio::io::copy(&mut file, &mut writer).await?;
+                writer.shutdown().await
+            } => Some(written),
+            () = stopped(&mut stop) => None,
+        };
+        let Some(written) = written else {
+            let _ = writer.abort().await;
+            return Err(HarvestError::Remote {
+                url: self.url(key),
+                problem: "upload stopped: another worker took the harvest over".into(),
+                failure: RemoteFailure::Unreachable,
+            });
+        };
         if let Err(e) = written {
             let _ = writer.abort().await;
             // The upload's own error, classified; else reading the local file failed.
@@ -372,11 +394,16 @@ impl Bucket {
         Ok(())
     }
 
-    /// Copies `from` to `to` on the server side. `Ok(false)` when `from` is gone.
-    pub async fn copy(&self, from: &str, to: &str) -> Result<bool, HarvestError> {
+    /// Copies `from` to `to` on the server side. A copy answered "no such object"
+    /// is worth a retry, not a missing input: callers copy what they saw listed.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), HarvestError> {
         match self.store.copy(&self.path(from)?, &self.path(to)?).await {
-            Ok(()) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(()) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(HarvestError::Remote {
+                url: self.url(from),
+                problem: "the server-side copy answered that there is no such object".into(),
+                failure: RemoteFailure::Unreachable,
+            }),
             Err(e) => Err(classify(&self.url(to), e)),
         }
     }

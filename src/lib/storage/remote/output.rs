@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Bucket, ObjectStores, ObjectUrl};
-use crate::error::HarvestError;
+use super::{Bucket, ObjectStores, ObjectUrl, Stop};
+use crate::error::{HarvestError, RemoteFailure};
 use crate::model::layout::{DATASET_DIR, PENDING_DIR, REPORT_FILE};
 
 /// Requests a harvest makes at once while uploading or publishing: a run's tables
@@ -60,12 +60,14 @@ impl RemoteRoot {
     /// Uploads a harvest that the pipeline wrote under the local `scratch_root`:
     /// its dataset files to the pending folder, then the files of `output_dir`,
     /// `report.json` last. Gives the output directory's URL, as the catalog records it.
+    /// Once `stop` turns true nothing more is sent and multipart uploads are aborted.
     pub async fn upload(
         &self,
         scratch_root: &Path,
         output_dir: &Path,
         content_hash: &str,
         dataset_files: &[String],
+        stop: &Stop,
     ) -> Result<PathBuf, HarvestError> {
         let pending = scratch_root
             .join(DATASET_DIR)
@@ -101,23 +103,29 @@ impl RemoteRoot {
                 uploads.push((entry.into_path(), key));
             }
         }
-        self.put_files(uploads).await?;
-        self.put_files(report.into_iter().collect()).await?;
+        self.put_files(uploads, stop).await?;
+        self.put_files(report.into_iter().collect(), stop).await?;
         Ok(self.url.join(&name).as_path())
     }
 
     /// Uploads local files to their keys, [`PARALLEL_REQUESTS`] at a time.
-    async fn put_files(&self, files: Vec<(PathBuf, String)>) -> Result<(), HarvestError> {
+    async fn put_files(
+        &self,
+        files: Vec<(PathBuf, String)>,
+        stop: &Stop,
+    ) -> Result<(), HarvestError> {
         futures_util::stream::iter(files)
-            .map(|(path, key)| async move { self.bucket.put_file(&key, &path).await })
+            .map(|(path, key)| async move { self.bucket.put_file(&key, &path, stop).await })
             .buffer_unordered(PARALLEL_REQUESTS)
             .try_collect()
             .await
     }
 
     /// Publishes a committed harvest: deletes `obsolete` dataset files, copies each
-    /// of `files` from the pending folder into place, then empties the pending
-    /// folder. A file already moved (another worker published it) is no error.
+    /// of `files` from the pending folder into place, then, once every copy is
+    /// confirmed, empties the pending folder; after a failure it is left whole for
+    /// the next attempt. A file already moved (another worker published it) is no
+    /// error.
     pub async fn publish(
         &self,
         content_hash: &str,
@@ -137,20 +145,47 @@ impl RemoteRoot {
         self.discard(content_hash).await
     }
 
-    /// Copies one pending file into its partition.
+    /// Copies one pending file into its partition and confirms the copy: the
+    /// published object is there, as large as the pending one. Servers differ in
+    /// what a failed copy answers (an error, a 404, a 200 that copied nothing), so
+    /// only the published object itself is believed.
     async fn publish_file(&self, content_hash: &str, file: &String) -> Result<(), HarvestError> {
+        let from = self.pending_key(content_hash, file);
         let to = self.key(&format!("{DATASET_DIR}/{file}"));
-        let copied = self
-            .bucket
-            .copy(&self.pending_key(content_hash, file), &to)
-            .await?;
-        // Gone from the pending folder: published by another worker, or lost.
-        if !copied && self.bucket.head(&to).await.is_err() {
-            tracing::warn!(
-                content_hash,
-                file = %self.url.join(&format!("{DATASET_DIR}/{file}")),
-                "a dataset file of a committed harvest is neither pending nor published: `harvest --force` its source to write it again"
-            );
+        let pending = match self.bucket.head(&from).await {
+            Ok(pending) => pending,
+            // Gone from the pending folder: published by another worker, or lost.
+            Err(HarvestError::Remote {
+                failure: RemoteFailure::Missing,
+                ..
+            }) => {
+                if self.bucket.head(&to).await.is_err() {
+                    tracing::warn!(
+                        content_hash,
+                        file = %self.url.join(&format!("{DATASET_DIR}/{file}")),
+                        "a dataset file of a committed harvest is neither pending nor published: `harvest --force` its source to write it again"
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.bucket.copy(&from, &to).await?;
+        let confirmed = match self.bucket.head(&to).await {
+            Ok(published) => published.size == pending.size,
+            Err(HarvestError::Remote {
+                failure: RemoteFailure::Missing,
+                ..
+            }) => false,
+            Err(e) => return Err(e),
+        };
+        if !confirmed {
+            return Err(HarvestError::Remote {
+                url: self.url.join(&format!("{DATASET_DIR}/{file}")).to_string(),
+                problem: "the server-side copy answered but the published object is not there"
+                    .into(),
+                failure: RemoteFailure::Unreachable,
+            });
         }
         Ok(())
     }

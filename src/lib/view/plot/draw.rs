@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::reduce::{min_max_per_column, path_within, total, Kept, Segments};
-use super::{register_font, PlotKind, RunSeries, COLUMNS};
+use super::{register_font, PlotKind, Projection, RobotSeries, RunSeries, COLUMNS};
 use crate::model::readings::{DropReason, RowAccount};
 
 /// Where a chart goes.
@@ -50,10 +50,20 @@ impl Chart {
     }
 }
 
-type DrawError = String;
+/// Why a chart was not drawn.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DrawError {
+    /// The PNG file could not be written (its folder is gone, the disk is full, a
+    /// file size limit): the output's fault, not the chart's.
+    #[error("cannot write the PNG: {0}")]
+    Write(String),
+    /// plotters refused a drawing it was given: a bug of the chart's layout.
+    #[error("cannot draw the chart: {0}")]
+    Backend(String),
+}
 
-fn failed<E: std::fmt::Debug>(e: E) -> DrawError {
-    format!("cannot draw the chart: {e:?}")
+fn failed<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> DrawError {
+    DrawError::Backend(e.to_string())
 }
 
 const ROBOT_COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
@@ -62,17 +72,23 @@ const HEIGHT: u32 = 340;
 const PATH_SIZE: u32 = 560;
 /// At most this many points of one robot's path are drawn.
 const PATH_POINTS: usize = 4_000;
+/// A robot whose path spans fewer pixels than this on both axes (one that does not
+/// move, or barely) is drawn as a dot: its line would be too short to see.
+const MARKER_BELOW_PX: f64 = 3.0;
+const MARKER_RADIUS: i32 = 5;
+/// The least a path chart spans (mm) on its shorter side, so that robots that do
+/// not move sit in a readable window instead of one a nanometre across.
+const MIN_PATH_SPAN_MM: f64 = 10.0;
 
 fn font(size: u32) -> FontDesc<'static> {
     ("sans-serif", size).into_font()
 }
 
-/// One chart of a run: `kind` as `--plot` names it, `which` picks X–Y (0) or X–Z
-/// (1) for the path.
+/// One chart of a run: `kind` as `--plot` names it, a path in `projection`'s plane.
 pub fn run_chart(
     run: &RunSeries,
     kind: PlotKind,
-    which: usize,
+    projection: Projection,
     output: Output,
 ) -> Result<Chart, DrawError> {
     register_font();
@@ -86,7 +102,7 @@ pub fn run_chart(
             let mut svg = String::new();
             let mut chart = {
                 let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-                let chart = draw_run(&area, run, kind, which)?;
+                let chart = draw_run(&area, run, kind, projection)?;
                 area.present().map_err(failed)?;
                 chart
             };
@@ -95,8 +111,10 @@ pub fn run_chart(
         }
         Output::Png(path) => {
             let area = BitMapBackend::new(path, size).into_drawing_area();
-            let chart = draw_run(&area, run, kind, which)?;
-            area.present().map_err(failed)?;
+            let chart = draw_run(&area, run, kind, projection)?;
+            // The bitmap is encoded and written here, and only here.
+            area.present()
+                .map_err(|e| DrawError::Write(e.to_string()))?;
             Ok(chart)
         }
     }
@@ -106,16 +124,14 @@ fn draw_run<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     run: &RunSeries,
     kind: PlotKind,
-    which: usize,
+    projection: Projection,
 ) -> Result<Chart, DrawError> {
     area.fill(&WHITE).map_err(failed)?;
     match kind {
-        PlotKind::Path => draw_path(area, run, which),
-        PlotKind::Speed => draw_time(area, run, "speed", "speed |v|", "mm/s", |r| &r.speed),
-        PlotKind::Accel => draw_time(area, run, "accel", "acceleration |a|", "mm/s²", |r| {
-            &r.accel
-        }),
-        PlotKind::Force => draw_time(area, run, "force", "force |f|", "N", |r| &r.force),
+        PlotKind::Path => draw_path(area, run, projection),
+        PlotKind::Speed => draw_time(area, run, "speed", kind.quantity(), "mm/s", |r| &r.speed),
+        PlotKind::Accel => draw_time(area, run, "accel", kind.quantity(), "mm/s²", |r| &r.accel),
+        PlotKind::Force => draw_time(area, run, "force", kind.quantity(), "N", |r| &r.force),
         PlotKind::Coverage => draw_coverage(area, run),
     }
 }
@@ -180,42 +196,89 @@ fn draw_series<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
-/// The tool path in the X–Y (`which` 0) or X–Z plane, mm on both axes at the same
-/// scale.
+/// How one robot's data is drawn: a line through its reduced points, or a dot
+/// where its path is too short to see.
+enum Trace {
+    Line(Segments),
+    Dot((f64, f64)),
+}
+
+/// Draws every robot's trace in its colour, labelled for the legend; `trace` gives
+/// a robot's trace and what its reduction kept, or `None` when it has nothing to
+/// draw. Returns what was kept of the robots drawn.
+fn draw_robots<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Plot<'a, DB>,
+    run: &RunSeries,
+    mut trace: impl FnMut(&RobotSeries) -> Option<(Trace, Kept)>,
+) -> Result<Vec<Kept>, DrawError> {
+    let mut kept = Vec::new();
+    for robot in &run.robots {
+        let Some((drawn, k)) = trace(robot) else {
+            continue;
+        };
+        kept.push(k);
+        let color = robot_color(robot.robot);
+        let label = format!("robot {}", robot.robot);
+        match drawn {
+            Trace::Line(segments) => draw_series(chart, &segments, color, &label)?,
+            Trace::Dot(at) => {
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        at,
+                        MARKER_RADIUS,
+                        color.filled(),
+                    )))
+                    .map_err(failed)?
+                    .label(label)
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// A chart with nothing to draw says so where its data would be.
+fn say_nothing<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Plot<'a, DB>,
+    what: &str,
+    at: (f64, f64),
+) -> Result<(), DrawError> {
+    chart
+        .draw_series(std::iter::once(Text::new(
+            format!("no {what} in this run"),
+            at,
+            font(14),
+        )))
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// The tool path in `projection`'s plane, mm on both axes at the same scale. The
+/// axes span every robot's points, and a robot whose path is shorter than a few
+/// pixels (one that does not move) is a dot, so every robot with positions shows.
 fn draw_path<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     run: &RunSeries,
-    which: usize,
+    projection: Projection,
 ) -> Result<Chart, DrawError> {
-    let (second, name) = if which == 0 {
-        (1, "X–Y")
-    } else {
-        (2, "X–Z")
+    let (name, kind) = match projection {
+        Projection::Xy => ("X–Y", "path-xy"),
+        Projection::Xz => ("X–Z", "path-xz"),
     };
-    let axis = ["x", "y", "z"][second];
+    let vertical = projection.vertical();
     let title = format!("run {}: tool path, {name} (mm)", run.run_uuid);
     let area = area.titled(&title, font(18)).map_err(failed)?;
     let (margin, x_label, y_label) = (12u32, 40u32, 64u32);
     let (w, h) = area.dim_in_pixel();
     let plot_w = w.saturating_sub(2 * margin + y_label).max(1) as f64;
     let plot_h = h.saturating_sub(2 * margin + x_label + 16).max(1) as f64;
-    let xs = extent(
-        run.robots
-            .iter()
-            .flat_map(|r| r.position[0].iter().copied()),
-    );
-    let ys = extent(
-        run.robots
-            .iter()
-            .flat_map(|r| r.position[second].iter().copied()),
-    );
-    let (Some(xs), Some(ys)) = (xs, ys) else {
-        return Err(format!("run {} has no positions to draw", run.run_uuid));
-    };
+    let points = || run.robots.iter().flat_map(|r| r.positions(projection));
+    let xs = extent(points().map(|p| p.0)).unwrap_or((0.0, 0.0));
+    let ys = extent(points().map(|p| p.1)).unwrap_or((0.0, 0.0));
     // Equal aspect: one scale, mm per pixel, for both axes.
     let scale = ((xs.1 - xs.0) / plot_w)
         .max((ys.1 - ys.0) / plot_h)
-        .max(1e-9)
+        .max(MIN_PATH_SPAN_MM / plot_w.min(plot_h))
         * 1.05;
     let centre = |(lo, hi): (f64, f64)| (lo + hi) / 2.0;
     let x_range = centre(xs) - scale * plot_w / 2.0..centre(xs) + scale * plot_w / 2.0;
@@ -225,34 +288,42 @@ fn draw_path<DB: DrawingBackend>(
         .margin_bottom(margin + 16)
         .x_label_area_size(x_label)
         .y_label_area_size(y_label)
-        .build_cartesian_2d(x_range, y_range)
+        .build_cartesian_2d(x_range.clone(), y_range)
         .map_err(failed)?;
-    draw_mesh(&mut chart, "x (mm)", &format!("{axis} (mm)"))?;
-    let mut kept = Vec::new();
+    draw_mesh(
+        &mut chart,
+        "x (mm)",
+        &format!("{} (mm)", ["x", "y", "z"][vertical]),
+    )?;
     let mut coarsest = 1;
-    for robot in &run.robots {
-        let (segments, k, cell) = path_within(
+    let kept = draw_robots(&mut chart, run, |robot| {
+        let (xs, ys) = (
+            extent(robot.positions(projection).map(|p| p.0))?,
+            extent(robot.positions(projection).map(|p| p.1))?,
+        );
+        let pixels = (xs.1 - xs.0).max(ys.1 - ys.0) / scale;
+        let (segments, kept, cell) = path_within(
             &robot.position[0],
-            &robot.position[second],
+            &robot.position[vertical],
             scale,
             PATH_POINTS,
         );
-        if segments.is_empty() {
-            continue;
-        }
         coarsest = coarsest.max(cell);
-        kept.push(k);
-        draw_series(
-            &mut chart,
-            &segments,
-            robot_color(robot.robot),
-            &format!("robot {}", robot.robot),
-        )?;
+        let trace = if pixels < MARKER_BELOW_PX {
+            Trace::Dot((centre(xs), centre(ys)))
+        } else {
+            Trace::Line(segments)
+        };
+        Some((trace, kept))
+    })?;
+    if kept.is_empty() {
+        say_nothing(&mut chart, "positions", (x_range.start, centre(ys)))?;
+    } else {
+        legend(&mut chart)?;
     }
-    legend(&mut chart)?;
     let (x_range, x_pixels) = x_axis(&chart);
     let drawn = Chart {
-        kind: if which == 0 { "path-xy" } else { "path-xz" },
+        kind,
         title,
         kept: total(kept),
         method: match coarsest {
@@ -327,7 +398,7 @@ fn draw_time<DB: DrawingBackend>(
     kind: &'static str,
     quantity: &str,
     unit: &str,
-    values: impl Fn(&super::RobotSeries) -> &Vec<f64>,
+    values: impl Fn(&RobotSeries) -> &Vec<f64>,
 ) -> Result<Chart, DrawError> {
     let title = format!("run {}: {quantity} ({unit})", run.run_uuid);
     let area = area.titled(&title, font(18)).map_err(failed)?;
@@ -349,28 +420,12 @@ fn draw_time<DB: DrawingBackend>(
         "time since the run's start (s)",
         &format!("{quantity} ({unit})"),
     )?;
-    let mut kept = Vec::new();
-    for robot in &run.robots {
+    let kept = draw_robots(&mut chart, run, |robot| {
         let (segments, k) = min_max_per_column(&run.t, values(robot), t_range, COLUMNS);
-        if segments.is_empty() {
-            continue;
-        }
-        kept.push(k);
-        draw_series(
-            &mut chart,
-            &segments,
-            robot_color(robot.robot),
-            &format!("robot {}", robot.robot),
-        )?;
-    }
+        (!segments.is_empty()).then_some((Trace::Line(segments), k))
+    })?;
     if kept.is_empty() {
-        chart
-            .draw_series(std::iter::once(Text::new(
-                format!("no {quantity} in this run"),
-                (t_range.1 / 2.0, 0.5),
-                font(14),
-            )))
-            .map_err(failed)?;
+        say_nothing(&mut chart, quantity, (t_range.1 / 2.0, 0.5))?;
     } else {
         legend(&mut chart)?;
     }

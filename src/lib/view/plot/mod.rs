@@ -1,4 +1,4 @@
-//! Charts of a harvested run: where the tool went (X–Y and X–Z, mm, equal aspect),
+//! Charts of a harvested run: where the tool went (X–Y or X–Z, mm, equal aspect),
 //! its speed, acceleration and force against time, and where each channel has
 //! readings. Drawn with plotters into SVG (for the HTML page and `--plot x.svg`) or
 //! PNG (`--plot x.png`), from the run's wide table, reduced per pixel first
@@ -15,12 +15,13 @@ use crate::model::schema::{Channel, ROBOTS};
 mod draw;
 pub mod reduce;
 
-pub use draw::{drops_chart, run_chart, Chart, Output};
+pub use draw::{drops_chart, run_chart, Chart, DrawError, Output};
 
 /// Which chart `--plot` draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlotKind {
-    /// The tool path: X–Y and X–Z projections (mm, equal aspect).
+    /// The tool path in the plane --projection names: X–Y (default) or X–Z (mm,
+    /// equal aspect).
     Path,
     /// Speed |v| against time (mm/s).
     Speed,
@@ -32,6 +33,40 @@ pub enum PlotKind {
     Coverage,
 }
 
+impl PlotKind {
+    /// What the chart shows, as a sentence names it.
+    pub fn quantity(self) -> &'static str {
+        match self {
+            PlotKind::Path => "positions",
+            PlotKind::Speed => "speed |v|",
+            PlotKind::Accel => "acceleration |a|",
+            PlotKind::Force => "force |f|",
+            PlotKind::Coverage => "channels",
+        }
+    }
+}
+
+/// The plane a path chart shows: the tool path seen from above (X–Y) or from the
+/// side (X–Z).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Projection {
+    /// x across, y up.
+    #[default]
+    Xy,
+    /// x across, z up.
+    Xz,
+}
+
+impl Projection {
+    /// The index of the vertical axis among x, y, z.
+    fn vertical(self) -> usize {
+        match self {
+            Projection::Xy => 1,
+            Projection::Xz => 2,
+        }
+    }
+}
+
 /// One robot's quantities of a run, on the run's timeline (NaN where missing).
 #[derive(Debug, Clone, Default)]
 pub struct RobotSeries {
@@ -41,6 +76,17 @@ pub struct RobotSeries {
     pub speed: Vec<f64>,
     pub accel: Vec<f64>,
     pub force: Vec<f64>,
+}
+
+impl RobotSeries {
+    /// The points of the path in `projection` where both coordinates are known.
+    pub fn positions(&self, projection: Projection) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let (x, v) = (&self.position[0], &self.position[projection.vertical()]);
+        x.iter()
+            .zip(v)
+            .map(|(&x, &v)| (x, v))
+            .filter(|(x, v)| x.is_finite() && v.is_finite())
+    }
 }
 
 /// A run's table as the charts need it.
@@ -119,6 +165,22 @@ impl RunSeries {
             robots,
             coverage,
         })
+    }
+
+    /// Whether the run has anything for the chart `kind` to draw: a point of the
+    /// path in `projection`, a value of a time chart's quantity, a channel's reading.
+    pub fn has(&self, kind: PlotKind, projection: Projection) -> bool {
+        let any = |values: &[f64]| values.iter().any(|v| v.is_finite());
+        match kind {
+            PlotKind::Path => self
+                .robots
+                .iter()
+                .any(|r| r.positions(projection).next().is_some()),
+            PlotKind::Speed => self.robots.iter().any(|r| any(&r.speed)),
+            PlotKind::Accel => self.robots.iter().any(|r| any(&r.accel)),
+            PlotKind::Force => self.robots.iter().any(|r| any(&r.force)),
+            PlotKind::Coverage => self.coverage.iter().any(|(_, s)| !s.is_empty()),
+        }
     }
 
     /// Only robot `robot`'s series and channels.

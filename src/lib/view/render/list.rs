@@ -12,7 +12,7 @@ use crate::text::printable;
 
 /// How a column gives up width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shrink {
+pub(super) enum Shrink {
     /// Shown whole or dropped.
     Whole,
     /// Elided in the middle (`/data/in…/cell-0412.csv`): paths, whose both ends matter.
@@ -96,7 +96,7 @@ fn fit_columns(mut columns: Vec<FitColumn>, width: Option<usize>) -> Vec<FitColu
 
 /// `text` in at most `width` characters: whole if it fits, else with `…` in the
 /// middle (two thirds of what is kept from the end) or at the end.
-fn elide(text: &str, width: usize, shrink: Shrink) -> String {
+pub(super) fn elide(text: &str, width: usize, shrink: Shrink) -> String {
     let n = chars(text);
     if n <= width || shrink == Shrink::Whole || width == 0 {
         return text.to_string();

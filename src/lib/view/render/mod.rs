@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::catalog::{FileRecord, FileStatus};
 use crate::model::report::{Report, RunEntry};
 use crate::view::options::Format;
+use crate::view::plot::{run_chart, Output};
 use crate::view::resolve::View;
 
 mod csv;
@@ -23,8 +24,19 @@ pub use table::Style;
 /// Writes a view in the requested format.
 pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) -> io::Result<()> {
     match (view, format) {
-        (View::List { records, filter }, Format::Table) => {
-            list::list_table(records, filter, style, out)
+        (
+            View::List {
+                records,
+                filter,
+                more,
+            },
+            Format::Table,
+        ) => {
+            list::list_table(records, filter, style, out)?;
+            if *more > 0 {
+                writeln!(out, "{}", more_files_line(records.len(), *more))?;
+            }
+            Ok(())
         }
         (View::List { records, .. }, Format::Json) => json(out, records),
         (View::List { records, .. }, Format::Csv) => csv::list_csv(records, out),
@@ -56,13 +68,28 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         (View::RunRows { frame, .. }, Format::Json) => rows::rows_json(frame, out),
         (View::RunRows { frame, .. }, Format::Csv) => csv::rows_csv(frame, out),
         (View::Page { resolved, runs }, _) => page::page(resolved, runs, out),
-        (View::Plot { series, kind }, _) => {
+        (
+            View::Plot {
+                series,
+                kind,
+                projection,
+            },
+            _,
+        ) => {
             let chart =
-                crate::view::plot::run_chart(series, *kind, 0, crate::view::plot::Output::Svg)
-                    .map_err(crate::view::not_drawable)?;
+                run_chart(series, *kind, *projection, Output::Svg).map_err(io::Error::other)?;
             out.write_all(chart.svg.as_bytes())
         }
     }
+}
+
+/// What a list cut at its limit left out, and how to see it.
+pub fn more_files_line(shown: usize, more: u64) -> String {
+    format!(
+        "… and {} more: --limit {shown} lists the newest {shown}, `--limit {}` lists every one",
+        format::count(more),
+        shown as u64 + more
+    )
 }
 
 /// `view --format json` of a report: report.json's keys, plus where the outputs are.

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use super::report::report_tables;
 use super::table::Style;
 use crate::parallel::in_pool;
-use crate::view::plot::{drops_chart, run_chart, Chart, Output, PlotKind, RunSeries};
+use crate::view::plot::{drops_chart, run_chart, Chart, Output, PlotKind, Projection, RunSeries};
 use crate::view::resolve::Resolved;
 
 const STYLE: &str = "
@@ -104,11 +104,10 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
 fn run_section(run: &RunSeries, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "<section class=\"run\" id=\"run-{}\">", run.run_uuid)?;
     writeln!(out, "<h2>Run {}</h2>\n<div class=\"paths\">", run.run_uuid)?;
-    for which in [0, 1] {
-        match run_chart(run, PlotKind::Path, which, Output::Svg) {
-            Ok(chart) => figure(out, &chart, Some(run.run_uuid))?,
-            Err(problem) => writeln!(out, "<p>{}</p>", escape(&problem))?,
-        }
+    for projection in [Projection::Xy, Projection::Xz] {
+        let chart =
+            run_chart(run, PlotKind::Path, projection, Output::Svg).map_err(io::Error::other)?;
+        figure(out, &chart, Some(run.run_uuid))?;
     }
     writeln!(out, "</div>")?;
     for kind in [
@@ -117,7 +116,7 @@ fn run_section(run: &RunSeries, out: &mut dyn Write) -> io::Result<()> {
         PlotKind::Force,
         PlotKind::Coverage,
     ] {
-        let chart = run_chart(run, kind, 0, Output::Svg).map_err(io::Error::other)?;
+        let chart = run_chart(run, kind, Projection::Xy, Output::Svg).map_err(io::Error::other)?;
         figure(out, &chart, Some(run.run_uuid))?;
     }
     writeln!(out, "</section>")?;

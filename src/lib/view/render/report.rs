@@ -167,7 +167,7 @@ fn quality_tables(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<(
     } else {
         heading(out, style, &format!("Warnings ({})", r.warnings.len()))?;
         for w in &r.warnings {
-            writeln!(out, "- {w}")?;
+            writeln!(out, "{}", bullet(w, style.width))?;
         }
     }
     conflicts_table(r, style, out)?;
@@ -213,20 +213,24 @@ fn spikes_table(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()>
         return writeln!(out, "Spikes: none");
     }
     heading(out, style, &format!("Spikes ({})", r.spikes.len()))?;
-    let mut t = table(
-        style,
-        &["run_uuid", "channel", "time (UTC)", "value", "dropped"],
-    );
-    for spike in r.spikes.iter().take(SPIKES_SHOWN) {
-        t.add_row(vec![
-            spike.run_uuid.clone(),
-            spike.channel.clone(),
-            to_millis(&spike.time),
-            number(spike.value, 4),
-            if spike.dropped { "yes" } else { "no (kept)" }.to_string(),
-        ]);
-    }
-    align_right(&mut t, [3]);
+    let mut t = fitted(style, |narrow| {
+        let mut t = table(
+            style,
+            &["run_uuid", "channel", "time (UTC)", "value", "dropped"],
+        );
+        for spike in r.spikes.iter().take(SPIKES_SHOWN) {
+            t.add_row(vec![
+                spike.run_uuid.clone(),
+                spike.channel.clone(),
+                iso_cell(&to_millis(&spike.time), narrow),
+                number(spike.value, 4),
+                if spike.dropped { "yes" } else { "no (kept)" }.to_string(),
+            ]);
+        }
+        align_right(&mut t, [3]);
+        t
+    });
+    t.set_content_arrangement(ContentArrangement::Disabled);
     print_table(out, &t)?;
     if r.spikes.len() > SPIKES_SHOWN {
         writeln!(
@@ -283,6 +287,7 @@ fn coverage_table(runs: &[RunCoverage], with_id: bool, style: Style) -> Table {
     let order: Vec<String> = Channel::all().into_iter().map(Channel::column).collect();
     let rank = |name: &str| order.iter().position(|c| c == name).unwrap_or(order.len());
     let mut t = fitted(style, |narrow| {
+        // Narrow: units under their names, as times are under their dates.
         let header = [
             "run_uuid",
             "channel",
@@ -291,7 +296,15 @@ fn coverage_table(runs: &[RunCoverage], with_id: bool, style: Style) -> Table {
             "max gap (s)",
             "first (UTC)",
             "last (UTC)",
-        ];
+        ]
+        .map(|h| {
+            if narrow {
+                h.replacen(" (", "\n(", 1)
+            } else {
+                h.to_string()
+            }
+        });
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
         let mut t = table(style, &header[usize::from(!with_id)..]);
         for run in runs {
             let mut channels: Vec<_> = run.channels.iter().collect();
@@ -322,6 +335,27 @@ fn coverage_table(runs: &[RunCoverage], with_id: bool, style: Style) -> Table {
     });
     t.set_content_arrangement(ContentArrangement::Disabled);
     t
+}
+
+/// A list item (`- text`) wrapped at spaces to `width`, its later lines indented
+/// under its text; a word longer than the width (a path) stays whole.
+fn bullet(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return format!("- {text}");
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::from("-");
+    for word in text.split_whitespace() {
+        let (used, more) = (line.chars().count(), word.chars().count());
+        if used > 2 && used + 1 + more > width {
+            lines.push(std::mem::replace(&mut line, format!("  {word}")));
+        } else {
+            line.push(' ');
+            line.push_str(word);
+        }
+    }
+    lines.push(line);
+    lines.join("\n")
 }
 
 fn alignment_name(r: &Report) -> String {

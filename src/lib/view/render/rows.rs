@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use polars::prelude::*;
 
-use super::format::number;
+use super::format::{iso_cell, number};
 use crate::time::format_utc;
 
 /// One value of a run table.
@@ -52,6 +52,14 @@ impl Value {
             Value::Float(v) => number(*v, 3),
             Value::Int(v) => v.to_string(),
             Value::Text(s) => s.clone(),
+        }
+    }
+
+    /// As shown in a table turned to fit a terminal: a time as date over time.
+    pub(super) fn stacked(&self) -> String {
+        match self {
+            Value::Time(ns) => iso_cell(&format_utc(*ns), true),
+            other => other.table(),
         }
     }
 

@@ -3,12 +3,11 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{
-    presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table,
-};
+use comfy_table::{presets, Attribute, Cell, CellAlignment, ContentArrangement, Table};
 use polars::prelude::*;
 
 use super::format::count;
+use super::list::{elide, Shrink};
 use super::rows::{column_names, frame_rows, Value};
 use crate::text::printable;
 use crate::view::resolve::View;
@@ -95,15 +94,6 @@ pub(super) fn align_right(t: &mut Table, columns: impl IntoIterator<Item = usize
     }
 }
 
-/// Keeps the given columns (ids, times) on one line; the others wrap to fit the terminal.
-fn no_wrap(t: &mut Table, columns: impl IntoIterator<Item = usize>) {
-    for i in columns {
-        if let Some(c) = t.column_mut(i) {
-            c.set_constraint(ColumnConstraint::ContentWidth);
-        }
-    }
-}
-
 pub(super) fn heading(out: &mut dyn Write, style: Style, title: &str) -> io::Result<()> {
     if style.fancy {
         writeln!(out, "\x1b[1m{title}\x1b[0m")
@@ -130,6 +120,9 @@ pub(super) fn fitted(style: Style, build: impl Fn(bool) -> Table) -> Table {
     }
 }
 
+/// Keys beside their values. When the table is wider than the terminal (a content
+/// hash beside its key is 83 columns), it loses its borders rather than cut a
+/// value across lines.
 pub(super) fn key_values(
     out: &mut dyn Write,
     style: Style,
@@ -138,6 +131,13 @@ pub(super) fn key_values(
     let mut t = table(style, &[]);
     for (k, v) in rows {
         t.add_row(vec![Cell::new(k), Cell::new(printable(&v))]);
+    }
+    if style.width.is_some_and(|width| natural_width(&t) > width) {
+        t.load_preset(presets::NOTHING);
+        let padding = [(0, 2), (0, 0)];
+        for (column, padding) in t.column_iter_mut().zip(padding) {
+            column.set_padding(padding);
+        }
     }
     print_table(out, &t)
 }
@@ -180,33 +180,82 @@ pub(super) fn rows_table(
         out,
         style,
         &format!(
-            "Run {run_uuid}: first {} of {} rows ({})",
+            "Run {run_uuid}: first {} of {} rows",
             count(rows.len() as u64),
             count(*total_rows as u64),
-            path.display()
         ),
     )?;
-    // Too wide for the terminal: one line per column instead of wrapping every
-    // number digit by digit (like psql's expanded display).
-    if let Some(width) = style.width {
-        if natural_width(&t) > width {
-            let mut header = vec!["column".to_string()];
-            header.extend((1..=rows.len()).map(|i| format!("row {i}")));
-            let mut tt = table(
-                style,
-                &header.iter().map(String::as_str).collect::<Vec<_>>(),
-            );
-            for (i, name) in names.iter().enumerate() {
-                let mut line = vec![name.clone()];
-                line.extend(rows.iter().map(|r| r[i].table()));
-                tt.add_row(line);
-            }
-            align_right(&mut tt, 1..=rows.len());
-            no_wrap(&mut tt, [0]);
-            return print_table(out, &tt);
-        }
+    let from = format!("from {}", printable(&path.display().to_string()));
+    match style.width {
+        Some(width) => writeln!(out, "{}", elide(&from, width, Shrink::Middle))?,
+        None => writeln!(out, "{from}")?,
     }
-    print_table(out, &t)
+    match style.width {
+        Some(width) if natural_width(&t) > width => {
+            columns_as_lines(out, style, &names, &rows, width)
+        }
+        _ => print_table(out, &t),
+    }
+}
+
+/// The rows of a table too wide for the terminal, turned: a line per column and
+/// rows side by side, as many as fit `width` (like psql's expanded display), in
+/// blocks of rows; times as date over time, so no value is ever wrapped.
+fn columns_as_lines(
+    out: &mut dyn Write,
+    style: Style,
+    names: &[String],
+    rows: &[Vec<Value>],
+    width: usize,
+) -> io::Result<()> {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(Value::stacked).collect())
+        .collect();
+    let name_width = widest(names.iter().map(String::as_str).chain(["column"]));
+    let header = |i: usize| format!("row {}", i + 1);
+    let row_width = |i: usize| {
+        let label = header(i);
+        widest(cells[i].iter().map(String::as_str)).max(label.chars().count())
+    };
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len()
+            && table_width(std::iter::once(name_width).chain((start..=end).map(row_width))) <= width
+        {
+            end += 1;
+        }
+        if start > 0 {
+            writeln!(out)?;
+        }
+        let mut titles = vec!["column".to_string()];
+        titles.extend((start..end).map(header));
+        let mut t = table(
+            style,
+            &titles.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        t.set_content_arrangement(ContentArrangement::Disabled);
+        for (i, name) in names.iter().enumerate() {
+            let mut line = vec![name.clone()];
+            line.extend(cells[start..end].iter().map(|row| row[i].clone()));
+            t.add_row(line);
+        }
+        align_right(&mut t, 1..=end - start);
+        print_table(out, &t)?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// The widest line of these texts, in characters.
+fn widest<'a>(texts: impl IntoIterator<Item = &'a str>) -> usize {
+    texts
+        .into_iter()
+        .flat_map(str::lines)
+        .map(|line| line.chars().count())
+        .max()
+        .unwrap_or(0)
 }
 
 /// Width of a table whose cells are not wrapped: content, padding and borders.
