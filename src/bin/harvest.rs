@@ -329,6 +329,7 @@ async fn run(mut args: Args) -> ExitCode {
         tracing::error!("{e}");
         exit = exit.worst(HarvestError::from(e).exit_code());
     }
+    let named = std::mem::take(&mut inputs.named);
     let files = inputs.into_list();
     let known = jobs::known_paths(&catalog, &selection.paths, &options).await;
 
@@ -338,6 +339,7 @@ async fn run(mut args: Args) -> ExitCode {
         files,
         &options,
         &known,
+        &named,
         args.jobs as usize,
         |path, outcome| {
             progress.suspend(|| report_outcome(path, outcome));
@@ -346,22 +348,28 @@ async fn run(mut args: Args) -> ExitCode {
     )
     .await;
     progress.finish_and_clear();
+    // Outputs deleted since their harvest are rebuilt, or recorded as missing.
+    let repair = jobs::repair_outputs(&catalog, &selection.paths, &options, report_outcome).await;
     log_summary(&summary, clock.elapsed().as_secs_f64());
     catalog.close().await;
-    exit.worst(summary.exit)
+    exit.worst(summary.exit).worst(repair.exit)
 }
 
-/// The job's last line: counts, and how long it took.
+/// The job's last line: counts, and how long it took. `failed` counts the files
+/// that failed in this run; `failed_before` those recorded as failed by an earlier
+/// one and not tried again.
 fn log_summary(summary: &JobSummary, seconds: f64) {
     tracing::info!(
         harvested = summary.harvested,
         skipped = summary.skipped,
         failed = summary.failed,
+        failed_before = summary.failed_before,
         seconds = format!("{seconds:.2}"),
-        "summary: {} harvested, {} skipped, {} failed in {seconds:.2} s",
+        "summary: {} harvested, {} skipped, {} failed, {} failed before in {seconds:.2} s",
         summary.harvested,
         summary.skipped,
         summary.failed,
+        summary.failed_before,
     );
 }
 
@@ -463,13 +471,24 @@ fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
                 }
                 _ => "--retry-failed tries again",
             };
-            let kind = kind.name();
-            tracing::error!(
-                file,
-                content_hash,
-                kind,
-                "{file}: failed before ({again}): {last_error}"
-            )
+            let name = kind.name();
+            // A bad file was reported as an error when it failed; finding it again is
+            // a warning. A harvester bug stays an error until it is fixed.
+            if *kind == FailureKind::BadFile {
+                tracing::warn!(
+                    file,
+                    content_hash,
+                    kind = name,
+                    "{file}: failed before ({again}): {last_error}"
+                )
+            } else {
+                tracing::error!(
+                    file,
+                    content_hash,
+                    kind = name,
+                    "{file}: failed before ({again}): {last_error}"
+                )
+            }
         }
         FileOutcome::Failed {
             content_hash,

@@ -150,6 +150,11 @@ fn main() -> ProcessExit {
         Err(code) => return code.into(),
     };
     args.logging.init();
+    // view reads run tables with polars too: a bad POLARS_MAX_THREADS is the same
+    // usage error as in harvest.
+    if let Err(code) = cli::size_data_pool(None) {
+        return code.into();
+    }
     if let Err(line) = cli::check_remote(std::slice::from_mut(&mut args.out), "--out") {
         return usage_error(&line);
     }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -346,22 +346,29 @@ fn pair(text: &Value) -> (f64, f64) {
     (parts[0], parts[1])
 }
 
-#[test]
-fn the_page_opens_offline_with_every_chart_drawn_and_the_circle_is_2r_across() {
-    let work = Workdir::new();
-    let input = work.input().join("circle.parquet");
-    circle_log(&input);
-    let out = work.harvest(&[input.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let page = work.path("html/circle.html");
-    let view = Command::new(env!("CARGO_BIN_EXE_view"))
-        .arg(work.only_output())
-        .arg("--html")
-        .arg(&page)
+/// `view DIR ARGS` on the output root of `work`.
+fn view(work: &Workdir, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_view"))
+        .arg(dir)
+        .args(args)
         .args(["--out", work.out().to_str().unwrap()])
         .output()
-        .unwrap();
-    assert_eq!(code(&view), 0, "{}", stderr(&view));
+        .unwrap()
+}
+
+/// Writes the HTML page of the output directory `dir` to `rel` in `work` with
+/// `view --html`, and returns the page's path.
+fn html_page(work: &Workdir, dir: &Path, rel: &str) -> PathBuf {
+    let page = work.path(rel);
+    let done = view(work, dir, &["--html", page.to_str().unwrap()]);
+    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    page
+}
+
+#[test]
+fn the_page_opens_offline_with_every_chart_drawn_and_the_circle_is_2r_across() {
+    let (work, dir) = harvested_log("circle.parquet", circle_log);
+    let page = html_page(&work, &dir, "html/circle.html");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.len() < 3 << 20, "{} bytes", html.len());
     assert!(!html.contains("http://") || html.matches("http://www.w3.org/2000/svg").count() > 0);
@@ -429,20 +436,8 @@ fn the_page_opens_offline_with_every_chart_drawn_and_the_circle_is_2r_across() {
 
 #[test]
 fn plot_writes_one_chart_as_svg_or_png() {
-    let work = Workdir::new();
-    let input = work.input().join("circle.parquet");
-    circle_log(&input);
-    let out = work.harvest(&[input.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let dir = work.only_output();
-    let plot = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_view"))
-            .arg(&dir)
-            .args(args)
-            .args(["--out", work.out().to_str().unwrap()])
-            .output()
-            .unwrap()
-    };
+    let (work, dir) = harvested_log("circle.parquet", circle_log);
+    let plot = |args: &[&str]| view(&work, &dir, args);
     let svg = work.path("speed.svg");
     let done = plot(&["--plot", "speed", "-o", svg.to_str().unwrap()]);
     assert_eq!(code(&done), 0, "{}", stderr(&done));
@@ -510,20 +505,8 @@ fn plot_writes_one_chart_as_svg_or_png() {
 #[test]
 fn every_robot_with_positions_shows_on_every_path_chart_also_when_it_does_not_move() {
     use crate::util::stationary::*;
-    let work = Workdir::new();
-    let input = work.input().join("stationary.parquet");
-    stationary_log(&input);
-    let out = work.harvest(&[input.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let page = work.path("stationary.html");
-    let view = Command::new(env!("CARGO_BIN_EXE_view"))
-        .arg(work.only_output())
-        .arg("--html")
-        .arg(&page)
-        .args(["--out", work.out().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(code(&view), 0, "{}", stderr(&view));
+    let (work, dir) = harvested_log("stationary.parquet", stationary_log);
+    let page = html_page(&work, &dir, "stationary.html");
 
     let visit = visit(&page);
     assert!(visit.problems.is_empty(), "{:#?}", visit.problems);

@@ -1,6 +1,6 @@
 //! The catalog's guarantees, on PostgreSQL and on SQLite, with real processes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,24 @@ fn output_dirs(work: &Workdir) -> Vec<String> {
     v
 }
 
+/// A work directory whose input folder holds `a.parquet`, a [`small_log`] of run 1
+/// lasting `seconds`, and that file's path.
+fn work_with_a_small_log(seconds: f64) -> (Workdir, PathBuf) {
+    let work = Workdir::new();
+    let input = work.input().join("a.parquet");
+    small_log(&input, 1, seconds);
+    (work, input)
+}
+
+/// Asserts that the catalog at `url` records its newest file harvested, at the
+/// second attempt.
+#[track_caller]
+fn assert_harvested_at_the_second_attempt(url: &str) {
+    let files = catalog_records(url);
+    assert_eq!(files[0].status, FileStatus::Harvested);
+    assert_eq!(files[0].attempts, 2);
+}
+
 /// Eight workers started at once on one nested inbox (cell and day folders).
 fn race(backend: Backend) {
     let work = Workdir::new();
@@ -40,18 +58,8 @@ fn race(backend: Backend) {
     let url = backend.url(&work, "race");
     let workers: Vec<_> = (0..8)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_harvest"))
-                .arg(&input)
-                .args([
-                    "--out",
-                    work.out().to_str().unwrap(),
-                    "--catalog",
-                    &url,
-                    "--log-format",
-                    "json",
-                    "--threads",
-                    "1",
-                ])
+            one_thread_worker(&work, &input, &url)
+                .args(["--log-format", "json"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -206,16 +214,7 @@ fn killed_worker_does_not_block(backend: Backend) {
     let input = work.input().join("big.parquet");
     big_log(&input);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harvest"))
-        .arg(&input)
-        .args([
-            "--out",
-            work.out().to_str().unwrap(),
-            "--catalog",
-            &url,
-            "--threads",
-            "1",
-        ])
+    let mut child = one_thread_worker(&work, &input, &url)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -227,9 +226,7 @@ fn killed_worker_does_not_block(backend: Backend) {
 
     let rerun = work.harvest(&[input.to_str().unwrap(), "--catalog", &url]);
     assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
-    let files = catalog_records(&url);
-    assert_eq!(files[0].status, FileStatus::Harvested);
-    assert_eq!(files[0].attempts, 2);
+    assert_harvested_at_the_second_attempt(&url);
     assert_eq!(
         output_dirs(&work)
             .iter()
@@ -251,9 +248,7 @@ on_both_backends!(killed_worker, killed_worker_does_not_block);
 
 #[test]
 fn unreachable_catalog_is_a_retry_and_hides_the_password() {
-    let work = Workdir::new();
-    let input = work.input().join("a.parquet");
-    small_log(&input, 1, 1.0);
+    let (work, input) = work_with_a_small_log(1.0);
     let out = work.harvest(&[
         input.to_str().unwrap(),
         "--catalog",
@@ -308,8 +303,7 @@ fn assert_one_line_and_code(outputs: &[(&str, std::process::Output)], expected: 
 
 #[test]
 fn configuration_errors_exit_78_and_never_fall_back_to_a_default() {
-    let work = Workdir::new();
-    small_log(&work.input().join("a.parquet"), 1, 1.0);
+    let (work, _) = work_with_a_small_log(1.0);
     let admin = pg_admin_url();
     let (base, _) = admin.rsplit_once('/').unwrap();
     let server = base.rsplit_once('@').map_or(base, |(_, s)| s);
@@ -667,10 +661,8 @@ fn taken_over_worker_writes_nothing(backend: Backend) {
     let input = work.input().join("big.parquet");
     big_log(&input);
     let worker = |lease: &str| {
-        Command::new(env!("CARGO_BIN_EXE_harvest"))
-            .arg(&input)
-            .args(["--out", work.out().to_str().unwrap(), "--catalog", &url])
-            .args(["--threads", "1", "--lease", lease])
+        one_thread_worker(&work, &input, &url)
+            .args(["--lease", lease])
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
             .spawn()
@@ -707,18 +699,14 @@ fn taken_over_worker_writes_nothing(backend: Backend) {
     assert!(said.contains(&holder), "{holder}: {said}");
     assert!(said.contains("0 harvested, 1 skipped"), "{said}");
     assert_eq!(file_states(&work.out()), outputs, "nothing written after");
-    let files = catalog_records(&url);
-    assert_eq!(files[0].status, FileStatus::Harvested);
-    assert_eq!(files[0].attempts, 2);
+    assert_harvested_at_the_second_attempt(&url);
 }
 
 on_both_backends!(taken_over_worker, taken_over_worker_writes_nothing);
 
 #[test]
 fn a_file_held_elsewhere_names_its_holder() {
-    let work = Workdir::new();
-    let input = work.input().join("a.parquet");
-    small_log(&input, 1, 2.0);
+    let (work, input) = work_with_a_small_log(2.0);
     let url = format!("sqlite://{}", work.path("catalog.db").display());
     with_catalog(&url, async |catalog| claim_file(catalog, &input).await);
     let held = work.harvest(&[input.to_str().unwrap(), "--catalog", &url]);

@@ -209,12 +209,54 @@ fn directory_mode_harvests_good_fails_bad_ignores_temporary() {
             ("good2.parquet".into(), "harvested".into())
         ]
     );
-    // Rerun: nothing new, the bad one still reported.
-    let again = work.harvest(&[input.to_str().unwrap()]);
+    // Rerun: nothing new, so nothing failed in this run: the bad one is reported
+    // as failed before, and the rerun settles (exit 0), also in JSON.
+    let again = work.harvest(&[input.to_str().unwrap(), "--log-format", "json"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let summary = stderr(&again)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("summary"))
+        })
+        .expect("a summary line");
+    assert_eq!(
+        (
+            &summary["harvested"],
+            &summary["skipped"],
+            &summary["failed"],
+            &summary["failed_before"]
+        ),
+        (&0.into(), &2.into(), &0.into(), &1.into()),
+        "{summary}"
+    );
     assert!(
-        stderr(&again).contains("0 harvested, 2 skipped, 1 failed"),
+        !stderr(&again).contains("\"level\":\"ERROR\""),
+        "a known bad file is a warning: {}",
+        stderr(&again)
+    );
+    // The same bad bytes at a new path: known, still settled.
+    std::fs::copy(input.join("bad.parquet"), input.join("bad-copy.parquet")).unwrap();
+    let again = work.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("0 harvested, 2 skipped, 0 failed, 2 failed before"),
         "{}",
         stderr(&again)
+    );
+    // Named by itself, the caller asked about that file: 65.
+    let named = work.harvest(&[input.join("bad.parquet").to_str().unwrap()]);
+    assert_eq!(code(&named), 65, "{}", stderr(&named));
+    // A bad source that changes and fails again is news: 65.
+    std::fs::write(input.join("bad.parquet"), b"still not parquet").unwrap();
+    let changed = work.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&changed), 65, "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("0 harvested, 2 skipped, 1 failed, 1 failed before"),
+        "{}",
+        stderr(&changed)
     );
 }
 
@@ -845,12 +887,7 @@ fn threads_are_cut_to_four_per_processor_and_polars_max_threads_is_checked() {
     small_log(&log, 1);
     let log = log.to_str().unwrap();
     let harvest = |args: &[&str], variable: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harvest"));
-        cmd.arg("--out")
-            .arg(work.out())
-            .args(args)
-            .env_remove("DATABASE_URL")
-            .env("NO_COLOR", "1");
+        let mut cmd = work.harvest_command(args);
         match variable {
             Some(value) => cmd.env("POLARS_MAX_THREADS", value),
             None => cmd.env_remove("POLARS_MAX_THREADS"),
@@ -901,6 +938,18 @@ fn threads_are_cut_to_four_per_processor_and_polars_max_threads_is_checked() {
             "{event}"
         );
     }
+    // view reads run tables with polars too, and checks the variable the same way.
+    let out = Command::new(env!("CARGO_BIN_EXE_view"))
+        .args(["--list", "--out", work.out().to_str().unwrap()])
+        .env("POLARS_MAX_THREADS", "abc")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("POLARS_MAX_THREADS="),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// An output directory that cannot be written (read-only media, another user's

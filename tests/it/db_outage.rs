@@ -38,16 +38,7 @@ fn try_records(url: &str) -> Option<Vec<FileRecord>> {
 
 /// Starts a directory harvest and returns once `harvested` files are recorded.
 fn harvest_until(work: &Workdir, url: &str, harvested: usize) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_harvest"))
-        .arg(work.input())
-        .args([
-            "--out",
-            work.out().to_str().unwrap(),
-            "--catalog",
-            url,
-            "--threads",
-            "1",
-        ])
+    let child = one_thread_worker(work, &work.input(), url)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

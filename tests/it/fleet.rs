@@ -399,9 +399,9 @@ on_both_backends!(cells_labels_and_the_dataset, cells_labels_and_the_dataset);
 
 /// A CSV that grows after its harvest: the new revision's runs replace the old
 /// one's in the dataset, and the catalog marks the old revision superseded.
-#[test]
-fn a_new_revision_replaces_the_runs_it_supersedes_in_the_dataset() {
-    let work = Workdir::new();
+/// A CSV log of runs 5 and 6 in cell 2, and how many of its bytes hold the header
+/// and the first run's rows: the log while it was still being appended to.
+fn growing_log(work: &Workdir) -> (Vec<u8>, usize) {
     let full_path = work.path("full.csv");
     let rows = cell_log(
         &full_path,
@@ -409,7 +409,6 @@ fn a_new_revision_replaces_the_runs_it_supersedes_in_the_dataset() {
         0,
     );
     let full = std::fs::read(&full_path).unwrap();
-    // The first run's rows and the header: a log still being appended to.
     let cut = full
         .iter()
         .enumerate()
@@ -417,6 +416,13 @@ fn a_new_revision_replaces_the_runs_it_supersedes_in_the_dataset() {
         .map(|(i, _)| i + 1)
         .nth(rows / 2)
         .unwrap();
+    (full, cut)
+}
+
+#[test]
+fn a_new_revision_replaces_the_runs_it_supersedes_in_the_dataset() {
+    let work = Workdir::new();
+    let (full, cut) = growing_log(&work);
     let log = work.input().join("growing.csv");
     write_at_rest(&log, &full[..cut]);
     let out = work.harvest(&[log.to_str().unwrap()]);
@@ -626,21 +632,7 @@ fn the_next_job_publishes_what_a_stopped_worker_left_pending() {
 fn latest_run_stats(backend: Backend) {
     let work = Workdir::new();
     let url = backend.url(&work, "latest");
-    let full_path = work.path("full.csv");
-    let rows = cell_log(
-        &full_path,
-        &[(5, Some("2"), T0), (6, Some("2"), T0 + 3 * SECOND)],
-        0,
-    );
-    let full = std::fs::read(&full_path).unwrap();
-    // The header and the first run's rows: a log still being appended to.
-    let cut = full
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .map(|(i, _)| i + 1)
-        .nth(rows / 2)
-        .unwrap();
+    let (full, cut) = growing_log(&work);
     let log = work.input().join("growing.csv");
     let harvest = || {
         let out = work.harvest(&[

@@ -11,8 +11,10 @@
 //! * [`fleet`]: cells and labels, the dataset read back by DuckDB and polars, fleet views;
 //! * [`fuzz`]: property tests of loading, validation and the whole pipeline;
 //! * [`readings`]: conflicting duplicates, spikes and slow logs: the reading the robot made;
+//! * [`sources`]: a path holds one current content: edits, re-exports, copies, renames;
 //! * [`s3`]: inputs and outputs in an S3 bucket on a local server, exactly once across workers;
 //! * [`realistic`]: production-sized generated logs, every row accounted for;
+//! * [`repair`]: deleted outputs rebuilt by a rescan, or recorded as missing;
 //! * [`security`]: nothing written outside `--out`, no leaked password, safe SQL;
 //! * [`triggering`]: watch mode, files copied in slowly, several watchers;
 //! * [`view`]: the `view` binary, with insta snapshots in `tests/it/snapshots/`.
@@ -39,7 +41,9 @@ mod fleet;
 mod fuzz;
 mod readings;
 mod realistic;
+mod repair;
 mod s3;
 mod security;
+mod sources;
 mod triggering;
 mod view;

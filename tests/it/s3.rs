@@ -436,18 +436,29 @@ fn four_workers_on_one_prefix_harvest_and_download_each_object_once() {
     assert_eq!(published(&server, "run_stats").len(), objects as usize);
 }
 
-#[test]
-fn a_worker_killed_mid_upload_leaves_nothing_published_and_the_rerun_completes() {
+/// A server with the log of run `run` at `logs/in/cell=2/` and an empty bucket
+/// `out`, and a fresh catalog named after `tag`.
+fn one_log_and_a_bucket(tag: &str, run: u64) -> (S3Server, PgDatabase) {
     let server = S3Server::start(&["logs", "out"]);
-    server.put("logs", "in/cell=2/a.parquet", line_log(7, T0));
-    let catalog = fresh_pg_database("s3_kill");
-    let args = [
+    server.put("logs", "in/cell=2/a.parquet", line_log(run, T0));
+    (server, fresh_pg_database(tag))
+}
+
+/// The arguments that harvest `s3://logs/in/` into `s3://out/harvested` with `catalog`.
+fn into_the_bucket(catalog: &str) -> [&str; 5] {
+    [
         "s3://logs/in/",
         "--out",
         "s3://out/harvested",
         "--catalog",
-        &catalog,
-    ];
+        catalog,
+    ]
+}
+
+#[test]
+fn a_worker_killed_mid_upload_leaves_nothing_published_and_the_rerun_completes() {
+    let (server, catalog) = one_log_and_a_bucket("s3_kill", 7);
+    let args = into_the_bucket(&catalog);
     // Every upload now hangs: the worker is stopped while its first one is served.
     std::fs::write(&server.slow, "").unwrap();
     server.take_requests();
@@ -491,16 +502,8 @@ fn a_worker_killed_mid_upload_leaves_nothing_published_and_the_rerun_completes()
 
 #[test]
 fn a_publication_whose_copies_fail_keeps_its_files_pending_and_exits_75() {
-    let server = S3Server::start(&["logs", "out"]);
-    server.put("logs", "in/cell=2/a.parquet", line_log(8, T0));
-    let catalog = fresh_pg_database("s3_copy");
-    let args = [
-        "s3://logs/in/",
-        "--out",
-        "s3://out/harvested",
-        "--catalog",
-        &catalog,
-    ];
+    let (server, catalog) = one_log_and_a_bucket("s3_copy", 8);
+    let args = into_the_bucket(&catalog);
     let pending = || server.keys("out", "harvested/dataset/.pending");
 
     // A server that answers 404 to every copy, as if the pending file were missing:

@@ -282,12 +282,14 @@ fn dangling_and_looping_links_are_bad_files_recorded_by_path() {
     let out_dir = work.out();
     let args = [input.as_os_str(), OsStr::new("--out"), out_dir.as_os_str()];
 
-    for attempt in ["first", "again"] {
+    // The first run fails on them (65, an error each); a rerun finds them failed
+    // before (0, a warning each).
+    for (attempt, exit, level) in [("first", 65, "ERROR"), ("again", 0, "WARN")] {
         let out = harvest_in(work.dir.path(), &args);
         let err = stderr(&out);
-        assert_eq!(code(&out), 65, "{attempt}: {err}");
+        assert_eq!(code(&out), exit, "{attempt}: {err}");
         assert!(!err.contains("panicked"), "{err}");
-        let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains(level)).collect();
         assert_eq!(errors.len(), 2, "{attempt}: one line per link: {err}");
         assert!(
             errors
@@ -332,6 +334,152 @@ fn dangling_and_looping_links_are_bad_files_recorded_by_path() {
     for name in ["gone.parquet", "loop.csv", "good.csv"] {
         assert!(listed.contains(name), "{name}: {listed}");
     }
+}
+
+/// Builds `levels` nested folders of 200-byte names below `base` by relative
+/// `mkdir` and `chdir` (no call sees the whole path) and writes a log at the bottom;
+/// returns the deepest folder.
+fn nested_too_long(base: &Path, levels: usize) -> PathBuf {
+    std::fs::create_dir_all(base).unwrap();
+    let name = "d".repeat(200);
+    let script = format!(
+        "import os, sys\nfor _ in range({levels}):\n    os.mkdir('{name}')\n    os.chdir('{name}')\nopen('deep.csv', 'wb').write(sys.stdin.buffer.read())\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .current_dir(base)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&log_bytes(&[3], 2))
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    (0..levels).fold(base.to_path_buf(), |p, _| p.join(&name))
+}
+
+#[test]
+fn folders_that_cannot_be_listed_are_bad_sources_by_name_and_the_rest_is_harvested() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = Workdir::new();
+    let input = work.input();
+    write_log(&input.join("good.csv"), &[1], 0);
+    let denied = input.join("denied");
+    std::fs::create_dir(&denied).unwrap();
+    write_log(&denied.join("inside.csv"), &[2], 1);
+    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let deepest = nested_too_long(&input.join("deep"), 22);
+    // The first folder whose path reaches PATH_MAX (4096 bytes with its NUL) is
+    // the one no call can open: everything below it is out of reach.
+    let too_long = deepest
+        .ancestors()
+        .filter(|p| p.as_os_str().len() >= libc::PATH_MAX as usize)
+        .last()
+        .expect("the nesting is deeper than PATH_MAX")
+        .to_path_buf();
+    let out_dir = work.out();
+
+    // Without root's override, as any other user runs it.
+    let out = held_to_file_modes(env!("CARGO_BIN_EXE_harvest"))
+        .args([input.as_os_str(), OsStr::new("--out"), out_dir.as_os_str()])
+        .env_remove("DATABASE_URL")
+        .env_remove("HARVEST_OUT")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 65, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 2, "one line per folder: {err}");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains(&denied.display().to_string()) && l.contains("permission")),
+        "{err}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains(&too_long.display().to_string()) && l.contains("too long")),
+        "{err}"
+    );
+    assert!(err.contains("1 harvested"), "{err}");
+
+    let records = catalog_records_in(&out_dir);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(records
+        .iter()
+        .any(|r| r.source_path.ends_with("good.csv") && r.status == FileStatus::Harvested));
+    for folder in [&denied, &too_long] {
+        let record = records
+            .iter()
+            .find(|r| r.source_path == folder.display().to_string())
+            .unwrap_or_else(|| panic!("{folder:?} not recorded: {records:?}"));
+        assert_eq!(record.status, FileStatus::Failed);
+        assert_eq!(record.content_hash, harvester::storage::path_key(folder));
+    }
+
+    let view = Command::new(env!("CARGO_BIN_EXE_view"))
+        .args([
+            OsStr::new("--list"),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+            OsStr::new("--out"),
+            out_dir.as_os_str(),
+        ])
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&view), 0, "{}", stderr(&view));
+    let listed = String::from_utf8_lossy(&view.stdout);
+    assert!(listed.contains(&denied.display().to_string()), "{listed}");
+}
+
+#[test]
+fn a_log_whose_own_path_is_too_long_is_a_bad_source_by_name() {
+    let work = Workdir::new();
+    let input = work.input();
+    write_log(&input.join("good.csv"), &[1], 0);
+    // 19 levels stay below PATH_MAX; the log's name takes its path over it.
+    let deepest = nested_too_long(&input.join("deep"), 19);
+    assert!(
+        deepest.as_os_str().len() < 4000,
+        "{}",
+        deepest.as_os_str().len()
+    );
+    let name = format!("{}.csv", "f".repeat(250));
+    let status = Command::new("sh")
+        .args(["-c", &format!("cat > {name}")])
+        .current_dir(&deepest)
+        .stdin(std::fs::File::open(input.join("good.csv")).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = deepest.join(&name);
+    assert!(log.as_os_str().len() >= libc::PATH_MAX as usize);
+    let out_dir = work.out();
+    let out = harvest_in(
+        work.dir.path(),
+        &[input.as_os_str(), OsStr::new("--out"), out_dir.as_os_str()],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 65, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains(&log.display().to_string()), "{err}");
+    let records = catalog_records_in(&out_dir);
+    let record = records
+        .iter()
+        .find(|r| r.source_path == log.display().to_string())
+        .unwrap_or_else(|| panic!("not recorded: {records:?}"));
+    assert_eq!(record.status, FileStatus::Failed);
+    assert_eq!(record.content_hash, harvester::storage::path_key(&log));
 }
 
 // ---------------------------------------------------------------------------------

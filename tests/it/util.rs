@@ -38,19 +38,51 @@ impl Workdir {
 
     /// Runs `harvest` with `--out <workdir>/out` and the given arguments.
     pub fn harvest(&self, args: &[&str]) -> Output {
+        self.harvest_command(args).output().expect("run harvest")
+    }
+
+    /// The command [`Workdir::harvest`] runs, to change before running it.
+    pub fn harvest_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_harvest"));
         cmd.arg("--out")
             .arg(self.out())
             .args(args)
             .env_remove("DATABASE_URL")
             .env("NO_COLOR", "1");
-        cmd.output().expect("run harvest")
+        cmd
     }
 
     /// The one output directory of a harvest (panics unless exactly one).
     pub fn only_output(&self) -> PathBuf {
         only_output_in(&self.out())
     }
+}
+
+/// A work directory that has harvested the log `write` writes as `name` in its input
+/// folder (panics unless the harvest succeeds), and the harvest's output directory.
+pub fn harvested_log(name: &str, write: impl FnOnce(&Path)) -> (Workdir, PathBuf) {
+    let work = Workdir::new();
+    let input = work.input().join(name);
+    write(&input);
+    let out = work.harvest(&[input.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = work.only_output();
+    (work, dir)
+}
+
+/// A one-thread `harvest` of `input` into the output root of `work`, on the catalog
+/// at `url`.
+pub fn one_thread_worker(work: &Workdir, input: &Path, url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harvest"));
+    cmd.arg(input).args([
+        "--out",
+        work.out().to_str().unwrap(),
+        "--catalog",
+        url,
+        "--threads",
+        "1",
+    ]);
+    cmd
 }
 
 /// The one output directory in the output root `out` (panics unless exactly one).

@@ -66,6 +66,14 @@ impl Harvested {
             .unwrap()
     }
 
+    /// The id of the report's first run.
+    fn first_run(&self) -> String {
+        self.report()["runs"][0]["run_uuid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Runs `view --out out ARGS` in the temporary directory.
     fn view(&self, args: &[&str]) -> Output {
         view_in(self.path(), args)
@@ -448,10 +456,7 @@ fn unreachable_catalog_is_retry_later_and_hides_the_password() {
 #[test]
 fn closed_stdout_is_not_an_error() {
     let work = Harvested::new();
-    let run = work.report()["runs"][0]["run_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = work.first_run();
     let dir = work.output_dir();
     let dir = dir.to_str().unwrap();
     let cases: [&[&str]; 3] = [
@@ -553,7 +558,15 @@ fn assert_fits(text: &str, width: usize) {
 fn assert_times_whole(text: &str) {
     for line in text.lines().filter(|l| l.starts_with('|')) {
         let chars: Vec<char> = line.chars().collect();
-        for at in (0..chars.len()).filter(|&i| chars[i] == 'Z') {
+        // A time ends in a digit and `Z` and then the cell ends; a `Z` elsewhere (in
+        // a temporary directory's random name) is not a time.
+        let ends_a_time = |i: usize| {
+            chars[i] == 'Z'
+                && i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_none_or(|c| *c == ' ' || *c == '|')
+        };
+        for at in (0..chars.len()).filter(|&i| ends_a_time(i)) {
             let shape: String = chars[at.saturating_sub(12)..at]
                 .iter()
                 .map(|c| if c.is_ascii_digit() { '9' } else { *c })
@@ -673,10 +686,7 @@ fn a_short_hash_prefix_says_it_needs_four_hex_digits() {
 #[test]
 fn run_rows_fit_the_width_and_never_split_a_time() {
     let work = Harvested::new();
-    let run = work.report()["runs"][0]["run_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = work.first_run();
     let dir = work.output_dir();
     let filters = list_filters(&work);
     let filters: Vec<(&str, &str)> = filters
@@ -699,13 +709,7 @@ fn run_rows_fit_the_width_and_never_split_a_time() {
 /// A harvested [`stationary_log`](crate::util::stationary_log), in a work directory
 /// whose output root is `out`, as `view_in` expects.
 fn harvested_stationary() -> (crate::util::Workdir, PathBuf) {
-    let work = crate::util::Workdir::new();
-    let input = work.input().join("stationary.parquet");
-    crate::util::stationary_log(&input);
-    let out = work.harvest(&[input.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let dir = work.only_output();
-    (work, dir)
+    crate::util::harvested_log("stationary.parquet", crate::util::stationary_log)
 }
 
 #[test]
@@ -718,18 +722,23 @@ fn plot_has_one_rule_for_a_robot_or_a_quantity_the_run_lacks() {
         view_in(work.dir.path(), &all)
     };
     let alone = ROBOT_2_ALONE.to_string();
-    for kind in ["path", "speed", "accel", "force", "coverage"] {
-        let file = work.path(&format!("{kind}-1.svg"));
-        let refused = plot(&[
+    // The chart of `kind` of `robot` in the run of robot 2 alone, to a file of its own.
+    let plot_robot = |kind: &str, robot: &str| {
+        let file = work.path(&format!("{kind}-{robot}.svg"));
+        let done = plot(&[
             "--plot",
             kind,
             "--run",
             &alone,
             "--robot",
-            "1",
+            robot,
             "-o",
             file.to_str().unwrap(),
         ]);
+        (file, done)
+    };
+    for kind in ["path", "speed", "accel", "force", "coverage"] {
+        let (file, refused) = plot_robot(kind, "1");
         assert_eq!(code(&refused), 64, "{kind}: {}", stderr(&refused));
         let err = stderr(&refused);
         assert!(
@@ -740,17 +749,7 @@ fn plot_has_one_rule_for_a_robot_or_a_quantity_the_run_lacks() {
     }
     // The robot the run has is drawn, on every chart of what it has.
     for kind in ["path", "speed", "accel", "coverage"] {
-        let file = work.path(&format!("{kind}-2.svg"));
-        let drawn = plot(&[
-            "--plot",
-            kind,
-            "--run",
-            &alone,
-            "--robot",
-            "2",
-            "-o",
-            file.to_str().unwrap(),
-        ]);
+        let (file, drawn) = plot_robot(kind, "2");
         assert_eq!(code(&drawn), 0, "{kind}: {}", stderr(&drawn));
         assert!(file.exists(), "{kind}");
     }

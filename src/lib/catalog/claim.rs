@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::{Executor, Row};
 
+use super::params::Params;
 use super::{
     classify, dead_holder, now, now_plus, output_location, Backend, Catalog, Claim, ClaimOutcome,
     ClaimPolicy, FileStatus,
@@ -62,6 +63,9 @@ pub struct CompletedHarvest<'a> {
     pub labels: &'a Labels,
     /// Its files in the dataset, relative to the dataset.
     pub dataset_files: &'a [String],
+    /// Their sizes in bytes, in the same order, so that a rescan can tell a file
+    /// that is gone or cut short with a stat; empty when not known (uploaded).
+    pub dataset_sizes: &'a [u64],
 }
 
 /// A list of dataset files as stored: a JSON array.
@@ -75,6 +79,16 @@ pub(super) fn parse_json_list(text: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What a claim may take over, beside a free content: a stale claim (its lease ran
+/// out, or `dead_pid` on this host held it) and what `policy` asks to redo.
+struct ClaimTerms {
+    policy: ClaimPolicy,
+    /// When the claim runs out unless renewed.
+    expires: String,
+    output_schema_version: i64,
+    dead_pid: i64,
+}
+
 /// The dataset files a content's row records, if any.
 async fn dataset_files_of(
     conn: &mut sqlx::AnyConnection,
@@ -84,7 +98,8 @@ async fn dataset_files_of(
         .bind(content_hash)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(parse_json_list(row.and_then(|r| r.get(0))))
+    let files = row.map(|r| r.try_get("dataset_files")).transpose()?;
+    Ok(parse_json_list(files.flatten()))
 }
 
 impl Catalog {
@@ -97,80 +112,116 @@ impl Catalog {
         lease: Duration,
         output_schema_version: i64,
     ) -> Result<ClaimOutcome, CatalogError> {
-        let SeenFile {
-            content_hash,
-            path,
-            labels,
-            size_bytes,
-        } = *seen;
-        let host = crate::host::hostname();
-        let pid = std::process::id() as i64;
+        let worker = Holder {
+            host: crate::host::hostname(),
+            pid: std::process::id() as i64,
+        };
         let now = now();
-        let expires = now_plus(lease);
+        let dead_pid = self.dead_claimant(seen.content_hash, &worker.host).await?;
+        let terms = ClaimTerms {
+            policy,
+            expires: now_plus(lease),
+            output_schema_version,
+            dead_pid,
+        };
+        let attempt = self.upsert_claim(seen, &worker, &now, &terms).await?;
+        self.record_path(seen, &now).await?;
+        match attempt {
+            Some(attempt) => Ok(ClaimOutcome::Acquired(Claim {
+                content_hash: seen.content_hash.to_string(),
+                host: worker.host,
+                pid: worker.pid,
+                attempt,
+            })),
+            None => self.claimed_elsewhere(seen.content_hash).await,
+        }
+    }
 
-        // A claim held by a dead process on this host is stale right away.
-        let existing = sqlx::query("SELECT claimed_by_host, claimed_by_pid FROM harvest_files WHERE content_hash = $1 AND status = 'claimed'")
-            .bind(content_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.err())?;
-        let dead_pid = dead_holder(existing, &host);
+    /// The pid of the claim's holder if it is a dead process of this host, whose
+    /// claim is stale right away; else -1, which no process has.
+    async fn dead_claimant(&self, content_hash: &str, host: &str) -> Result<i64, CatalogError> {
+        let existing = sqlx::query(
+            "SELECT claimed_by_host, claimed_by_pid FROM harvest_files
+             WHERE content_hash = $1 AND status = 'claimed'",
+        )
+        .bind(content_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(dead_holder(existing, host))
+    }
 
-        let claimed = sqlx::query(
+    /// Inserts the content as claimed by `worker`, or takes its row over when the
+    /// row allows it (a stale claim, a failure worth retrying, a redo asked for, a
+    /// superseded content seen again: a source holds it, so it is current again and
+    /// its runs, removed from the dataset, are written again).
+    /// Gives the attempt's number, or nothing when another outcome stands.
+    async fn upsert_claim(
+        &self,
+        seen: &SeenFile<'_>,
+        worker: &Holder,
+        now: &str,
+        terms: &ClaimTerms,
+    ) -> Result<Option<i64>, CatalogError> {
+        let mut p = Params::default();
+        let (hash, path) = (p.bind(seen.content_hash), p.bind(seen.path));
+        let size = p.bind(seen.size_bytes as i64);
+        let (host, pid) = (p.bind(worker.host.as_str()), p.bind(worker.pid));
+        let (expires, now) = (p.bind(terms.expires.as_str()), p.bind(now));
+        let dead_pid = p.bind(terms.dead_pid);
+        let retry_failed = p.bind(terms.policy.retry_failed as i64);
+        let force = p.bind(terms.policy.force as i64);
+        let outdated = p.bind(terms.policy.reharvest_outdated as i64);
+        let version = p.bind(terms.output_schema_version);
+        let tool = p.bind(TOOL_VERSION);
+        let sql = format!(
             "INSERT INTO harvest_files (content_hash, source_path, size_bytes, status, attempts, claimed_by_host, claimed_by_pid,
                                         claim_expires_at, started_at, created_at, updated_at)
-             VALUES ($1, $2, $3, 'claimed', 1, $4, $5, $6, $7, $7, $7)
+             VALUES ({hash}, {path}, {size}, 'claimed', 1, {host}, {pid}, {expires}, {now}, {now}, {now})
              ON CONFLICT (content_hash) DO UPDATE SET
                  status = 'claimed', attempts = harvest_files.attempts + 1, source_path = excluded.source_path,
                  claimed_by_host = excluded.claimed_by_host, claimed_by_pid = excluded.claimed_by_pid,
                  claim_expires_at = excluded.claim_expires_at, started_at = excluded.started_at,
                  updated_at = excluded.updated_at
-             WHERE (harvest_files.status = 'claimed' AND (harvest_files.claim_expires_at < $7
-                        OR (harvest_files.claimed_by_host = $4 AND harvest_files.claimed_by_pid = $8)))
-                OR (harvest_files.status = 'failed' AND (harvest_files.retryable = 1 OR $9 = 1
-                        OR (harvest_files.failure_kind = 'internal' AND COALESCE(harvest_files.tool_version, '') <> $13)))
-                OR (harvest_files.status = 'harvested' AND ($10 = 1
-                        OR ($11 = 1 AND COALESCE(harvest_files.output_schema_version, 0) < $12)))
-             RETURNING attempts",
-        )
-        .bind(content_hash)
-        .bind(path)
-        .bind(size_bytes as i64)
-        .bind(&host)
-        .bind(pid)
-        .bind(&expires)
-        .bind(&now)
-        .bind(dead_pid)
-        .bind(policy.retry_failed as i64)
-        .bind(policy.force as i64)
-        .bind(policy.reharvest_outdated as i64)
-        .bind(output_schema_version)
-        .bind(TOOL_VERSION)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
+             WHERE (harvest_files.status = 'claimed' AND (harvest_files.claim_expires_at < {now}
+                        OR (harvest_files.claimed_by_host = {host} AND harvest_files.claimed_by_pid = {dead_pid})))
+                OR (harvest_files.status = 'failed' AND (harvest_files.retryable = 1 OR {retry_failed} = 1
+                        OR (harvest_files.failure_kind = 'internal' AND COALESCE(harvest_files.tool_version, '') <> {tool})))
+                OR (harvest_files.status = 'harvested' AND ({force} = 1
+                        OR ({outdated} = 1 AND COALESCE(harvest_files.output_schema_version, 0) < {version})
+                        OR harvest_files.superseded_by IS NOT NULL))
+             RETURNING attempts"
+        );
+        let claimed = p
+            .query(&sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        claimed
+            .map(|row| row.try_get("attempts"))
+            .transpose()
+            .map_err(self.err())
+    }
 
+    /// Records that the path holds the content, with its labels, as last seen `now`.
+    async fn record_path(&self, seen: &SeenFile<'_>, now: &str) -> Result<(), CatalogError> {
         sqlx::query(
             "INSERT INTO harvest_paths (content_hash, path, first_seen_at, last_seen_at, labels) VALUES ($1, $2, $3, $3, $4)
              ON CONFLICT (content_hash, path) DO UPDATE SET last_seen_at = excluded.last_seen_at, labels = excluded.labels",
         )
-        .bind(content_hash)
-        .bind(path)
-        .bind(&now)
-        .bind(labels.to_json())
+        .bind(seen.content_hash)
+        .bind(seen.path)
+        .bind(now)
+        .bind(seen.labels.to_json())
         .execute(&self.pool)
         .await
         .map_err(self.err())?;
+        Ok(())
+    }
 
-        if let Some(row) = claimed {
-            let attempt: i64 = row.get(0);
-            return Ok(ClaimOutcome::Acquired(Claim {
-                content_hash: content_hash.to_string(),
-                host,
-                pid,
-                attempt,
-            }));
-        }
+    /// What stands for a content this worker could not claim: harvested, held by
+    /// another worker, or failed for good.
+    async fn claimed_elsewhere(&self, content_hash: &str) -> Result<ClaimOutcome, CatalogError> {
         let row = sqlx::query(
             "SELECT status, output_dir, source_path, claimed_by_host, claimed_by_pid, claim_expires_at, last_error,
                     failure_kind, retryable, output_root
@@ -180,21 +231,27 @@ impl Catalog {
         .fetch_one(&self.pool)
         .await
         .map_err(self.err())?;
-        let status: String = row.get(0);
+        let text = |column: &str| -> Result<Option<String>, CatalogError> {
+            row.try_get(column).map_err(self.err())
+        };
+        let status = text("status")?.unwrap_or_default();
         Ok(match FileStatus::parse(&status) {
             FileStatus::Harvested => ClaimOutcome::AlreadyHarvested {
-                output_dir: output_location(row.get(9), row.get(1)),
-                source_path: row.get(2),
+                output_dir: output_location(text("output_root")?, text("output_dir")?),
+                source_path: text("source_path")?.unwrap_or_default(),
             },
             FileStatus::Claimed => ClaimOutcome::HeldElsewhere {
-                holder: Holder::of(row.get(3), row.get(4)),
-                until: row.get::<Option<String>, _>(5).unwrap_or_default(),
+                holder: Holder::of(
+                    text("claimed_by_host")?,
+                    row.try_get("claimed_by_pid").map_err(self.err())?,
+                ),
+                until: text("claim_expires_at")?.unwrap_or_default(),
             },
             FileStatus::Failed => ClaimOutcome::FailedBefore {
-                last_error: row.get::<Option<String>, _>(6).unwrap_or_default(),
+                last_error: text("last_error")?.unwrap_or_default(),
                 kind: FailureKind::parse(
-                    row.get::<Option<String>, _>(7).as_deref(),
-                    row.get::<i64, _>(8) == 1,
+                    text("failure_kind")?.as_deref(),
+                    row.try_get::<i64, _>("retryable").map_err(self.err())? == 1,
                 ),
             },
         })
@@ -274,100 +331,149 @@ impl Catalog {
         }
     }
 
+    /// The steps of [`Catalog::complete`], in its transaction.
     async fn complete_in_transaction(
         &self,
         conn: &mut sqlx::AnyConnection,
         claim: &Claim,
         harvest: &CompletedHarvest<'_>,
     ) -> Result<Option<Vec<String>>, CatalogError> {
-        let CompletedHarvest {
-            output_dir,
-            report,
-            stats,
-            labels,
-            dataset_files,
-        } = *harvest;
-        // The output root, absolute, and the directory's name under it: found again
-        // from any working directory, and movable with its root. An object store's
-        // (`s3://bucket/prefix/name`) is kept as it is.
-        let output_dir = crate::storage::absolute(output_dir);
-        let name = output_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
-        let root = output_dir
-            .parent()
-            .map(|p| p.to_string_lossy().into_owned());
-        // What this content had in the dataset before, and the revision it replaces.
+        let obsolete = self.obsolete_files(conn, claim, harvest).await?;
+        if !self.mark_harvested(conn, claim, harvest, &obsolete).await? {
+            return Ok(None);
+        }
+        if let Some(older) = &harvest.report.supersedes {
+            sqlx::query(
+                "UPDATE harvest_files SET superseded_by = $1, superseded_reason = $3
+                 WHERE content_hash = $2 AND content_hash <> $1",
+            )
+            .bind(&claim.content_hash)
+            .bind(&older.content_hash)
+            .bind(older.reason.name())
+            .execute(&mut *conn)
+            .await
+            .map_err(self.err())?;
+        }
+        self.store_run_stats(conn, claim, harvest).await?;
+        Ok(Some(obsolete))
+    }
+
+    /// The dataset files whose place the harvest takes: what this content had in
+    /// the dataset before and what the revision it supersedes had, but for the
+    /// files it writes again.
+    async fn obsolete_files(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        claim: &Claim,
+        harvest: &CompletedHarvest<'_>,
+    ) -> Result<Vec<String>, CatalogError> {
         let mut replaced = dataset_files_of(conn, &claim.content_hash)
             .await
             .map_err(self.err())?;
-        if let Some(older) = &report.supersedes {
+        if let Some(older) = &harvest.report.supersedes {
             replaced.extend(
                 dataset_files_of(conn, &older.content_hash)
                     .await
                     .map_err(self.err())?,
             );
         }
-        let obsolete: Vec<String> = replaced
+        Ok(replaced
             .into_iter()
-            .filter(|f| !dataset_files.contains(f))
-            .collect();
-        let drops: Vec<i64> = DropReason::ALL
-            .iter()
-            .map(|r| report.rows.dropped.get(r).copied().unwrap_or(0) as i64)
-            .collect();
-        let drop_columns: Vec<String> = DropReason::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("dropped_{} = ${}", r.name(), i + 16))
-            .collect();
+            .filter(|f| !harvest.dataset_files.contains(f))
+            .collect())
+    }
+
+    /// Marks the content harvested with its report's figures and its dataset
+    /// files, if the claim is still ours; whether it was.
+    async fn mark_harvested(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        claim: &Claim,
+        harvest: &CompletedHarvest<'_>,
+        obsolete: &[String],
+    ) -> Result<bool, CatalogError> {
+        let report = harvest.report;
+        // The output root, absolute, and the directory's name under it: found again
+        // from any working directory, and movable with its root. An object store's
+        // (`s3://bucket/prefix/name`) is kept as it is.
+        let output_dir = crate::storage::absolute(harvest.output_dir);
+        let name = output_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let root = output_dir
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned());
+        let mut p = Params::default();
+        let now = p.bind(now());
+        let mut set: Vec<(String, String)> = [
+            ("finished_at", now.clone()),
+            ("updated_at", now),
+            ("tool_version", p.bind(report.tool_version.as_str())),
+            (
+                "output_schema_version",
+                p.bind(report.output_schema_version),
+            ),
+            ("output_dir", p.bind(name)),
+            ("output_root", p.bind(root)),
+            ("rows_read", p.bind(report.rows.read as i64)),
+            ("rows_kept", p.bind(report.rows.kept as i64)),
+            ("rows_dropped", p.bind(report.rows.dropped_total() as i64)),
+            ("runs", p.bind(report.coverage.len() as i64)),
+            (
+                "report",
+                p.bind(serde_json::to_string(report).expect("reports serialize")),
+            ),
+            ("dataset_files", p.bind(json_list(harvest.dataset_files))),
+            ("dataset_obsolete", p.bind(json_list(obsolete))),
+            (
+                "dataset_sizes",
+                p.bind(
+                    (harvest.dataset_sizes.len() == harvest.dataset_files.len()).then(|| {
+                        serde_json::to_string(harvest.dataset_sizes).expect("sizes serialize")
+                    }),
+                ),
+            ),
+        ]
+        .map(|(column, value)| (column.to_string(), value))
+        .into();
+        for reason in DropReason::ALL {
+            let dropped = report.rows.dropped.get(&reason).copied().unwrap_or(0);
+            set.push((format!("dropped_{}", reason.name()), p.bind(dropped as i64)));
+        }
+        let set: Vec<String> = set.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+        let (hash, host) = (p.bind(&claim.content_hash), p.bind(&claim.host));
+        let pid = p.bind(claim.pid);
         let sql = format!(
-            "UPDATE harvest_files SET status = 'harvested', finished_at = $1, updated_at = $1, last_error = NULL,
-                 retryable = 0, claim_expires_at = NULL, tool_version = $2, output_schema_version = $3, output_dir = $4, rows_read = $5, rows_kept = $6,
-                 runs = $7, report = $8, output_root = $12, dataset_files = $13, dataset_obsolete = $14,
-                 superseded_by = NULL, rows_dropped = $15, failure_kind = NULL, {}
-             WHERE content_hash = $9 AND status = 'claimed' AND claimed_by_host = $10 AND claimed_by_pid = $11",
-            drop_columns.join(", ")
+            "UPDATE harvest_files SET status = 'harvested', last_error = NULL, retryable = 0,
+                 claim_expires_at = NULL, superseded_by = NULL, superseded_reason = NULL, failure_kind = NULL,
+                 outputs_missing_since = NULL, {}
+             WHERE content_hash = {hash} AND status = 'claimed' AND claimed_by_host = {host}
+               AND claimed_by_pid = {pid}",
+            set.join(", ")
         );
-        let mut update = sqlx::query(&sql)
-            .bind(now())
-            .bind(&report.tool_version)
-            .bind(report.output_schema_version)
-            .bind(name)
-            .bind(report.rows.read as i64)
-            .bind(report.rows.kept as i64)
-            .bind(report.coverage.len() as i64)
-            .bind(serde_json::to_string(report).expect("reports serialize"))
-            .bind(&claim.content_hash)
-            .bind(&claim.host)
-            .bind(claim.pid)
-            .bind(root)
-            .bind(json_list(dataset_files))
-            .bind(json_list(&obsolete))
-            .bind(report.rows.dropped_total() as i64);
-        for n in drops {
-            update = update.bind(n);
-        }
-        let marked = update.execute(&mut *conn).await.map_err(self.err())?;
-        if marked.rows_affected() != 1 {
-            return Ok(None);
-        }
-        if let Some(older) = &report.supersedes {
-            sqlx::query("UPDATE harvest_files SET superseded_by = $1 WHERE content_hash = $2 AND content_hash <> $1")
-                .bind(&claim.content_hash)
-                .bind(&older.content_hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(self.err())?;
-        }
+        let marked = p
+            .query(&sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(self.err())?;
+        Ok(marked.rows_affected() == 1)
+    }
+
+    /// Replaces the content's run statistics with the harvest's.
+    async fn store_run_stats(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        claim: &Claim,
+        harvest: &CompletedHarvest<'_>,
+    ) -> Result<(), CatalogError> {
         sqlx::query("DELETE FROM run_stats WHERE content_hash = $1")
             .bind(&claim.content_hash)
             .execute(&mut *conn)
             .await
             .map_err(self.err())?;
         let insert = self.run_stats_insert();
-        let labels = labels.to_json();
-        for s in stats {
+        let labels = harvest.labels.to_json();
+        for s in harvest.stats {
             let mut query = sqlx::query(&insert).bind(&claim.content_hash).bind(&labels);
             for value in s.values() {
                 query = match value {
@@ -385,7 +491,7 @@ impl Catalog {
             }
             query.execute(&mut *conn).await.map_err(self.err())?;
         }
-        Ok(Some(obsolete))
+        Ok(())
     }
 
     /// The INSERT of one row of run statistics: the content hash, the labels, then
@@ -474,13 +580,18 @@ impl Catalog {
         let Some(row) = row else {
             return Ok(Publication::Abandoned);
         };
-        Ok(match FileStatus::parse(&row.get::<String, _>(0)) {
-            FileStatus::Harvested => Publication::Due {
-                files: parse_json_list(row.get(1)),
-                obsolete: parse_json_list(row.get(2)),
+        let column = |name: &str| -> Result<Option<String>, CatalogError> {
+            row.try_get(name).map_err(self.err())
+        };
+        Ok(
+            match FileStatus::parse(&column("status")?.unwrap_or_default()) {
+                FileStatus::Harvested => Publication::Due {
+                    files: parse_json_list(column("dataset_files")?),
+                    obsolete: parse_json_list(column("dataset_obsolete")?),
+                },
+                FileStatus::Claimed => Publication::InProgress,
+                FileStatus::Failed => Publication::Abandoned,
             },
-            FileStatus::Claimed => Publication::InProgress,
-            FileStatus::Failed => Publication::Abandoned,
-        })
+        )
     }
 }

@@ -40,15 +40,20 @@ use crate::error::{one_line, CatalogError, FailureKind};
 mod claim;
 mod lock;
 mod objects;
+mod outputs;
+mod params;
 mod paths;
 mod queries;
+mod sources;
 pub mod url;
 
 pub use claim::{CompletedHarvest, Holder, Publication, SeenFile};
 use lock::FileLock;
 pub use objects::ObjectClaim;
+pub use outputs::{OutputsState, RecordedOutputs};
 pub use paths::{KnownPath, KnownPaths};
 pub use queries::ListFilter;
+pub use sources::PreviousContent;
 use url::sqlite_path;
 pub use url::{default_sqlite_url, redact_url, sqlite_file, DEFAULT_SQLITE_FILE};
 
@@ -153,6 +158,13 @@ pub struct FileRecord {
     pub rows_kept: Option<i64>,
     pub runs: Option<i64>,
     pub updated_at: String,
+    /// When a rescan found its outputs gone with no source left to rebuild them
+    /// from: the dataset lacks its runs until its content is seen again.
+    pub outputs_missing_since: Option<String>,
+    /// The content that took this one's place at its source (its runs are then
+    /// in neither the dataset nor the fleet views), and why: `grew` or `changed`.
+    pub superseded_by: Option<String>,
+    pub superseded_reason: Option<String>,
     /// Every path this content was seen under.
     pub paths: Vec<String>,
 }
@@ -161,6 +173,23 @@ impl FileRecord {
     /// The first 12 hex digits of the content hash, as outputs are named.
     pub fn short_hash(&self) -> &str {
         self.content_hash.get(..12).unwrap_or(&self.content_hash)
+    }
+
+    /// The status as a list shows it: a harvest whose runs are not in the dataset
+    /// says why: superseded at its source (its files removed on purpose, with the
+    /// reason), or its outputs gone.
+    pub fn shown_status(&self) -> &'static str {
+        match (self.status, &self.outputs_missing_since) {
+            (FileStatus::Harvested, _) if self.superseded_by.is_some() => {
+                match self.superseded_reason.as_deref() {
+                    Some("changed") => "superseded (changed)",
+                    Some("grew") => "superseded (grew)",
+                    _ => "superseded",
+                }
+            }
+            (FileStatus::Harvested, Some(_)) => "outputs missing",
+            (status, _) => status.name(),
+        }
     }
 }
 
@@ -181,13 +210,15 @@ fn output_location(root: Option<String>, dir: Option<String>) -> Option<String> 
     }
 }
 
-/// The pid of a claim's holder (a row of host, pid) when it is a process of this
-/// host that has died, so its claim is stale at once; else -1, which no process has.
+/// The pid of a claim's holder (a row of `claimed_by_host`, `claimed_by_pid`) when
+/// it is a process of this host that has died, so its claim is stale at once; else
+/// -1, which no process has (also for a row that cannot be read: the claim then
+/// waits for its lease to run out, the safe side).
 fn dead_holder(holder: Option<sqlx::any::AnyRow>, host: &str) -> i64 {
     holder
         .and_then(|row| {
-            let h: Option<String> = row.get(0);
-            let p: Option<i64> = row.get(1);
+            let h: Option<String> = row.try_get("claimed_by_host").ok().flatten();
+            let p: Option<i64> = row.try_get("claimed_by_pid").ok().flatten();
             (h.as_deref() == Some(host)).then_some(p).flatten()
         })
         .filter(|&p| !crate::host::is_alive(p as i32))

@@ -83,12 +83,14 @@ impl Catalog {
             .await
             .map_err(self.err())?;
             if let Some(row) = row {
-                return Ok(match row.get::<Option<String>, _>(0) {
+                let content_hash: Option<String> =
+                    row.try_get("content_hash").map_err(self.err())?;
+                return Ok(match content_hash {
                     Some(content_hash) => ObjectClaim::Fetched { content_hash },
                     None => ObjectClaim::HeldElsewhere {
                         holder: Holder {
-                            host: row.get(1),
-                            pid: row.get(2),
+                            host: row.try_get("claimed_by_host").map_err(self.err())?,
+                            pid: row.try_get("claimed_by_pid").map_err(self.err())?,
                         },
                     },
                 });

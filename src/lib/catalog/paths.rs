@@ -20,6 +20,20 @@ pub struct KnownPath {
 /// Known paths by absolute path.
 pub type KnownPaths = HashMap<PathBuf, KnownPath>;
 
+/// A row of `path_identity`: its path, and what was known of it.
+pub(super) fn known_path(r: &sqlx::any::AnyRow) -> Result<(String, KnownPath), sqlx::Error> {
+    let known = KnownPath {
+        identity: FileIdentity {
+            size: r.try_get::<i64, _>("size_bytes")? as u64,
+            mtime_ns: r.try_get("mtime_ns")?,
+            ctime_ns: r.try_get("ctime_ns")?,
+            inode: r.try_get::<i64, _>("inode")? as u64,
+        },
+        content_hash: r.try_get("content_hash")?,
+    };
+    Ok((r.try_get("path")?, known))
+}
+
 impl Catalog {
     /// The paths at or below `root` (an absolute path) whose last content read is
     /// harvested at `output_schema_version`: one query, however many files it holds.
@@ -44,8 +58,9 @@ impl Catalog {
         let rows = sqlx::query(
             "SELECT i.path, i.size_bytes, i.mtime_ns, i.ctime_ns, i.inode, i.content_hash,
                  CAST((SELECT CASE WHEN f.status = 'harvested' AND f.output_schema_version = $3
+                                        AND f.superseded_by IS NULL
                                    THEN 1 ELSE 0 END
-                       FROM harvest_files f WHERE f.content_hash = i.content_hash) AS BIGINT)
+                       FROM harvest_files f WHERE f.content_hash = i.content_hash) AS BIGINT) AS is_current
              FROM path_identity i
              WHERE i.path = $1 OR i.path LIKE $2 ESCAPE '\\'",
         )
@@ -55,23 +70,16 @@ impl Catalog {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err())?;
-        Ok(rows
-            .iter()
-            .filter(|r| r.get::<Option<i64>, _>(6) == Some(1))
-            .map(|r| {
-                let path: String = r.get(0);
-                let known = KnownPath {
-                    identity: FileIdentity {
-                        size: r.get::<i64, _>(1) as u64,
-                        mtime_ns: r.get(2),
-                        ctime_ns: r.get(3),
-                        inode: r.get::<i64, _>(4) as u64,
-                    },
-                    content_hash: r.get(5),
-                };
-                (PathBuf::from(path), known)
-            })
-            .collect())
+        let mut known = KnownPaths::new();
+        for r in &rows {
+            let current: Option<i64> = r.try_get("is_current").map_err(self.err())?;
+            if current != Some(1) {
+                continue;
+            }
+            let (path, entry) = known_path(r).map_err(self.err())?;
+            known.insert(PathBuf::from(path), entry);
+        }
+        Ok(known)
     }
 
     /// Remembers that `path` (absolute) had `identity` when it was read and held

@@ -9,6 +9,31 @@ use crate::model::labels::CELL_LABEL;
 use crate::model::report::{Report, RunEntry};
 use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
 
+/// A row of [`Catalog::FILE_COLUMNS`] as a record, with the paths it was seen at.
+fn file_record(r: &AnyRow, paths: Vec<String>) -> Result<FileRecord, sqlx::Error> {
+    Ok(FileRecord {
+        content_hash: r.try_get("content_hash")?,
+        source_path: r.try_get("source_path")?,
+        size_bytes: r.try_get("size_bytes")?,
+        status: FileStatus::parse(&r.try_get::<String, _>("status")?),
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        tool_version: r.try_get("tool_version")?,
+        output_schema_version: r.try_get("output_schema_version")?,
+        output_dir: output_location(r.try_get("output_root")?, r.try_get("output_dir")?),
+        rows_read: r.try_get("rows_read")?,
+        rows_kept: r.try_get("rows_kept")?,
+        runs: r.try_get("runs")?,
+        updated_at: r.try_get("updated_at")?,
+        outputs_missing_since: r.try_get("outputs_missing_since")?,
+        superseded_by: r.try_get("superseded_by")?,
+        superseded_reason: r.try_get("superseded_reason")?,
+        paths,
+    })
+}
+
 impl Catalog {
     /// Every harvested content made by an older output version: each one's recorded
     /// paths, the most recently seen first.
@@ -27,7 +52,8 @@ impl Catalog {
         .map_err(self.err())?;
         let mut sources: Vec<(String, Vec<String>)> = Vec::new();
         for row in &rows {
-            let (hash, path): (String, String) = (row.get(0), row.get(1));
+            let hash: String = row.try_get("content_hash").map_err(self.err())?;
+            let path: String = row.try_get("path").map_err(self.err())?;
             match sources.last_mut() {
                 Some((last, paths)) if *last == hash => paths.push(path),
                 _ => sources.push((hash, vec![path])),
@@ -48,42 +74,30 @@ impl Catalog {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err())?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.iter()
+            .map(|r| Ok((r.try_get("content_hash")?, r.try_get("size_bytes")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.err())
     }
 
     const FILE_COLUMNS: &'static str = "content_hash, source_path, size_bytes, status, attempts, last_error, started_at,
-        finished_at, tool_version, output_schema_version, output_dir, rows_read, rows_kept, runs, updated_at, output_root";
+        finished_at, tool_version, output_schema_version, output_dir, rows_read, rows_kept, runs, updated_at, output_root,
+        outputs_missing_since, superseded_by, superseded_reason";
 
     async fn records(&self, rows: Vec<AnyRow>) -> Result<Vec<FileRecord>, CatalogError> {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let content_hash: String = r.get(0);
+            let content_hash: String = r.try_get("content_hash").map_err(self.err())?;
             let paths = sqlx::query("SELECT path FROM harvest_paths WHERE content_hash = $1 ORDER BY first_seen_at, path")
                 .bind(&content_hash)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.err())?
                 .iter()
-                .map(|p| p.get(0))
-                .collect();
-            out.push(FileRecord {
-                content_hash,
-                source_path: r.get(1),
-                size_bytes: r.get(2),
-                status: FileStatus::parse(&r.get::<String, _>(3)),
-                attempts: r.get(4),
-                last_error: r.get(5),
-                started_at: r.get(6),
-                finished_at: r.get(7),
-                tool_version: r.get(8),
-                output_schema_version: r.get(9),
-                output_dir: output_location(r.get(15), r.get(10)),
-                rows_read: r.get(11),
-                rows_kept: r.get(12),
-                runs: r.get(13),
-                updated_at: r.get(14),
-                paths,
-            });
+                .map(|p| p.try_get("path"))
+                .collect::<Result<_, _>>()
+                .map_err(self.err())?;
+            out.push(file_record(&r, paths).map_err(self.err())?);
         }
         Ok(out)
     }
@@ -126,13 +140,13 @@ impl Catalog {
     /// many it left out.
     pub async fn count_where(&self, filter: &ListFilter) -> Result<i64, CatalogError> {
         let (conditions, parameters) = self.filter_conditions(filter, 2);
-        let sql = format!("SELECT COUNT(*) FROM harvest_files WHERE {conditions}");
+        let sql = format!("SELECT COUNT(*) AS files FROM harvest_files WHERE {conditions}");
         let mut query = sqlx::query(&sql).bind(filter.status.map_or("", FileStatus::name));
         for parameter in parameters {
             query = query.bind(parameter);
         }
         let row = query.fetch_one(&self.pool).await.map_err(self.err())?;
-        Ok(row.get(0))
+        row.try_get("files").map_err(self.err())
     }
 
     /// The SQL condition of `filter` over `harvest_files`: `$1` is the status, and
@@ -205,9 +219,12 @@ impl Catalog {
             .fetch_optional(&self.pool)
             .await
             .map_err(self.err())?;
-        Ok(row
-            .and_then(|r| r.get::<Option<String>, _>(0))
-            .and_then(|json| serde_json::from_str(&json).ok()))
+        let json: Option<String> = row
+            .map(|r| r.try_get("report"))
+            .transpose()
+            .map_err(self.err())?
+            .flatten();
+        Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
     /// The statistics stored for a content, as report entries.
@@ -226,8 +243,7 @@ impl Catalog {
             .map(|row| {
                 let values = RUN_STATS_COLUMNS
                     .iter()
-                    .enumerate()
-                    .map(|(i, column)| stat_value(row, i, column.kind))
+                    .map(|column| stat_value(row, column.sql, column.kind))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| classify(&self.location, e))?;
                 Ok(RunStats::from_values(values))
@@ -249,22 +265,22 @@ pub struct ListFilter {
     pub since: Option<String>,
 }
 
-/// Column `i` of a run-statistics row, typed by `kind`.
-fn stat_value(row: &AnyRow, i: usize, kind: StatKind) -> Result<StatValue, sqlx::Error> {
+/// Column `name` of a run-statistics row, typed by `kind`.
+fn stat_value(row: &AnyRow, name: &str, kind: StatKind) -> Result<StatValue, sqlx::Error> {
     let malformed = |what: &str| sqlx::Error::ColumnDecode {
-        index: i.to_string(),
+        index: name.to_string(),
         source: format!("not {what}").into(),
     };
     Ok(match kind {
         StatKind::RunId | StatKind::Instant => {
-            let text: String = row.try_get(i)?;
+            let text: String = row.try_get(name)?;
             StatValue::from_text(kind, &text).ok_or_else(|| malformed("a run id or an instant"))?
         }
         StatKind::Robot => StatValue::Robot(
-            u8::try_from(row.try_get::<i64, _>(i)?).map_err(|_| malformed("a robot id"))?,
+            u8::try_from(row.try_get::<i64, _>(name)?).map_err(|_| malformed("a robot id"))?,
         ),
-        StatKind::Text => StatValue::Text(row.try_get(i)?),
-        StatKind::Seconds | StatKind::Quantity => StatValue::Float(row.try_get(i)?),
-        StatKind::Count => StatValue::Count(row.try_get::<i64, _>(i)?.max(0) as u64),
+        StatKind::Text => StatValue::Text(row.try_get(name)?),
+        StatKind::Seconds | StatKind::Quantity => StatValue::Float(row.try_get(name)?),
+        StatKind::Count => StatValue::Count(row.try_get::<i64, _>(name)?.max(0) as u64),
     })
 }

@@ -2,6 +2,7 @@
 //! those of its folders, sorted), the sources the catalog says an older version
 //! harvested, this worker's shard of them, each once.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
@@ -15,6 +16,26 @@ use crate::text::{printable, printable_path};
 pub enum Input {
     File(PathBuf),
     Object(ListedObject),
+    /// A source a listing found but cannot read by its name: recorded as bad, so
+    /// the rest of the listing is still harvested.
+    Unreadable(UnreadableSource),
+}
+
+/// A source that cannot be read as it is named: a folder that cannot be listed for
+/// lack of permission or whose path is over the system's limit, an object key with
+/// `..`, `.` or empty segments. Its name is kept exactly, as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnreadableSource {
+    /// The path, or the object's `s3://` URL as a path.
+    pub location: PathBuf,
+    pub problem: String,
+}
+
+impl UnreadableSource {
+    /// The bad-file error it is recorded and reported with (65).
+    pub fn error(&self) -> HarvestError {
+        HarvestError::bad_file(&self.location, &self.problem)
+    }
 }
 
 impl Input {
@@ -23,6 +44,7 @@ impl Input {
         match self {
             Input::File(path) => path.clone(),
             Input::Object(object) => object.url.as_path(),
+            Input::Unreadable(source) => source.location.clone(),
         }
     }
 }
@@ -58,15 +80,22 @@ impl InputSelection {
     }
 }
 
-/// What a job takes: the files, sorted and each once; the paths given that could
-/// not be taken whole (a directory that does not exist or cannot be listed); and
-/// the catalog's error if the outdated sources could not be listed. The files found
-/// are taken whatever else failed.
+/// What a job takes: the files, sorted and each once; the sources found that
+/// cannot be read by their names; the paths given that could not be taken whole (a
+/// directory that does not exist or cannot be listed, an I/O error listing a folder
+/// below one); and the catalog's error if the outdated sources could not be listed.
+/// The files found are taken whatever else failed.
 #[derive(Debug, Default)]
 pub struct Inputs {
     pub files: Vec<PathBuf>,
     /// Objects listed under the `s3://` locations given, sorted by URL.
     pub objects: Vec<ListedObject>,
+    /// Sorted by location, each once.
+    pub unreadable: Vec<UnreadableSource>,
+    /// The files and objects given by themselves rather than found by listing: a
+    /// known failure of one of them still fails the job (see
+    /// [`crate::jobs::FileOutcome::exit_code_when_listed`]).
+    pub named: BTreeSet<PathBuf>,
     pub unlisted: Vec<HarvestError>,
     pub catalog_error: Option<CatalogError>,
 }
@@ -83,7 +112,14 @@ pub async fn gather_inputs(
     for root in &selection.paths {
         if is_remote(root) {
             match list_objects(root, selection, stores).await {
-                Ok(objects) => inputs.objects.extend(objects),
+                Ok(objects) => {
+                    if let [object] = objects.as_slice() {
+                        if object.url.as_path() == *root {
+                            inputs.named.insert(root.clone());
+                        }
+                    }
+                    inputs.objects.extend(objects)
+                }
                 Err(e) => inputs.unlisted.push(e),
             }
             continue;
@@ -91,13 +127,26 @@ pub async fn gather_inputs(
         let missing = std::fs::symlink_metadata(root).is_err();
         if root.is_dir() || (missing && InputFormat::from_extension(root).is_none()) {
             match logs_in_dir(root, &selection.listing) {
-                Ok(found) => inputs
-                    .files
-                    .extend(found.into_iter().filter(|p| selection.in_shard(root, p))),
+                Ok(found) => {
+                    inputs.files.extend(
+                        found
+                            .files
+                            .into_iter()
+                            .filter(|p| selection.in_shard(root, p)),
+                    );
+                    inputs.unreadable.extend(
+                        found
+                            .unreadable
+                            .into_iter()
+                            .filter(|s| selection.in_shard(root, &s.location)),
+                    );
+                    inputs.unlisted.extend(found.errors);
+                }
                 Err(e) => inputs.unlisted.push(unlistable(root, e)),
             }
         } else if selection.in_shard(root, root) {
             inputs.files.push(root.clone());
+            inputs.named.insert(root.clone());
         }
     }
     if selection.outdated {
@@ -134,15 +183,19 @@ pub async fn gather_inputs(
     inputs.files.dedup();
     inputs.objects.sort_by(|a, b| a.url.cmp(&b.url));
     inputs.objects.dedup_by(|a, b| a.url == b.url);
+    inputs.unreadable.sort();
+    inputs.unreadable.dedup_by(|a, b| a.location == b.location);
     inputs
 }
 
-/// The job's inputs in the order they are harvested: files, then objects.
+/// The job's inputs in the order they are harvested: files, then objects, then the
+/// sources that cannot be read.
 impl Inputs {
     pub fn into_list(self) -> Vec<Input> {
         let files = self.files.into_iter().map(Input::File);
         files
             .chain(self.objects.into_iter().map(Input::Object))
+            .chain(self.unreadable.into_iter().map(Input::Unreadable))
             .collect()
     }
 }
@@ -263,10 +316,23 @@ pub fn is_candidate_log(path: &Path) -> bool {
         && InputFormat::from_extension(path).is_some()
 }
 
-/// The logs in `dir` and its folders as `listing` says, sorted by path. An error
-/// listing `dir` itself is returned; a folder below it that cannot be listed is
-/// logged and left out.
-pub fn logs_in_dir(dir: &Path, listing: &Listing) -> std::io::Result<Vec<PathBuf>> {
+/// What a directory's listing found.
+#[derive(Debug, Default)]
+pub struct DirLogs {
+    /// The logs, sorted by path.
+    pub files: Vec<PathBuf>,
+    /// Folders (or entries) below the directory that no retry will list: denied
+    /// to this user, or named by a path over the system's limit. Each is a bad
+    /// source of its own, so that its logs are not silently missing.
+    pub unreadable: Vec<UnreadableSource>,
+    /// Other errors listing a folder below it (an I/O error): worth a retry (75).
+    pub errors: Vec<HarvestError>,
+}
+
+/// The logs in `dir` and its folders as `listing` says. An error listing `dir`
+/// itself is returned; what cannot be listed below it is told apart in the
+/// [`DirLogs`], and the rest of the directory is still listed.
+pub fn logs_in_dir(dir: &Path, listing: &Listing) -> std::io::Result<DirLogs> {
     std::fs::read_dir(dir)?;
     let skip: Vec<PathBuf> = listing
         .skip
@@ -282,21 +348,49 @@ pub fn logs_in_dir(dir: &Path, listing: &Listing) -> std::io::Result<Vec<PathBuf
                 || !(entry.file_name().to_string_lossy().starts_with('.')
                     || std::fs::canonicalize(entry.path()).is_ok_and(|p| skip.contains(&p)))
         });
-    let mut files = Vec::new();
+    let mut found = DirLogs::default();
     for entry in walk {
         match entry {
             Ok(entry) if !entry.file_type().is_dir() && is_candidate_log(entry.path()) => {
-                files.push(entry.into_path())
+                found.files.push(entry.into_path())
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(
-                dir = %printable_path(e.path().unwrap_or(dir)),
-                "cannot list: {e}"
-            ),
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                let io = e.io_error();
+                match io.and_then(unreadable_problem) {
+                    Some(problem) => found.unreadable.push(UnreadableSource {
+                        location: path,
+                        problem: problem.to_string(),
+                    }),
+                    None => found.errors.push(HarvestError::io(
+                        path,
+                        "cannot list the folder",
+                        e.into_io_error()
+                            .unwrap_or_else(|| std::io::Error::other("a loop of links")),
+                    )),
+                }
+            }
         }
     }
-    files.sort();
-    Ok(files)
+    found.files.sort();
+    found.unreadable.sort();
+    Ok(found)
+}
+
+/// Why a folder cannot be listed for good, if that is the error: permission is
+/// denied, or its path is longer than the system takes. A retry fails the same
+/// way; any other error may pass.
+fn unreadable_problem(e: &std::io::Error) -> Option<&'static str> {
+    match e.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => {
+            Some("a folder that cannot be listed (permission denied): its logs are not harvested")
+        }
+        Some(libc::ENAMETOOLONG) => Some(
+            "a path too long to list (over the system's limit): the logs below it are not harvested",
+        ),
+        _ => None,
+    }
 }
 
 /// What a file is sharded by: its path below the root it was found under, or its

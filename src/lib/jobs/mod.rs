@@ -5,33 +5,38 @@
 //! Takes paths (see [`inputs`]) and a catalog; gives one [`FileOutcome`] per file
 //! and a [`JobSummary`] whose exit code a scheduler can act on.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{
-    Catalog, Claim, ClaimOutcome, ClaimPolicy, CompletedHarvest, Holder, KnownPath, KnownPaths,
-    SeenFile,
+    Catalog, Claim, ClaimOutcome, ClaimPolicy, Holder, KnownPath, KnownPaths, SeenFile,
 };
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
 use crate::model::labels::Labels;
-use crate::model::report::{Revision, StageTime};
-use crate::model::schema::{InputFormat, OUTPUT_SCHEMA_VERSION};
-use crate::pipeline::{panic_message, write, HarvestOptions, Harvested};
+use crate::model::report::StageTime;
+use crate::model::schema::OUTPUT_SCHEMA_VERSION;
+use crate::pipeline::{panic_message, HarvestOptions};
 use crate::storage::remote::{is_remote, ObjectStores, RemoteRoot};
-use crate::storage::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
+use crate::storage::{
+    absolute, is_broken_link, is_name_too_long, path_key, FileIdentity, SourceFile,
+};
 use crate::text::printable_path;
 
+mod claimed;
 pub mod inputs;
 mod lease;
 mod objects;
 mod publish;
+mod repair;
+mod sources;
 pub mod watch;
 
+use claimed::harvest_claimed;
 pub use inputs::Input;
-use lease::{Lease, Lost};
-use publish::output_of;
 pub use publish::publish_pending;
+pub use repair::{check_outputs, repair_outputs, Broken, Repair};
 
 /// Everything a job needs besides the files.
 #[derive(Debug, Clone)]
@@ -151,6 +156,7 @@ pub enum FileOutcome {
 }
 
 impl FileOutcome {
+    /// What this outcome says to the caller that named the file.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             FileOutcome::Harvested { .. }
@@ -159,6 +165,21 @@ impl FileOutcome {
             | FileOutcome::HeldElsewhere { .. } => ExitCode::Success,
             FileOutcome::FailedBefore { kind, .. } => kind.exit_code(),
             FileOutcome::Failed { error, .. } => error.exit_code(),
+        }
+    }
+
+    /// What this outcome says of a run that found the file by listing a directory
+    /// or a prefix: the exit code speaks of what this run did, so a content already
+    /// recorded as bad (at this path or another) is history, not news, and reruns
+    /// settle. A harvester bug keeps failing (70) until `--retry-failed` or a new
+    /// version, as a file named alone does.
+    pub fn exit_code_when_listed(&self) -> ExitCode {
+        match self {
+            FileOutcome::FailedBefore {
+                kind: FailureKind::BadFile,
+                ..
+            } => ExitCode::Success,
+            outcome => outcome.exit_code(),
         }
     }
 }
@@ -181,8 +202,10 @@ pub async fn harvest_file(
     let read_path = path.to_path_buf();
     let source = match tokio::task::spawn_blocking(move || SourceFile::read(&read_path)).await {
         Ok(Ok(source)) => Arc::new(source),
-        Ok(Err(error @ HarvestError::BadFile { .. })) if is_broken_link(path) => {
-            return record_broken_link(catalog, path, error, options).await
+        Ok(Err(error @ HarvestError::BadFile { .. }))
+            if is_broken_link(path) || is_name_too_long(path) =>
+        {
+            return record_by_path(catalog, path, error, options).await
         }
         Ok(Err(error)) => {
             return FileOutcome::Failed {
@@ -204,18 +227,31 @@ pub async fn harvest_file(
         labels: &labels,
         size_bytes: source.size(),
     };
-    match claim_content(catalog, &seen, source.identity, options).await {
+    match claim_content(
+        catalog,
+        &seen,
+        source.identity,
+        Some(&source.bytes),
+        options,
+    )
+    .await
+    {
         Ok(claim) => harvest_claimed(catalog, source, labels, claim, options).await,
         Err(outcome) => outcome,
     }
 }
 
 /// Claims a content seen under a path for this worker; any other outcome is the
-/// file's outcome (a content already harvested also remembers the path's identity).
+/// file's outcome. A content already harvested (at another source) retires the
+/// content the path held before, which needs its `bytes` (to tell a log that grew);
+/// without them (an object whose content is known from an earlier fetch, which
+/// settled its source then) nothing is retired. Then the path's identity is
+/// remembered, unless the retirement failed: the next rescan reads it again.
 pub(super) async fn claim_content(
     catalog: &Catalog,
     seen: &SeenFile<'_>,
     identity: Option<FileIdentity>,
+    bytes: Option<&[u8]>,
     options: &JobOptions,
 ) -> Result<Claim, FileOutcome> {
     let hash = seen.content_hash.to_string();
@@ -225,7 +261,14 @@ pub(super) async fn claim_content(
     {
         Ok(ClaimOutcome::Acquired(claim)) => Ok(claim),
         Ok(ClaimOutcome::AlreadyHarvested { output_dir, .. }) => {
-            remember(catalog, Path::new(seen.path), identity, &hash).await;
+            let path = Path::new(seen.path);
+            let retired = match bytes {
+                Some(bytes) => sources::retire_previous(catalog, path, &hash, bytes, options).await,
+                None => true,
+            };
+            if retired {
+                remember(catalog, path, identity, &hash).await;
+            }
             Err(FileOutcome::AlreadyHarvested {
                 content_hash: hash,
                 output_dir,
@@ -247,184 +290,9 @@ pub(super) async fn claim_content(
     }
 }
 
-/// Harvests a source whose content this worker has claimed, renewing the claim
-/// while it works, and records the result: the harvest and its dataset files
-/// committed then published, or the failure. A claim taken over by another worker
-/// ends the work: nothing more is written, and the file is held elsewhere.
-pub(super) async fn harvest_claimed(
-    catalog: &Catalog,
-    source: Arc<SourceFile>,
-    labels: Labels,
-    claim: Claim,
-    options: &JobOptions,
-) -> FileOutcome {
-    let lease = Lease::new(catalog, &claim, options.lease);
-    match make_outputs(catalog, &source, &labels, options, &lease).await {
-        Ok(harvested) => record(catalog, &source, &labels, &claim, harvested, options).await,
-        Err(Unmade::Failed(error)) => fail(catalog, &claim, error).await,
-        Err(Unmade::Lost) => taken_over(catalog, &claim).await,
-    }
-}
-
-/// Why a claimed content's outputs were not made.
-enum Unmade {
-    Failed(HarvestError),
-    Lost,
-}
-
-impl From<Lost> for Unmade {
-    fn from(_: Lost) -> Unmade {
-        Unmade::Lost
-    }
-}
-
-/// Writes a claimed content's outputs and moves them into place (then uploads
-/// them, for an object store), renewing the claim throughout and once more before
-/// each step that cannot be undone.
-async fn make_outputs(
-    catalog: &Catalog,
-    source: &Arc<SourceFile>,
-    labels: &Labels,
-    options: &JobOptions,
-    lease: &Lease<'_>,
-) -> Result<Harvested, Unmade> {
-    // Outputs bound for an object store are written to a local scratch root first.
-    let scratch = match &options.remote_out {
-        Some(_) => Some(
-            tempfile::Builder::new()
-                .prefix("harvest-")
-                .tempdir()
-                .map_err(|e| {
-                    let temp = std::env::temp_dir();
-                    Unmade::Failed(HarvestError::io(
-                        temp,
-                        "cannot create a scratch directory",
-                        e,
-                    ))
-                })?,
-        ),
-        None => None,
-    };
-    if let Some(error) = copy_in_progress(source, options.settle) {
-        return Err(Unmade::Failed(error));
-    }
-    let supersedes = earlier_revision(catalog, source).await;
-    let mut harvest_options = options.harvest.clone();
-    if let Some(scratch) = &scratch {
-        harvest_options.out_root = scratch.path().to_path_buf();
-    }
-    let (work_source, work_labels) = (Arc::clone(source), labels.clone());
-    let work = tokio::task::spawn_blocking(move || {
-        write(&work_source, &harvest_options, supersedes, &work_labels)
-    });
-    let written = lease
-        .hold(work)
-        .await?
-        .unwrap_or_else(|join| Err(aborted(&source.path, join)))
-        .map_err(|error| Unmade::Failed(still_being_written(source, error)))?;
-    lease.confirm().await?;
-    let commit = tokio::task::spawn_blocking(move || written.commit());
-    let mut harvested = lease
-        .hold(commit)
-        .await?
-        .unwrap_or_else(|join| Err(aborted(&source.path, join)))
-        .map_err(Unmade::Failed)?;
-    if let (Some(remote), Some(scratch)) = (&options.remote_out, &scratch) {
-        lease.confirm().await?;
-        let stop = lease.stop();
-        let upload = remote.upload(
-            scratch.path(),
-            &harvested.output_dir,
-            &source.content_hash,
-            &harvested.dataset_files,
-            &stop,
-        );
-        harvested.output_dir = lease.hold(upload).await?.map_err(Unmade::Failed)?;
-    }
-    Ok(harvested)
-}
-
-/// Commits a harvest whose outputs are in place, then publishes its dataset files.
-/// A publication that fails after its retries leaves them pending for the next
-/// job, and the file failed for now (the catalog keeps the harvest).
-async fn record(
-    catalog: &Catalog,
-    source: &SourceFile,
-    labels: &Labels,
-    claim: &Claim,
-    harvested: Harvested,
-    options: &JobOptions,
-) -> FileOutcome {
-    let hash = source.content_hash.clone();
-    let completed = CompletedHarvest {
-        output_dir: &harvested.output_dir,
-        report: &harvested.report,
-        stats: &harvested.stats,
-        labels,
-        dataset_files: &harvested.dataset_files,
-    };
-    let obsolete = match catalog.complete(claim, &completed).await {
-        Ok(Some(obsolete)) => obsolete,
-        // Our lease ran out and another worker took over; its outputs are the
-        // same, and it publishes them.
-        Ok(None) => return taken_over(catalog, claim).await,
-        Err(e) => {
-            return FileOutcome::Failed {
-                content_hash: Some(hash),
-                error: e.into(),
-            }
-        }
-    };
-    remember(catalog, &source.path, source.identity, &hash).await;
-    let published = output_of(options)
-        .publish(&hash, &harvested.dataset_files, &obsolete)
-        .await;
-    if let Err(error) = published {
-        return FileOutcome::Failed {
-            content_hash: Some(hash),
-            error,
-        };
-    }
-    FileOutcome::Harvested {
-        output_dir: harvested.output_dir,
-        content_hash: hash,
-        rows_read: harvested.report.rows.read,
-        rows_kept: harvested.report.rows.kept,
-        runs: harvested.report.coverage.len(),
-        stages: harvested.report.stages,
-    }
-}
-
-/// The outcome of a claim another worker took over: held elsewhere, by the worker
-/// that holds the claim now or has harvested the file.
-async fn taken_over(catalog: &Catalog, claim: &Claim) -> FileOutcome {
-    let holder = catalog
-        .holder(&claim.content_hash)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(content_hash = claim.content_hash, error = %e, "could not look up who took the claim over");
-            None
-        });
-    FileOutcome::HeldElsewhere {
-        content_hash: Some(claim.content_hash.clone()),
-        holder,
-    }
-}
-
-/// Records a claimed content's failure (a failure to record it only delays a retry).
-pub(super) async fn fail(catalog: &Catalog, claim: &Claim, error: HarvestError) -> FileOutcome {
-    if let Err(e) = catalog.fail(claim, &error.to_string(), error.kind()).await {
-        tracing::warn!(content_hash = claim.content_hash, error = %e, "could not record the failure");
-    }
-    FileOutcome::Failed {
-        content_hash: Some(claim.content_hash.clone()),
-        error,
-    }
-}
-
 /// Records the identity a path had when it was read, so a later scan can skip it
 /// while it stays the same. A failure costs only that skip.
-async fn remember(
+pub(super) async fn remember(
     catalog: &Catalog,
     path: &Path,
     identity: Option<FileIdentity>,
@@ -438,75 +306,11 @@ async fn remember(
     }
 }
 
-/// A file that looks cut short and was modified recently is a copy in progress,
-/// worth a retry (75) rather than a verdict or a harvest of its first part: a
-/// Parquet file without its footer modified less than `settle` ago, or a CSV whose
-/// last line has no line end modified less than
-/// [`SourceFile::CSV_AT_REST_SETTLES`] × `settle` ago. Older, the Parquet file is
-/// truncated for good (a bad file) and the CSV is harvested as it is.
-fn copy_in_progress(source: &SourceFile, settle: Duration) -> Option<HarvestError> {
-    let unfinished = if source.is_parquet_without_footer() && source.modified_within(settle) {
-        "its Parquet footer is not written yet"
-    } else if source.is_csv_without_line_end()
-        && source.modified_within(settle * SourceFile::CSV_AT_REST_SETTLES)
-    {
-        "its last line has no line end yet"
-    } else {
-        return None;
-    };
-    Some(HarvestError::io(
-        &source.path,
-        "the file is still being written",
-        std::io::Error::other(unfinished),
-    ))
-}
-
-/// The shorter revision of a CSV harvested before under the same path whose bytes
-/// begin this one: the file grew after it was harvested (a copy or a log still being
-/// appended to). Nothing for other formats, or when the catalog cannot say.
-async fn earlier_revision(catalog: &Catalog, source: &SourceFile) -> Option<Revision> {
-    if InputFormat::from_extension(&source.path) != Some(InputFormat::Csv) {
-        return None;
-    }
-    let known = match catalog
-        .harvested_at(&source.path.display().to_string())
-        .await
-    {
-        Ok(known) => known,
-        Err(e) => {
-            tracing::warn!(file = %printable_path(&source.path), error = %e, "could not look up earlier revisions");
-            return None;
-        }
-    };
-    known.into_iter().find_map(|(content_hash, size)| {
-        let size = usize::try_from(size).ok()?;
-        (size > 0
-            && size < source.bytes.len()
-            && blake3::hash(&source.bytes[..size]).to_hex().as_str() == content_hash)
-            .then_some(Revision {
-                content_hash,
-                size_bytes: size as u64,
-            })
-    })
-}
-
-/// A file that fails to parse and has grown or changed since it was read is a copy
-/// in progress: the failure is worth a retry, not a verdict on the file.
-fn still_being_written(source: &SourceFile, error: HarvestError) -> HarvestError {
-    match error {
-        HarvestError::BadFile { path, problem } if source.changed_since_read() => HarvestError::io(
-            path,
-            "the file is still being written",
-            std::io::Error::other(problem),
-        ),
-        error => error,
-    }
-}
-
-/// A symbolic link that cannot be followed has no content to hash: it is recorded
-/// as failed under its path's key ([`path_key`]), so the catalog lists it and a
-/// later trigger exits as this one did.
-async fn record_broken_link(
+/// A source with no content to hash (a symbolic link that cannot be followed, a
+/// path over the system's limit, a folder that cannot be listed, an object key no
+/// request can name) is recorded as failed under its path's key ([`path_key`]), so
+/// the catalog lists it by its exact name and a later trigger exits as this one did.
+async fn record_by_path(
     catalog: &Catalog,
     path: &Path,
     error: HarvestError,
@@ -576,7 +380,10 @@ pub(super) fn aborted(path: &Path, join: tokio::task::JoinError) -> HarvestError
 pub struct JobSummary {
     pub harvested: usize,
     pub skipped: usize,
+    /// Failed in this run.
     pub failed: usize,
+    /// Recorded as failed by an earlier run, and not tried again.
+    pub failed_before: usize,
     pub exit: ExitCode,
 }
 
@@ -586,27 +393,45 @@ impl Default for JobSummary {
             harvested: 0,
             skipped: 0,
             failed: 0,
+            failed_before: 0,
             exit: ExitCode::Success,
         }
     }
 }
 
 impl JobSummary {
-    /// Counts one file's outcome and folds in its exit code.
-    pub fn add(&mut self, outcome: &FileOutcome) {
-        self.exit = self.exit.worst(outcome.exit_code());
+    /// Counts one file's outcome and folds in its exit code: the code of a named
+    /// file, or of one found by listing (see [`FileOutcome::exit_code_when_listed`]).
+    pub fn add(&mut self, outcome: &FileOutcome, named: bool) {
+        let exit = if named {
+            outcome.exit_code()
+        } else {
+            outcome.exit_code_when_listed()
+        };
+        self.exit = self.exit.worst(exit);
         match outcome {
             FileOutcome::Harvested { .. } => self.harvested += 1,
             FileOutcome::AlreadyHarvested { .. }
             | FileOutcome::Unchanged { .. }
             | FileOutcome::HeldElsewhere { .. } => self.skipped += 1,
-            FileOutcome::FailedBefore { .. } | FileOutcome::Failed { .. } => self.failed += 1,
+            FileOutcome::FailedBefore { .. } => self.failed_before += 1,
+            FileOutcome::Failed { .. } => self.failed += 1,
         }
+    }
+
+    /// Adds the counts of `other` (a watch's pass) to these; the exit code is left
+    /// to the caller.
+    pub fn count(&mut self, other: &JobSummary) {
+        self.harvested += other.harvested;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.failed_before += other.failed_before;
     }
 }
 
 /// Harvests `inputs` with at most `jobs` at a time, calling `on_done` with each
-/// one's location as it ends.
+/// one's location as it ends. `named` holds the locations given by themselves (not
+/// found by listing), whose known failures still fail the job.
 ///
 /// Once the catalog stops answering, the files not yet started fail at once with
 /// the same retryable error instead of each waiting for the database.
@@ -615,6 +440,7 @@ pub async fn harvest_files(
     inputs: Vec<Input>,
     options: &JobOptions,
     known: &KnownPaths,
+    named: &BTreeSet<PathBuf>,
     jobs: usize,
     mut on_done: impl FnMut(&Path, &FileOutcome),
 ) -> JobSummary {
@@ -643,6 +469,9 @@ pub async fn harvest_files(
                         let known = known.get(&object.url.as_path());
                         objects::harvest_object(catalog, object, options, known).await
                     }
+                    Input::Unreadable(source) => {
+                        record_by_path(catalog, &source.location, source.error(), options).await
+                    }
                 },
             };
             if let FileOutcome::Failed {
@@ -658,7 +487,7 @@ pub async fn harvest_files(
         })
         .buffer_unordered(jobs.max(1));
     while let Some((path, outcome)) = results.next().await {
-        summary.add(&outcome);
+        summary.add(&outcome, named.contains(&path));
         on_done(&path, &outcome);
     }
     summary
@@ -689,19 +518,50 @@ mod tests {
             kind,
         };
         let mut summary = JobSummary::default();
-        summary.add(&FileOutcome::AlreadyHarvested {
-            content_hash: "h".into(),
-            output_dir: None,
-        });
+        summary.add(
+            &FileOutcome::AlreadyHarvested {
+                content_hash: "h".into(),
+                output_dir: None,
+            },
+            true,
+        );
         assert_eq!(summary.exit, ExitCode::Success);
-        summary.add(&failed(FailureKind::BadFile));
+        summary.add(&failed(FailureKind::BadFile), true);
         assert_eq!(summary.exit, ExitCode::BadFile);
-        summary.add(&failed(FailureKind::Internal));
+        summary.add(&failed(FailureKind::Internal), true);
         assert_eq!(summary.exit, ExitCode::Internal);
-        summary.add(&failed(FailureKind::BadFile));
+        summary.add(&failed(FailureKind::BadFile), true);
         assert_eq!(summary.exit, ExitCode::Internal);
-        summary.add(&failed(FailureKind::Retryable));
+        summary.add(&failed(FailureKind::Retryable), true);
         assert_eq!(summary.exit, ExitCode::RetryLater);
-        assert_eq!((summary.skipped, summary.failed), (1, 4));
+        assert_eq!((summary.skipped, summary.failed_before), (1, 4));
+    }
+
+    #[test]
+    fn a_known_bad_file_found_by_listing_does_not_fail_the_job_but_a_bug_does() {
+        let failed_before = |kind| FileOutcome::FailedBefore {
+            content_hash: "h".into(),
+            last_error: "e".into(),
+            kind,
+        };
+        let mut summary = JobSummary::default();
+        summary.add(&failed_before(FailureKind::BadFile), false);
+        assert_eq!(summary.exit, ExitCode::Success);
+        assert_eq!((summary.failed, summary.failed_before), (0, 1));
+        summary.add(
+            &FileOutcome::Failed {
+                content_hash: None,
+                error: HarvestError::bad_file("new.csv", "no rows"),
+            },
+            false,
+        );
+        assert_eq!(
+            summary.exit,
+            ExitCode::BadFile,
+            "a new failure fails the job"
+        );
+        summary.add(&failed_before(FailureKind::Internal), false);
+        assert_eq!(summary.exit, ExitCode::Internal);
+        assert_eq!((summary.failed, summary.failed_before), (1, 2));
     }
 }

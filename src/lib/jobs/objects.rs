@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::claimed::{fail, harvest_claimed, taken_over};
 use super::lease::{Lease, Lost};
-use super::{claim_content, harvest_claimed, FileOutcome, JobOptions};
+use super::{claim_content, FileOutcome, JobOptions};
 use crate::catalog::{Catalog, Claim, KnownPath, ObjectClaim, SeenFile};
 use crate::error::{HarvestError, RemoteFailure};
 use crate::model::labels::Labels;
@@ -28,69 +29,103 @@ pub(super) async fn harvest_object(
             };
         }
     }
-    let url = object.url.to_string();
-    let version = object.version();
     let labels = options.labels_of(&object.url.as_path());
-    fn seen<'a>(
-        content_hash: &'a str,
-        url: &'a str,
-        labels: &'a Labels,
-        size: u64,
-    ) -> SeenFile<'a> {
-        SeenFile {
-            content_hash,
-            path: url,
-            labels,
-            size_bytes: size,
-        }
-    }
-    // A content claimed before the fetch: the object was fetched by an earlier
-    // worker, and its content is to be harvested (again).
-    let held = match catalog.claim_object(&url, &version, options.lease).await {
-        Ok(ObjectClaim::Acquired) => None,
-        Ok(ObjectClaim::HeldElsewhere { holder }) => {
-            return FileOutcome::HeldElsewhere {
-                content_hash: None,
-                holder: Some(holder),
-            }
-        }
-        Ok(ObjectClaim::Fetched { content_hash }) => {
-            match claim_content(
-                catalog,
-                &seen(&content_hash, &url, &labels, object.size),
-                Some(object.identity()),
-                options,
-            )
-            .await
-            {
-                Ok(claim) => Some(claim),
-                Err(outcome) => return outcome,
-            }
-        }
-        Err(e) => {
-            return FileOutcome::Failed {
-                content_hash: None,
-                error: e.into(),
-            }
-        }
+    let claimed = async {
+        let held = claim_before_fetch(catalog, object, &labels, options).await?;
+        let source = fetch_held(catalog, object, held.as_ref(), options).await?;
+        let claim = claim_after_fetch(catalog, object, &labels, held, &source, options).await?;
+        Ok((source, claim))
     };
+    match claimed.await {
+        Ok((source, claim)) => harvest_claimed(catalog, source, labels, claim, options).await,
+        Err(outcome) => outcome,
+    }
+}
 
-    let fetched = match &held {
+/// An object's content as seen under its URL.
+fn seen<'a>(
+    content_hash: &'a str,
+    url: &'a str,
+    labels: &'a Labels,
+    object: &ListedObject,
+) -> SeenFile<'a> {
+    SeenFile {
+        content_hash,
+        path: url,
+        labels,
+        size_bytes: object.size,
+    }
+}
+
+/// Claims the object before fetching it. A content claimed already (`Some`): the
+/// object was fetched by an earlier worker, and its content is to be harvested
+/// (again). Any other outcome of the claim is the object's.
+async fn claim_before_fetch(
+    catalog: &Catalog,
+    object: &ListedObject,
+    labels: &Labels,
+    options: &JobOptions,
+) -> Result<Option<Claim>, FileOutcome> {
+    let url = object.url.to_string();
+    match catalog
+        .claim_object(&url, &object.version(), options.lease)
+        .await
+    {
+        Ok(ObjectClaim::Acquired) => Ok(None),
+        Ok(ObjectClaim::HeldElsewhere { holder }) => Err(FileOutcome::HeldElsewhere {
+            content_hash: None,
+            holder: Some(holder),
+        }),
+        Ok(ObjectClaim::Fetched { content_hash }) => {
+            let seen = seen(&content_hash, &url, labels, object);
+            claim_content(catalog, &seen, Some(object.identity()), None, options)
+                .await
+                .map(Some)
+        }
+        Err(e) => Err(FileOutcome::Failed {
+            content_hash: None,
+            error: e.into(),
+        }),
+    }
+}
+
+/// Fetches the object, renewing the claim on its content when one is `held`.
+async fn fetch_held(
+    catalog: &Catalog,
+    object: &ListedObject,
+    held: Option<&Claim>,
+    options: &JobOptions,
+) -> Result<Arc<SourceFile>, FileOutcome> {
+    let fetched = match held {
         Some(claim) => {
             let lease = Lease::new(catalog, claim, options.lease);
             match lease.hold(fetch(options, object)).await {
                 Ok(fetched) => fetched,
-                Err(Lost) => return super::taken_over(catalog, claim).await,
+                Err(Lost) => return Err(taken_over(catalog, claim).await),
             }
         }
         None => fetch(options, object).await,
     };
-    let source = match fetched {
-        Ok(source) => Arc::new(source),
-        Err(error) => return fetch_failed(catalog, object, held.as_ref(), error).await,
-    };
-    let claim = match held {
-        Some(claim) if claim.content_hash == source.content_hash => claim,
+    match fetched {
+        Ok(source) => Ok(Arc::new(source)),
+        Err(error) => Err(fetch_failed(catalog, object, held, error).await),
+    }
+}
+
+/// The claim on the fetched content: the one `held` if the content is the one it
+/// expected, else the content claimed now (and the object recorded as fetched).
+async fn claim_after_fetch(
+    catalog: &Catalog,
+    object: &ListedObject,
+    labels: &Labels,
+    held: Option<Claim>,
+    source: &SourceFile,
+    options: &JobOptions,
+) -> Result<Claim, FileOutcome> {
+    let url = object.url.to_string();
+    let version = object.version();
+    match held {
+        Some(claim) if claim.content_hash == source.content_hash => Ok(claim),
         // Another content under the same version tag (a store without ETags, the
         // object rewritten within a second at the same size): the next trigger
         // takes the new content; the claim on the old one is given up as retryable.
@@ -108,13 +143,15 @@ pub(super) async fn harvest_object(
                         .into(),
                 failure: RemoteFailure::Unreachable,
             };
-            return super::fail(catalog, &claim, error).await;
+            Err(fail(catalog, &claim, error).await)
         }
         None => {
+            let seen = seen(&source.content_hash, &url, labels, object);
             let claimed = claim_content(
                 catalog,
-                &seen(&source.content_hash, &url, &labels, object.size),
+                &seen,
                 source.identity,
+                Some(&source.bytes),
                 options,
             )
             .await;
@@ -126,13 +163,9 @@ pub(super) async fn harvest_object(
             {
                 tracing::warn!(file = url, error = %e, "could not record the object as fetched");
             }
-            match claimed {
-                Ok(claim) => claim,
-                Err(outcome) => return outcome,
-            }
+            claimed
         }
-    };
-    harvest_claimed(catalog, source, labels, claim, options).await
+    }
 }
 
 /// Downloads an object whole into memory, once, timing it as the fetch stage.
@@ -157,7 +190,7 @@ async fn fetch_failed(
     error: HarvestError,
 ) -> FileOutcome {
     if let Some(claim) = held {
-        return super::fail(catalog, claim, error).await;
+        return fail(catalog, claim, error).await;
     }
     let url = object.url.to_string();
     if let Err(e) = catalog.release_object(&url, &object.version()).await {

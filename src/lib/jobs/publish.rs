@@ -74,6 +74,15 @@ impl Output<'_> {
         }
     }
 
+    /// Removes the published files of a content superseded without a harvest of
+    /// its own (its source now holds a content harvested before, elsewhere).
+    pub(super) async fn retire(&self, files: &[String]) -> Result<(), HarvestError> {
+        match self {
+            Output::Local(dataset) => dataset.remove(files),
+            Output::Remote(remote) => remote.remove(files).await,
+        }
+    }
+
     async fn discard(&self, content_hash: &str) -> Result<(), HarvestError> {
         match self {
             Output::Local(dataset) => {

@@ -8,23 +8,26 @@
 //! makes restarts harmless. SIGINT or SIGTERM stops the watch after the files being
 //! harvested.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, KnownPaths};
 use crate::error::ExitCode;
 use crate::jobs::inputs::{
     check_watched_dirs, list_objects, logs_in_dir, Input, InputSelection, WatchDirError,
 };
 use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
-use crate::jobs::{known_paths, publish_pending};
+use crate::jobs::{known_paths, publish_pending, repair_outputs};
 use crate::model::schema::InputFormat;
 use crate::storage::remote::is_remote;
 
 const POLL: Duration = Duration::from_millis(500);
+
+/// How often a watch checks that the outputs of what it harvested are in place.
+const REPAIR_EVERY: Duration = Duration::from_secs(60);
 
 /// How often a watched object-store prefix is listed.
 const REMOTE_POLL: Duration = Duration::from_secs(5);
@@ -105,71 +108,153 @@ pub async fn watch(
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(Arc::clone(&stop)).map_err(WatchError::Signals)?;
     tracing::info!(dirs = ?dirs, "watching for new logs");
-
-    // Paths harvested before this watch started are skipped while unchanged.
-    let known = known_paths(catalog, dirs, options).await;
-    let mut seen: HashMap<PathBuf, Sighting> = HashMap::new();
-    let mut summary = JobSummary::default();
-    // Files whose latest attempt failed for a retryable reason, and whether any
-    // attempt failed for an internal one.
-    let mut undone: HashSet<PathBuf> = HashSet::new();
-    let mut internal = false;
-    // Whether the latest publication of pending dataset files failed.
-    let mut unpublished = false;
-    let mut listed_remote: Option<Instant> = None;
+    let mut watch = Watch {
+        catalog,
+        selection,
+        options,
+        jobs: jobs.max(1),
+        on_done,
+        // Paths harvested before this watch started are skipped while unchanged.
+        known: known_paths(catalog, dirs, options).await,
+        seen: HashMap::new(),
+        summary: JobSummary::default(),
+        undone: HashSet::new(),
+        internal: false,
+        unpublished: false,
+        listed_remote: None,
+    };
+    let mut repaired: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
+        watch.poll(&stop).await;
+        // Outputs deleted since their harvest are rebuilt, or recorded as missing:
+        // at start, then every REPAIR_EVERY (a stat per output, no input read).
+        if repaired.is_none_or(|at| at.elapsed() >= REPAIR_EVERY) {
+            repaired = Some(Instant::now());
+            let repair = repair_outputs(catalog, dirs, options, on_done).await;
+            watch.internal |= repair.exit == ExitCode::Internal;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    tracing::info!("stopped watching");
+    Ok(watch.finish())
+}
+
+/// A running watch: what it has seen, and what became of it.
+struct Watch<'a> {
+    catalog: &'a Catalog,
+    selection: &'a InputSelection,
+    options: &'a JobOptions,
+    jobs: usize,
+    on_done: fn(&Path, &FileOutcome),
+    known: KnownPaths,
+    seen: HashMap<PathBuf, Sighting>,
+    summary: JobSummary,
+    /// Files whose latest attempt failed for a retryable reason.
+    undone: HashSet<PathBuf>,
+    /// Whether any attempt failed for an internal reason.
+    internal: bool,
+    /// Whether the latest publication of pending dataset files failed.
+    unpublished: bool,
+    listed_remote: Option<Instant>,
+}
+
+/// What the watched prefixes listed in one poll hold. Objects of a prefix that
+/// could not be listed are kept as they were seen.
+#[derive(Default)]
+struct Listed {
+    prefixes: Vec<PathBuf>,
+    objects: HashSet<PathBuf>,
+}
+
+impl Watch<'_> {
+    /// One poll: publishes what waits, lists, and harvests what is ready.
+    async fn poll(&mut self, stop: &AtomicBool) {
         // Object stores are listed every REMOTE_POLL (their pending dataset files
         // too); an object is whole once it is listed, so it is taken at once.
-        let list_remote = listed_remote.is_none_or(|at| at.elapsed() >= REMOTE_POLL);
+        let list_remote = self
+            .listed_remote
+            .is_none_or(|at| at.elapsed() >= REMOTE_POLL);
         if list_remote {
-            listed_remote = Some(Instant::now());
+            self.listed_remote = Some(Instant::now());
         }
-        if list_remote || options.remote_out.is_none() {
-            unpublished = publish_pending(catalog, options).await.is_err();
+        if list_remote || self.options.remote_out.is_none() {
+            self.unpublished = publish_pending(self.catalog, self.options).await.is_err();
         }
         let mut ready = Vec::new();
-        // What the prefixes listed this time hold: objects of a prefix that could
-        // not be listed are kept as they were seen.
-        let mut present: HashSet<PathBuf> = HashSet::new();
-        let mut listed: Vec<&PathBuf> = Vec::new();
-        for dir in dirs.iter().filter(|dir| is_remote(dir) && list_remote) {
-            let objects = match list_objects(dir, selection, &options.stores).await {
+        let listed = if list_remote {
+            self.list_prefixes(&mut ready).await
+        } else {
+            Listed::default()
+        };
+        self.list_dirs(&mut ready);
+        self.forget_vanished(&listed);
+        self.harvest(ready, stop).await;
+    }
+
+    /// Lists the watched prefixes: every object not taken yet is ready.
+    async fn list_prefixes(&mut self, ready: &mut Vec<Input>) -> Listed {
+        let mut listed = Listed::default();
+        let prefixes = self.selection.paths.iter().filter(|dir| is_remote(dir));
+        for prefix in prefixes {
+            let objects = match list_objects(prefix, self.selection, &self.options.stores).await {
                 Ok(objects) => objects,
                 Err(e) => {
                     tracing::warn!("cannot list: {e}");
                     continue;
                 }
             };
-            listed.push(dir);
+            listed.prefixes.push(prefix.clone());
             for object in objects {
                 let key = object.url.as_path();
-                present.insert(key.clone());
-                let now = Instant::now();
+                listed.objects.insert(key.clone());
                 let modified = Some(object.last_modified);
-                let entry = sighting(&mut seen, key, object.size, modified, now);
+                let entry = sighting(&mut self.seen, key, object.size, modified, Instant::now());
                 if !entry.taken {
                     entry.taken = true;
                     ready.push(Input::Object(object));
                 }
             }
         }
-        for dir in dirs.iter().filter(|dir| !is_remote(dir)) {
-            let files = match logs_in_dir(dir, &selection.listing) {
-                Ok(files) => files,
+        listed
+    }
+
+    /// Lists the watched directories: a file not taken yet is ready once it has
+    /// settled and looks complete.
+    fn list_dirs(&mut self, ready: &mut Vec<Input>) {
+        let selection = self.selection;
+        for dir in selection.paths.iter().filter(|dir| !is_remote(dir)) {
+            let listed = match logs_in_dir(dir, &selection.listing) {
+                Ok(listed) => listed,
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), "cannot list: {e}");
                     continue;
                 }
             };
+            for e in &listed.errors {
+                tracing::warn!("cannot list: {e}");
+            }
+            // A source that cannot be read is recorded once, as soon as it is seen.
+            for source in listed.unreadable {
+                if !selection.in_shard(dir, &source.location) {
+                    continue;
+                }
+                let now = Instant::now();
+                let entry = sighting(&mut self.seen, source.location.clone(), 0, None, now);
+                if !entry.taken {
+                    entry.taken = true;
+                    ready.push(Input::Unreadable(source));
+                }
+            }
+            let files = listed.files;
             for path in files.into_iter().filter(|p| selection.in_shard(dir, p)) {
                 let Ok(meta) = std::fs::metadata(&path) else {
                     continue;
                 };
                 let (size, modified) = (meta.len(), meta.modified().ok());
                 let now = Instant::now();
-                let entry = sighting(&mut seen, path.clone(), size, modified, now);
+                let entry = sighting(&mut self.seen, path.clone(), size, modified, now);
                 if !entry.taken
-                    && now.duration_since(entry.stable_since) >= options.settle
+                    && now.duration_since(entry.stable_since) >= self.options.settle
                     && looks_complete(&path)
                 {
                     entry.taken = true;
@@ -177,60 +262,71 @@ pub async fn watch(
                 }
             }
         }
-        seen.retain(|p, _| {
+    }
+
+    /// Forgets files that are gone, and objects no longer under a prefix listed.
+    fn forget_vanished(&mut self, listed: &Listed) {
+        self.seen.retain(|p, _| {
             if is_remote(p) {
-                present.contains(p) || !listed.iter().any(|dir| p.starts_with(dir))
+                listed.objects.contains(p) || !listed.prefixes.iter().any(|dir| p.starts_with(dir))
             } else {
                 p.exists()
             }
         });
-        undone.retain(|p| seen.contains_key(p));
-        for chunk in ready.chunks(jobs.max(1)) {
+        let seen = &self.seen;
+        self.undone.retain(|p| seen.contains_key(p));
+    }
+
+    /// Harvests what is ready, `jobs` at a time until a stop is asked for, and
+    /// schedules a retry of each file that failed for a retryable reason.
+    async fn harvest(&mut self, ready: Vec<Input>, stop: &AtomicBool) {
+        for chunk in ready.chunks(self.jobs) {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
             let done = harvest_files(
-                catalog,
+                self.catalog,
                 chunk.to_vec(),
-                options,
-                &known,
-                jobs,
+                self.options,
+                &self.known,
+                &BTreeSet::new(),
+                self.jobs,
                 |path, outcome| {
-                    let sighting = seen.get_mut(path);
+                    let sighting = self.seen.get_mut(path);
                     match outcome.exit_code() {
                         ExitCode::RetryLater => {
-                            undone.insert(path.to_path_buf());
+                            self.undone.insert(path.to_path_buf());
                             if let Some(sighting) = sighting {
                                 sighting.failed_retryably(Instant::now());
                             }
                         }
                         code => {
-                            undone.remove(path);
-                            internal |= code == ExitCode::Internal;
+                            self.undone.remove(path);
+                            self.internal |= code == ExitCode::Internal;
                             if let Some(sighting) = sighting {
                                 sighting.retry = None;
                             }
                         }
                     }
-                    on_done(path, outcome);
+                    (self.on_done)(path, outcome);
                 },
             )
             .await;
-            summary.harvested += done.harvested;
-            summary.skipped += done.skipped;
-            summary.failed += done.failed;
+            self.summary.count(&done);
         }
-        tokio::time::sleep(POLL).await;
     }
-    tracing::info!("stopped watching");
-    summary.exit = if !undone.is_empty() || unpublished {
-        ExitCode::RetryLater
-    } else if internal {
-        ExitCode::Internal
-    } else {
-        ExitCode::Success
-    };
-    Ok(summary)
+
+    /// What was done, with the exit code a stop deserves (see [`watch`]).
+    fn finish(mut self) -> JobSummary {
+        self.summary.exit = if !self.undone.is_empty() || self.unpublished {
+            ExitCode::RetryLater
+        } else if self.internal {
+            ExitCode::Internal
+        } else {
+            ExitCode::Success
+        };
+        self.summary
+    }
 }
 
 /// Records a sighting of `path`: a change of size or modification time starts its

@@ -21,8 +21,9 @@ pub struct Report {
     /// BLAKE3 of the file's bytes, hex.
     pub content_hash: String,
     pub format: String,
-    /// The shorter revision of this file, harvested before under the same path, that
-    /// this one extends (a CSV that grew after it was harvested).
+    /// The content its source held before, which this one replaces in the dataset
+    /// and the fleet views, and why (`grew`, `changed`): absent when the source is
+    /// new, or its earlier content is still current at another source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supersedes: Option<Revision>,
     pub started_at: String,
@@ -148,6 +149,45 @@ pub struct RunCoverage {
 pub struct Revision {
     pub content_hash: String,
     pub size_bytes: u64,
+    /// Why a newer content replaced it. Reports made before reasons were recorded
+    /// named only a CSV that grew.
+    #[serde(default = "Supersession::older")]
+    pub reason: Supersession,
+}
+
+/// Why a source's new content supersedes its earlier one: recorded in the catalog
+/// (`superseded_reason`) and report.json, so that an analyst can tell a log still
+/// being appended to from one edited after its harvest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Supersession {
+    /// The earlier bytes begin the new ones: the log grew.
+    Grew,
+    /// The source holds other bytes: edited, shortened or exported again.
+    Changed,
+}
+
+impl Supersession {
+    /// The value stored in the catalog and report.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Supersession::Grew => "grew",
+            Supersession::Changed => "changed",
+        }
+    }
+
+    /// The reason of a stored value; unknown (a newer harvester's) reads as changed.
+    pub fn parse(name: &str) -> Supersession {
+        match name {
+            "grew" => Supersession::Grew,
+            _ => Supersession::Changed,
+        }
+    }
+
+    /// Before reasons were recorded, only a CSV that grew superseded anything.
+    fn older() -> Supersession {
+        Supersession::Grew
+    }
 }
 
 /// One isolated spike: where and what it read, and whether it was dropped (it is

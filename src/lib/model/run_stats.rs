@@ -209,6 +209,39 @@ macro_rules! field_column {
     };
 }
 
+/// A column of one field of [`RunStats`] that is converted: `Text`, an optional
+/// string; `Seconds`, always present (NaN when a store has none).
+macro_rules! converted_column {
+    ($field:ident, Text) => {
+        converted_column!(
+            $field,
+            Text,
+            "",
+            |s| StatValue::Text(s.$field.clone()),
+            |s, v| s.$field = v.text().map(str::to_string)
+        )
+    };
+    ($field:ident, Seconds) => {
+        converted_column!(
+            $field,
+            Seconds,
+            "s",
+            |s| StatValue::Float(Some(s.$field)),
+            |s, v| s.$field = v.float().unwrap_or(f64::NAN)
+        )
+    };
+    ($field:ident, $kind:ident, $unit:literal, $get:expr, $set:expr) => {
+        StatColumn {
+            name: stringify!($field),
+            sql: stringify!($field),
+            kind: StatKind::$kind,
+            unit: $unit,
+            get: $get,
+            set: $set,
+        }
+    };
+}
+
 /// A column of one part (min, mean or max) of a quantity's summary.
 macro_rules! part_column {
     ($name:literal, $field:ident, $part:ident, $unit:literal) => {
@@ -227,24 +260,10 @@ macro_rules! part_column {
 pub const RUN_STATS_COLUMNS: [StatColumn; 21] = [
     field_column!(run_uuid, "run_uuid", RunId, "", RunId),
     field_column!(robot_id, "robot_id", Robot, "", Robot),
-    StatColumn {
-        name: "cell",
-        sql: "cell",
-        kind: StatKind::Text,
-        unit: "",
-        get: |s| StatValue::Text(s.cell.clone()),
-        set: |s, v| s.cell = v.text().map(str::to_string),
-    },
+    converted_column!(cell, Text),
     field_column!(start, "start_at", Instant, "UTC", Instant),
     field_column!(stop, "stop_at", Instant, "UTC", Instant),
-    StatColumn {
-        name: "runtime_s",
-        sql: "runtime_s",
-        kind: StatKind::Seconds,
-        unit: "s",
-        get: |s| StatValue::Float(Some(s.runtime_s)),
-        set: |s, v| s.runtime_s = v.float().unwrap_or(f64::NAN),
-    },
+    converted_column!(runtime_s, Seconds),
     field_column!(distance_mm, "distance_mm", Quantity, "mm", Float),
     part_column!("speed_min_mm_s", speed_mm_s, min, "mm/s"),
     part_column!("speed_mean_mm_s", speed_mm_s, mean, "mm/s"),

@@ -15,7 +15,9 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::error::HarvestError;
-use crate::model::layout::{DATASET_DIR, PENDING_DIR, UNPUBLISHED_DIR};
+use crate::model::layout::{
+    DATASET_DIR, PENDING_DIR, REPORT_FILE, RUN_STATS_FILE, UNPUBLISHED_DIR,
+};
 
 /// The dataset of one output root.
 #[derive(Debug, Clone)]
@@ -108,6 +110,45 @@ impl Dataset {
         Ok(())
     }
 
+    /// The sizes of a content's pending files, in the order of `files`, recorded
+    /// with its harvest so that a rescan can tell with a stat that a published file
+    /// is gone or cut short; empty if one cannot be read (then only presence is
+    /// checked).
+    pub fn pending_sizes(&self, content_hash: &str, files: &[String]) -> Vec<u64> {
+        let pending = self.pending_dir(content_hash);
+        files
+            .iter()
+            .map(|file| fs::metadata(pending.join(file)).map(|m| m.len()))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
+    }
+
+    /// The first of a harvest's outputs that is not in place: its output directory's
+    /// report or run statistics, or one of its published `files` (relative to the
+    /// dataset) missing or of another size than `sizes` records (presence only when
+    /// `sizes` is empty). A stat each: no file is read.
+    pub fn first_missing(
+        &self,
+        output_dir: &Path,
+        files: &[String],
+        sizes: &[u64],
+    ) -> Option<PathBuf> {
+        for file in [REPORT_FILE, RUN_STATS_FILE] {
+            let path = output_dir.join(file);
+            if !path.is_file() {
+                return Some(path);
+            }
+        }
+        let sized = sizes.len() == files.len();
+        files.iter().enumerate().find_map(|(i, file)| {
+            let path = self.root.join(file);
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() && (!sized || m.len() == sizes[i]) => None,
+                _ => Some(path),
+            }
+        })
+    }
+
     /// Drops what is pending for a content (a harvest that failed, or is published).
     pub fn discard(&self, content_hash: &str) {
         let _ = fs::remove_dir_all(self.pending_dir(content_hash));
@@ -154,22 +195,19 @@ mod tests {
         );
         assert_eq!(dataset.pending(), ["bbbb"]);
 
-        dataset
-            .publish("bbbb", &[new.to_string()], &[old.to_string()])
-            .unwrap();
-        assert_eq!(
-            fs::read_to_string(dataset.root().join(new)).unwrap(),
-            "new revision"
-        );
+        let publish = || {
+            dataset
+                .publish("bbbb", &[new.to_string()], &[old.to_string()])
+                .unwrap();
+            assert_eq!(
+                fs::read_to_string(dataset.root().join(new)).unwrap(),
+                "new revision"
+            );
+        };
+        publish();
         assert!(!dataset.root().join(old).exists());
         assert!(dataset.pending().is_empty());
         // Publishing again (another worker's sweep) changes nothing and is no error.
-        dataset
-            .publish("bbbb", &[new.to_string()], &[old.to_string()])
-            .unwrap();
-        assert_eq!(
-            fs::read_to_string(dataset.root().join(new)).unwrap(),
-            "new revision"
-        );
+        publish();
     }
 }

@@ -13,5 +13,5 @@ mod source;
 mod staging;
 
 pub use dataset::Dataset;
-pub use source::{absolute, is_broken_link, path_key, FileIdentity, SourceFile};
+pub use source::{absolute, is_broken_link, is_name_too_long, path_key, FileIdentity, SourceFile};
 pub use staging::Staging;

@@ -28,6 +28,12 @@ pub fn is_broken_link(path: &Path) -> bool {
         && std::fs::metadata(path).is_err()
 }
 
+/// Whether `path` is longer than the system takes, so that no call can open it by
+/// this name: a bad source, not a reason to retry.
+pub fn is_name_too_long(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|e| e.raw_os_error() == Some(libc::ENAMETOOLONG))
+}
+
 /// What the file system says of a file without reading it: any write, truncation,
 /// rename over it or touch changes at least one of these. A rescan compares them to
 /// what they were when the file was last read.
@@ -76,6 +82,9 @@ fn cannot_open(path: &Path, e: std::io::Error) -> HarvestError {
             _ => format!("a symbolic link that cannot be followed: {e}"),
         };
         return HarvestError::bad_file(path, problem);
+    }
+    if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
+        return HarvestError::bad_file(path, "a path too long to open (over the system's limit)");
     }
     match e.kind() {
         std::io::ErrorKind::NotFound if path.parent().is_some_and(Path::is_dir) => {

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::catalog::{
     default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus, ListFilter,
+    OutputsState,
 };
 use crate::error::{CatalogError, ExitCode, HarvestError};
 use crate::model::layout::REPORT_FILE;
@@ -60,6 +61,11 @@ pub enum ViewError {
     /// Stdout refused the output for another reason than being closed.
     #[error("cannot write to stdout: {0}")]
     Stdout(io::Error),
+    /// A harvest's run tables are not where they were written: superseded by a
+    /// newer revision (removed on purpose) or deleted since. One line that says
+    /// which, rather than the OS error of the first file missing.
+    #[error("{0}")]
+    OutputsGone(String),
 }
 
 impl ViewError {
@@ -80,6 +86,7 @@ impl ViewError {
             }
             ViewError::Draw(DrawError::Backend(_)) => ExitCode::Internal,
             ViewError::Stdout(_) => ExitCode::RetryLater,
+            ViewError::OutputsGone(_) => ExitCode::NoInput,
         }
     }
 
@@ -150,6 +157,46 @@ pub struct Resolved {
     pub record: Option<FileRecord>,
     /// Where outputs fetched from an object store are kept while they are shown.
     pub scratch: Option<tempfile::TempDir>,
+    /// Why the catalog says its outputs may be absent, when it was asked.
+    pub outputs_state: Option<OutputsState>,
+}
+
+/// The error of a request that needs outputs of the harvest of `source` that are
+/// not in place (`missing`, the first one found absent): superseded on purpose, or
+/// deleted since it was harvested, as `state` says.
+fn outputs_gone(source: &str, state: Option<&OutputsState>, missing: &Path) -> ViewError {
+    ViewError::OutputsGone(match state {
+        Some(OutputsState::Superseded(by)) => format!(
+            "{source}: superseded by a newer revision of its source ({}): its runs were removed from the dataset; view that one instead",
+            by.get(..12).unwrap_or(by)
+        ),
+        Some(OutputsState::Missing { since }) => format!(
+            "{source}: its outputs are missing (found gone at {since}, with no source left to rebuild them from); harvest its file again to rebuild them"
+        ),
+        _ => format!(
+            "{source}: its outputs are missing ({} is gone); a rescan of its source rebuilds them",
+            printable_path(missing)
+        ),
+    })
+}
+
+impl Resolved {
+    /// The error of a request that needs outputs of this harvest that are not in
+    /// place (`missing`, the first one found absent).
+    fn outputs_gone(&self, missing: &Path) -> ViewError {
+        outputs_gone(&self.report.source, self.outputs_state.as_ref(), missing)
+    }
+
+    /// [`Resolved::outputs_gone`] when the harvest is in the catalog and `e` is a
+    /// file of its outputs that does not exist, else `e`.
+    fn gone_or(&self, path: &Path, e: ViewError) -> ViewError {
+        let absent = !path.exists() && (self.record.is_some() || self.outputs_state.is_some());
+        if absent {
+            self.outputs_gone(path)
+        } else {
+            e
+        }
+    }
 }
 
 /// Resolves the request and reads what it shows.
@@ -311,16 +358,22 @@ async fn harvested(options: &ViewOptions, target: &str) -> Result<Resolved, View
 /// Reads the series of one run from its table, named as the report names it.
 fn read_series(resolved: &Resolved, run: u64, table: &str) -> Result<RunSeries, ViewError> {
     let Some(dir) = &resolved.output_dir else {
+        if let Some(recorded) = resolved.record.as_ref().and_then(|r| r.output_dir.as_ref()) {
+            return Err(resolved.outputs_gone(Path::new(recorded)));
+        }
         return Err(ViewError::Usage(format!(
             "the outputs of {} are not where the catalog says; give the output directory instead",
             resolved.report.source
         )));
     };
     let path = beside(dir, table);
-    RunSeries::read(&path, run).map_err(|e| ViewError::Unreadable {
-        path: path.clone(),
-        reason: e.to_string(),
-        retryable: !path.exists(),
+    RunSeries::read(&path, run).map_err(|e| {
+        let error = ViewError::Unreadable {
+            path: path.clone(),
+            reason: e.to_string(),
+            retryable: !path.exists(),
+        };
+        resolved.gone_or(&path, error)
     })
 }
 
@@ -417,6 +470,7 @@ async fn resolve(options: &ViewOptions, target: &str) -> Result<View, ViewError>
                 output_dir: Some(dir),
                 record: None,
                 scratch: None,
+                outputs_state: None,
             })));
         }
     }
@@ -553,11 +607,13 @@ async fn view_of_record(
             None => output_dir.as_deref().map(read_report).transpose()?,
         };
         if let Some(report) = report {
+            let outputs_state = Some(catalog.outputs_state(&record.content_hash).await?);
             return Ok(View::Report(Box::new(Resolved {
                 report,
                 output_dir,
                 record: Some(record),
                 scratch: None,
+                outputs_state,
             })));
         }
     }
@@ -586,7 +642,21 @@ async fn remote_report(
     let stores = ObjectStores::new(S3Settings {
         endpoint: options.s3_endpoint.clone(),
     });
+    let shown_root = root.to_string();
     let remote = RemoteRoot::new(root, &stores).map_err(ViewError::Remote)?;
+    let outputs_state = catalog.outputs_state(&record.content_hash).await?;
+    // An object that is not there is an output gone, said as for a local one.
+    let fetch_failed = |e: HarvestError, file: &str| {
+        if e.exit_code() == ExitCode::NoInput {
+            outputs_gone(
+                &record.source_path,
+                Some(&outputs_state),
+                Path::new(&format!("{shown_root}/{file}")),
+            )
+        } else {
+            ViewError::Remote(e)
+        }
+    };
     let scratch = tempfile::Builder::new()
         .prefix("view-")
         .tempdir()
@@ -596,9 +666,9 @@ async fn remote_report(
         None => {
             let file = format!("{name}/{REPORT_FILE}");
             remote
-                .download(&[file], scratch.path())
+                .download(std::slice::from_ref(&file), scratch.path())
                 .await
-                .map_err(ViewError::Remote)?;
+                .map_err(|e| fetch_failed(e, &file))?;
             read_report(&scratch.path().join(&name))?
         }
     };
@@ -618,13 +688,14 @@ async fn remote_report(
         remote
             .download(&tables, scratch.path())
             .await
-            .map_err(ViewError::Remote)?;
+            .map_err(|e| fetch_failed(e, &tables.join(", ")))?;
     }
     Ok(View::Report(Box::new(Resolved {
         report,
         output_dir: Some(scratch.path().join(&name)),
         record: Some(record),
         scratch: Some(scratch),
+        outputs_state: Some(outputs_state),
     })))
 }
 
@@ -648,6 +719,9 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
         }
     };
     let Some(dir) = &resolved.output_dir else {
+        if let Some(recorded) = resolved.record.as_ref().and_then(|r| r.output_dir.as_ref()) {
+            return Err(resolved.outputs_gone(Path::new(recorded)));
+        }
         return Err(ViewError::Usage(format!(
             "the outputs of {} are not where the catalog says ({}); give the output directory instead",
             report.source,
@@ -668,7 +742,8 @@ fn run_rows(resolved: &Resolved, run_uuid: &str, head: usize) -> Result<View, Vi
         )));
     };
     let path = beside(dir, table);
-    let file = std::fs::File::open(&path).map_err(|e| ViewError::io(&path, e))?;
+    let file =
+        std::fs::File::open(&path).map_err(|e| resolved.gone_or(&path, ViewError::io(&path, e)))?;
     let unreadable = |e: PolarsError| ViewError::Unreadable {
         path: path.clone(),
         reason: e.to_string(),

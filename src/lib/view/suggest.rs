@@ -88,6 +88,9 @@ mod tests {
             rows_kept: None,
             runs: None,
             updated_at: String::new(),
+            outputs_missing_since: None,
+            superseded_by: None,
+            superseded_reason: None,
             paths: vec![path.into()],
         }
     }

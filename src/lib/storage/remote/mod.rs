@@ -19,11 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::client::{HttpClient, HttpConnector, ReqwestConnector};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, RetryConfig,
 };
+
+mod listing;
+pub use listing::KeyListing;
 
 pub use output::RemoteRoot;
 
@@ -219,6 +223,9 @@ impl ObjectStores {
 pub struct Bucket {
     name: String,
     store: Arc<AmazonS3>,
+    /// Where input listings are asked for by the harvester's own requests: see
+    /// [`Bucket::list_keys`].
+    lister: listing::Lister,
 }
 
 impl Bucket {
@@ -257,6 +264,7 @@ impl Bucket {
                 client = client.with_allow_http(true);
             }
         }
+        let lister = listing::Lister::new(name, &builder, &client)?;
         let store =
             builder
                 .with_client_options(client)
@@ -269,6 +277,7 @@ impl Bucket {
         Ok(Bucket {
             name: name.to_string(),
             store: Arc::new(store),
+            lister,
         })
     }
 

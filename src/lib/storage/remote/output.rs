@@ -190,6 +190,17 @@ impl RemoteRoot {
         Ok(())
     }
 
+    /// Deletes published dataset files (relative to the dataset): the runs of a
+    /// content its source no longer holds. One already gone is no error.
+    pub async fn remove(&self, files: &[String]) -> Result<(), HarvestError> {
+        for file in files {
+            self.bucket
+                .delete(&self.key(&format!("{DATASET_DIR}/{file}")))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Deletes what is pending for a content (a failed harvest, or a published one).
     pub async fn discard(&self, content_hash: &str) -> Result<(), HarvestError> {
         let prefix = self.key(&format!("{DATASET_DIR}/{PENDING_DIR}/{content_hash}"));

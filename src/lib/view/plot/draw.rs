@@ -316,25 +316,49 @@ fn draw_path<DB: DrawingBackend>(
         };
         Some((trace, kept))
     })?;
+    let nothing_at = (x_range.start, centre(ys));
+    let method = match coarsest {
+        1 => "one per pixel".to_string(),
+        cell => format!("one per {cell}×{cell} pixels"),
+    };
+    finish_robots(
+        &area,
+        &mut chart,
+        kept,
+        ("positions", nothing_at),
+        kind,
+        title,
+        method,
+    )
+}
+
+/// Ends a chart of the robots' traces: their legend, or where nothing was drawn a
+/// line saying there is no `what` (at `at`); then the chart's reduction note.
+fn finish_robots<'a, DB: DrawingBackend + 'a>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &mut Plot<'a, DB>,
+    kept: Vec<Kept>,
+    (what, at): (&str, (f64, f64)),
+    kind: &'static str,
+    title: String,
+    method: String,
+) -> Result<Chart, DrawError> {
     if kept.is_empty() {
-        say_nothing(&mut chart, "positions", (x_range.start, centre(ys)))?;
+        say_nothing(chart, what, at)?;
     } else {
-        legend(&mut chart)?;
+        legend(chart)?;
     }
-    let (x_range, x_pixels) = x_axis(&chart);
+    let (x_range, x_pixels) = x_axis(chart);
     let drawn = Chart {
         kind,
         title,
         kept: total(kept),
-        method: match coarsest {
-            1 => "one per pixel".to_string(),
-            cell => format!("one per {cell}×{cell} pixels"),
-        },
+        method,
         x_range,
         x_pixels,
         ..Chart::default()
     };
-    note(&area, &drawn)?;
+    note(area, &drawn)?;
     Ok(drawn)
 }
 
@@ -424,23 +448,17 @@ fn draw_time<DB: DrawingBackend>(
         let (segments, k) = min_max_per_column(&run.t, values(robot), t_range, COLUMNS);
         (!segments.is_empty()).then_some((Trace::Line(segments), k))
     })?;
-    if kept.is_empty() {
-        say_nothing(&mut chart, quantity, (t_range.1 / 2.0, 0.5))?;
-    } else {
-        legend(&mut chart)?;
-    }
-    let (x_range, x_pixels) = x_axis(&chart);
-    let drawn = Chart {
+    let method = "first, min, max and last per pixel column".to_string();
+    let nothing_at = (t_range.1 / 2.0, 0.5);
+    finish_robots(
+        &area,
+        &mut chart,
+        kept,
+        (quantity, nothing_at),
         kind,
         title,
-        kept: total(kept),
-        method: "first, min, max and last per pixel column".to_string(),
-        x_range,
-        x_pixels,
-        ..Chart::default()
-    };
-    note(&area, &drawn)?;
-    Ok(drawn)
+        method,
+    )
 }
 
 /// A strip per channel: where it has values (filled) and its gaps (empty).

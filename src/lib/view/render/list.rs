@@ -150,7 +150,9 @@ pub(super) fn list_table(
     // One line per file: at a narrow width, the counts and the time go first, then
     // the error; the status, hash and (elided) source stay.
     let columns = vec![
-        column("status", 0, Shrink::Whole, &|r| r.status.name().to_string()),
+        column("status", 0, Shrink::Whole, &|r| {
+            r.shown_status().to_string()
+        }),
         column("hash", 0, Shrink::Whole, &|r| r.short_hash().to_string()),
         column("runs", 5, Shrink::Whole, &|r| opt(r.runs)),
         column("rows read", 6, Shrink::Whole, &|r| opt(r.rows_read)),

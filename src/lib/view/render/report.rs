@@ -13,7 +13,7 @@ use super::table::{
 };
 use crate::catalog::{FileRecord, FileStatus};
 use crate::model::options::MaxGap;
-use crate::model::report::{Report, RunCoverage, RunEntry};
+use crate::model::report::{Report, RunCoverage, RunEntry, Supersession};
 use crate::model::schema::Channel;
 use crate::time::format_utc;
 use crate::view::resolve::Resolved;
@@ -62,12 +62,16 @@ fn summary_table(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
         summary.push((
             "supersedes",
             format!(
-                "{} ({}), a shorter revision",
+                "{} ({}), {}",
                 earlier
                     .content_hash
                     .get(..12)
                     .unwrap_or(&earlier.content_hash),
-                bytes(earlier.size_bytes)
+                bytes(earlier.size_bytes),
+                match earlier.reason {
+                    Supersession::Grew => "a shorter revision",
+                    Supersession::Changed => "the source's earlier content",
+                }
             ),
         ));
     }
