@@ -20,7 +20,6 @@ use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
 use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
 use harvester::model::report::Stage;
-use harvester::model::schema::InputFormat;
 use harvester::pipeline::align::AlignOptions;
 use harvester::pipeline::HarvestOptions;
 use harvester::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
@@ -69,9 +68,10 @@ struct Args {
     #[arg(long, default_value = "auto", allow_hyphen_values = true, value_parser = parse_max_gap)]
     max_gap: MaxGap,
 
-    /// Label every file with KEY=VALUE (repeatable; over the file's `key=value`
-    /// folders below the directory given). A `cell` label files runs whose log has
-    /// no cell_id column under that cell.
+    /// Label every file with KEY=VALUE (repeatable; over the `key=value` folders
+    /// of the file's path). Without it, each file keeps the labels given for it
+    /// before. A `cell` label files runs whose log has no cell_id column under that
+    /// cell.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = Labels::parse_pair)]
     labels: Vec<(String, String)>,
 
@@ -270,12 +270,6 @@ async fn run(mut args: Args) -> ExitCode {
             }
             labels
         },
-        label_roots: args
-            .paths
-            .iter()
-            .filter(|p| p.is_dir() || (is_remote(p) && InputFormat::from_extension(p).is_none()))
-            .cloned()
-            .collect(),
         stores: Arc::clone(&stores),
         remote_out,
     };
@@ -332,6 +326,7 @@ async fn run(mut args: Args) -> ExitCode {
     let named = std::mem::take(&mut inputs.named);
     let files = inputs.into_list();
     let known = jobs::known_paths(&catalog, &selection.paths, &options).await;
+    jobs::forget_vanished(&catalog, known.keys().cloned().collect()).await;
 
     let progress = progress_bar(files.len());
     let summary = jobs::harvest_files(

@@ -2,7 +2,8 @@
 //! first rows of a run.
 //!
 //! Exit codes: 0 success (also when stdout is closed early, as by `| head`), 64 usage
-//! error or unknown target, 65 unreadable outputs, 70 a chart that could not be
+//! error or unknown target, 65 unreadable outputs, 66 outputs that are not there
+//! (superseded by a newer revision, or missing), 70 a chart that could not be
 //! drawn (a bug), 73 a page or chart file that cannot be created or written, 75
 //! catalog unreachable (retry later), 78 catalog unusable as configured (bad URL or
 //! credentials, no such database, a corrupt catalog file, made by a newer version).

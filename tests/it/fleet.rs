@@ -385,14 +385,18 @@ fn cells_labels_and_the_dataset(backend: Backend) {
     ];
     dataset_equals_outputs(&work, &relabelled);
 
-    // A file given by itself (a per-file trigger) takes the labels of its folders.
+    // A file given by itself (a per-file trigger) takes the labels of its folders,
+    // and keeps the `--label` labels given for it before.
     let out = work.harvest(&[b.to_str().unwrap(), "--catalog", &url, "--force"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rows = query_sql(
         &url,
         "SELECT DISTINCT labels FROM run_stats WHERE run_uuid = '71'",
     );
-    assert_eq!(rows, [[Some(r#"{"cell":"7","line":"B"}"#.to_string())]]);
+    assert_eq!(
+        rows,
+        [[Some(r#"{"cell":"7","line":"B","site":"p3"}"#.to_string())]]
+    );
 }
 
 on_both_backends!(cells_labels_and_the_dataset, cells_labels_and_the_dataset);
@@ -703,3 +707,56 @@ fn latest_run_stats(backend: Backend) {
 }
 
 on_both_backends!(latest_run_stats, latest_run_stats);
+
+/// A log's `cell_id` column files its runs whatever folder holds it, and says so
+/// when a `cell=` folder disagrees; of nested `cell=` folders the innermost labels
+/// the file, with a warning naming both.
+#[test]
+fn a_cell_id_column_beats_a_cell_folder_and_the_innermost_folder_wins() {
+    let work = Workdir::new();
+    let disagreeing = work.input().join("cell=9/a.parquet");
+    cell_log(&disagreeing, &[(31, Some("1"), T0)], 0);
+    let nested = work.input().join("cell=7/cell=8/b.parquet");
+    cell_log(&nested, &[(32, None, T0)], 0);
+    let out = work.harvest(&[work.input().to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains("b.parquet")
+            && warnings[0].contains("cell=8 is inside folder cell=7")
+            && warnings[0].contains("the innermost, cell=8"),
+        "{err}"
+    );
+
+    let reports: Vec<serde_json::Value> = output_dirs_in(&work.out())
+        .iter()
+        .map(|d| report(d))
+        .collect();
+    let of = |name: &str| {
+        reports
+            .iter()
+            .find(|r| r["source"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no report of {name}: {reports:?}"))
+    };
+    let said = of("a.parquet")["warnings"].to_string();
+    assert!(
+        said.contains("cell_id column names cell 1 but the file is labelled cell=9"),
+        "{said}"
+    );
+    assert!(!of("b.parquet")["warnings"].to_string().contains("cell_id"));
+    let files = files_below(&work.out().join("dataset/samples"));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("cell=1/") && f.contains("-31.parquet")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("cell=8/") && f.contains("-32.parquet")),
+        "{files:?}"
+    );
+}

@@ -327,7 +327,6 @@ fn measure_the_rescan_check_on_10000_files() {
         settle: std::time::Duration::from_secs(1),
         verify: false,
         labels: Default::default(),
-        label_roots: vec![input.clone()],
         stores: std::sync::Arc::new(harvester::storage::remote::ObjectStores::new(
             Default::default(),
         )),

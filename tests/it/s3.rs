@@ -120,6 +120,31 @@ impl S3Server {
         block_on(store.put(&path, PutPayload::from(bytes))).unwrap();
     }
 
+    /// Puts `bytes` at `key` exactly as written, through boto3 (moto's own client):
+    /// object_store refuses keys S3 allows, such as `a//b` or `a/../b`.
+    fn put_raw(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        use std::io::Write;
+        let script = "import boto3, sys\n\
+            _, endpoint, key_id, secret, bucket, key = sys.argv\n\
+            boto3.client('s3', endpoint_url=endpoint, aws_access_key_id=key_id,\n\
+                aws_secret_access_key=secret, region_name='us-east-1')\\\n\
+                .put_object(Bucket=bucket, Key=key, Body=sys.stdin.buffer.read())\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .args([
+                &self.endpoint,
+                &self.access_key_id,
+                &self.secret_access_key,
+                bucket,
+                key,
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        assert!(child.wait().unwrap().success(), "put {key}");
+    }
+
     /// The keys in `bucket` below `prefix`, sorted.
     fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         use futures_util::TryStreamExt;
@@ -383,6 +408,68 @@ fn a_single_object_into_a_local_output_with_the_default_catalog() {
         "{}",
         stderr(&sqlite_out)
     );
+}
+
+#[test]
+fn keys_that_cannot_be_fetched_by_name_are_bad_sources_and_the_others_are_harvested() {
+    let server = S3Server::start(&["logs"]);
+    // Sorted first, so a listing that fails on them loses the good objects too.
+    let odd = [
+        "inbox/..//x.parquet",
+        "inbox/../y.parquet",
+        "inbox/a//b.parquet",
+        "inbox/a/./c.parquet",
+    ];
+    for (i, key) in odd.iter().enumerate() {
+        server.put_raw("logs", key, line_log(10 + i as u64, T0));
+    }
+    server.put("logs", "inbox/a/good.parquet", line_log(1, T0));
+    server.put(
+        "logs",
+        "inbox/b/good.parquet",
+        line_log(2, T0 + 60 * SECOND),
+    );
+    let work = Workdir::new();
+    let out = work.out();
+    let out_arg = out.to_str().unwrap();
+    let first = server.harvest(&["s3://logs/inbox/", "--out", out_arg]);
+    let err = stderr(&first);
+    assert_eq!(code(&first), 65, "{err}");
+    assert!(err.contains("2 harvested"), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), odd.len(), "one line per odd key: {err}");
+    for key in odd {
+        let url = format!("s3://logs/{key}");
+        assert!(
+            errors.iter().any(|l| l.contains(&url)),
+            "{url} not named: {err}"
+        );
+    }
+
+    let records = catalog_records_in(&out);
+    assert_eq!(records.len(), 2 + odd.len(), "{records:?}");
+    for key in odd {
+        let url = format!("s3://logs/{key}");
+        let record = records
+            .iter()
+            .find(|r| r.source_path == url)
+            .unwrap_or_else(|| panic!("{url} not recorded by its exact name: {records:?}"));
+        assert_eq!(record.status, harvester::catalog::FileStatus::Failed);
+        assert_eq!(
+            record.content_hash,
+            harvester::storage::path_key(Path::new(&url))
+        );
+    }
+    let list = server.view(&["--list", "--format", "json", "--out", out_arg]);
+    assert_eq!(code(&list), 0, "{}", stderr(&list));
+    let listed = stdout(&list);
+    for key in [
+        "inbox/a//b.parquet",
+        "inbox/../y.parquet",
+        "inbox/a/good.parquet",
+    ] {
+        assert!(listed.contains(key), "{key}: {listed}");
+    }
 }
 
 #[test]
@@ -650,4 +737,31 @@ fn a_watch_on_a_prefix_harvests_each_object_that_appears_once() {
     let counts = downloads(&server.take_requests(), "logs");
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
     assert_eq!(counts.len(), 2, "{counts:?}");
+}
+
+/// An object replaced at the same key: the rerun harvests the new content, and the
+/// old content is superseded (`changed`): its runs leave the bucket's dataset and
+/// the fleet views.
+#[test]
+fn an_object_replaced_at_its_key_supersedes_what_it_held() {
+    let (server, catalog) = one_log_and_a_bucket("s3_replaced", 41);
+    let first = server.harvest(&into_the_bucket(&catalog));
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let old = published(&server, "samples");
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert!(old[0].ends_with("-41.parquet"), "{old:?}");
+
+    server.put("logs", "in/cell=2/a.parquet", line_log(42, T0));
+    let again = server.harvest(&into_the_bucket(&catalog));
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let samples = published(&server, "samples");
+    assert_eq!(samples.len(), 1, "only the new content's run: {samples:?}");
+    assert!(samples[0].ends_with("-42.parquet"), "{samples:?}");
+    assert_eq!(published(&server, "run_stats").len(), 1);
+
+    let mut reasons = query_sql(&catalog, "SELECT superseded_reason FROM harvest_files");
+    reasons.sort();
+    assert_eq!(reasons, [[None], [Some("changed".to_string())]]);
+    let runs = query_sql(&catalog, "SELECT DISTINCT run_uuid FROM latest_run_stats");
+    assert_eq!(runs, [[Some("42".to_string())]]);
 }

@@ -752,6 +752,7 @@ pub async fn claim_file(
         content_hash: &source.content_hash,
         path: &source.path.display().to_string(),
         labels: &harvester::model::labels::Labels::new(),
+        given: &harvester::model::labels::Labels::new(),
         size_bytes: source.size(),
     };
     let outcome = catalog

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::{Executor, Row};
 
+use super::copies::{Completion, Settled};
 use super::params::Params;
 use super::{
     classify, dead_holder, now, now_plus, output_location, Backend, Catalog, Claim, ClaimOutcome,
@@ -26,7 +27,11 @@ const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct SeenFile<'a> {
     pub content_hash: &'a str,
     pub path: &'a str,
+    /// Its labels: its path's, then those given.
     pub labels: &'a Labels,
+    /// The `--label` part of `labels`, recorded apart so that a later run without
+    /// `--label` keeps it.
+    pub given: &'a Labels,
     pub size_bytes: u64,
 }
 
@@ -206,13 +211,16 @@ impl Catalog {
     /// Records that the path holds the content, with its labels, as last seen `now`.
     async fn record_path(&self, seen: &SeenFile<'_>, now: &str) -> Result<(), CatalogError> {
         sqlx::query(
-            "INSERT INTO harvest_paths (content_hash, path, first_seen_at, last_seen_at, labels) VALUES ($1, $2, $3, $3, $4)
-             ON CONFLICT (content_hash, path) DO UPDATE SET last_seen_at = excluded.last_seen_at, labels = excluded.labels",
+            "INSERT INTO harvest_paths (content_hash, path, first_seen_at, last_seen_at, labels, given_labels)
+             VALUES ($1, $2, $3, $3, $4, $5)
+             ON CONFLICT (content_hash, path) DO UPDATE SET last_seen_at = excluded.last_seen_at,
+                 labels = excluded.labels, given_labels = excluded.given_labels",
         )
         .bind(seen.content_hash)
         .bind(seen.path)
         .bind(now)
         .bind(seen.labels.to_json())
+        .bind(seen.given.to_json())
         .execute(&self.pool)
         .await
         .map_err(self.err())?;
@@ -297,14 +305,16 @@ impl Catalog {
     /// is still ours, with its dataset files; marks the revision it supersedes. The
     /// claim's host and pid stay recorded, so that a worker whose claim was taken
     /// over can name the one that harvested the file.
-    /// Returns the dataset files its publication replaces (this content's earlier
-    /// files elsewhere, the superseded revision's), or `None` (and changes nothing)
-    /// if the claim is no longer ours.
+    /// Weighs its runs against their copies in other current contents (see
+    /// [`super::copies`]), in the same transaction, so that a run is published once.
+    /// Returns what to publish and what its publication replaces (this content's
+    /// earlier files elsewhere, the superseded revision's, copies of its runs set
+    /// aside), or `None` (and changes nothing) if the claim is no longer ours.
     pub async fn complete(
         &self,
         claim: &Claim,
         harvest: &CompletedHarvest<'_>,
-    ) -> Result<Option<Vec<String>>, CatalogError> {
+    ) -> Result<Option<Completion>, CatalogError> {
         let mut conn = self.pool.acquire().await.map_err(self.err())?;
         // SQLite: take the write lock up front (BEGIN IMMEDIATE) so concurrent
         // writers queue on the busy timeout instead of failing on lock upgrade.
@@ -313,9 +323,13 @@ impl Catalog {
             Backend::Postgres => "BEGIN",
         };
         conn.execute(begin).await.map_err(self.err())?;
-        let result = self
-            .complete_in_transaction(&mut conn, claim, harvest)
-            .await;
+        let result = match self.serialise_completions(&mut conn).await {
+            Ok(()) => {
+                self.complete_in_transaction(&mut conn, claim, harvest)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let end = if matches!(result, Ok(Some(_))) {
             "COMMIT"
         } else {
@@ -331,13 +345,33 @@ impl Catalog {
         }
     }
 
+    /// PostgreSQL: one completion at a time (a transaction-scoped advisory lock),
+    /// so that two copies of a run committed at once each see the other when
+    /// weighed, instead of both being published. SQLite's BEGIN IMMEDIATE already
+    /// serialises writers.
+    async fn serialise_completions(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<(), CatalogError> {
+        if self.backend == Backend::Postgres {
+            // Wrapped: the lock function returns `void`, which the Any driver cannot read.
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(7236485190240617345)) AS l",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
     /// The steps of [`Catalog::complete`], in its transaction.
     async fn complete_in_transaction(
         &self,
         conn: &mut sqlx::AnyConnection,
         claim: &Claim,
         harvest: &CompletedHarvest<'_>,
-    ) -> Result<Option<Vec<String>>, CatalogError> {
+    ) -> Result<Option<Completion>, CatalogError> {
         let obsolete = self.obsolete_files(conn, claim, harvest).await?;
         if !self.mark_harvested(conn, claim, harvest, &obsolete).await? {
             return Ok(None);
@@ -355,7 +389,44 @@ impl Catalog {
             .map_err(self.err())?;
         }
         self.store_run_stats(conn, claim, harvest).await?;
-        Ok(Some(obsolete))
+        let settled = self.settle_copies(conn, &claim.content_hash).await?;
+        Ok(Some(
+            self.completion(conn, claim, harvest, obsolete, settled)
+                .await?,
+        ))
+    }
+
+    /// What the harvest publishes once its copies are settled; the files it
+    /// removes are recorded, for a job that publishes what a stopped worker left.
+    async fn completion(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        claim: &Claim,
+        harvest: &CompletedHarvest<'_>,
+        mut obsolete: Vec<String>,
+        settled: Settled,
+    ) -> Result<Completion, CatalogError> {
+        let publish = harvest
+            .dataset_files
+            .iter()
+            .filter(|f| !settled.withheld.contains(f))
+            .cloned()
+            .collect();
+        if !settled.withheld.is_empty() || !settled.retired.is_empty() {
+            obsolete.extend(settled.withheld);
+            obsolete.extend(settled.retired);
+            sqlx::query("UPDATE harvest_files SET dataset_obsolete = $1 WHERE content_hash = $2")
+                .bind(json_list(&obsolete))
+                .bind(&claim.content_hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(self.err())?;
+        }
+        Ok(Completion {
+            publish,
+            obsolete,
+            copies: settled.copies,
+        })
     }
 
     /// The dataset files whose place the harvest takes: what this content had in
@@ -423,6 +494,7 @@ impl Catalog {
                 "report",
                 p.bind(serde_json::to_string(report).expect("reports serialize")),
             ),
+            ("labels", p.bind(harvest.labels.to_json())),
             ("dataset_files", p.bind(json_list(harvest.dataset_files))),
             ("dataset_obsolete", p.bind(json_list(obsolete))),
             (

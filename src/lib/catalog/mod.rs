@@ -38,6 +38,8 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::{one_line, CatalogError, FailureKind};
 
 mod claim;
+mod copies;
+mod labels;
 mod lock;
 mod objects;
 mod outputs;
@@ -48,6 +50,7 @@ mod sources;
 pub mod url;
 
 pub use claim::{CompletedHarvest, Holder, Publication, SeenFile};
+pub use copies::{Completion, CopyStanding, RunCopy};
 use lock::FileLock;
 pub use objects::ObjectClaim;
 pub use outputs::{OutputsState, RecordedOutputs};

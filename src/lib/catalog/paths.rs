@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::{now, Catalog};
 use crate::error::CatalogError;
+use crate::model::labels::Labels;
 use crate::storage::FileIdentity;
 
 /// A path known to hold harvested content, with its identity when it was read.
@@ -15,6 +16,11 @@ use crate::storage::FileIdentity;
 pub struct KnownPath {
     pub identity: FileIdentity,
     pub content_hash: String,
+    /// The labels the content's runs carry, when this path is the one it was
+    /// harvested from (else `None`: a copy's labels are not the runs').
+    pub labels: Option<Labels>,
+    /// The `--label` labels recorded for this path, if any.
+    pub given: Option<Labels>,
 }
 
 /// Known paths by absolute path.
@@ -30,6 +36,17 @@ pub(super) fn known_path(r: &sqlx::any::AnyRow) -> Result<(String, KnownPath), s
             inode: r.try_get::<i64, _>("inode")? as u64,
         },
         content_hash: r.try_get("content_hash")?,
+        // Only the rescan's query selects these.
+        labels: r
+            .try_get::<Option<String>, _>("run_labels")
+            .ok()
+            .flatten()
+            .map(|l| Labels::from_json(Some(&l))),
+        given: r
+            .try_get::<Option<String>, _>("given_labels")
+            .ok()
+            .flatten()
+            .map(|l| Labels::from_json(Some(&l))),
     };
     Ok((r.try_get("path")?, known))
 }
@@ -60,7 +77,11 @@ impl Catalog {
                  CAST((SELECT CASE WHEN f.status = 'harvested' AND f.output_schema_version = $3
                                         AND f.superseded_by IS NULL
                                    THEN 1 ELSE 0 END
-                       FROM harvest_files f WHERE f.content_hash = i.content_hash) AS BIGINT) AS is_current
+                       FROM harvest_files f WHERE f.content_hash = i.content_hash) AS BIGINT) AS is_current,
+                 (SELECT f.labels FROM harvest_files f
+                  WHERE f.content_hash = i.content_hash AND f.source_path = i.path) AS run_labels,
+                 (SELECT p.given_labels FROM harvest_paths p
+                  WHERE p.content_hash = i.content_hash AND p.path = i.path) AS given_labels
              FROM path_identity i
              WHERE i.path = $1 OR i.path LIKE $2 ESCAPE '\\'",
         )
@@ -107,5 +128,20 @@ impl Catalog {
         .await
         .map_err(self.err())?;
         Ok(())
+    }
+
+    /// Forgets what `paths` (absolute) held: their sources vanished (an inbox emptied
+    /// after its harvest, a file renamed), so a file that appears there later is a
+    /// new source, not a new version of the old one. Their contents stay current.
+    pub async fn forget_paths(&self, paths: &[String]) -> Result<(), CatalogError> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        for path in paths {
+            sqlx::query("DELETE FROM path_identity WHERE path = $1")
+                .bind(path)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())
     }
 }

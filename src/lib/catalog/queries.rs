@@ -62,24 +62,6 @@ impl Catalog {
         Ok(sources.into_iter().map(|(_, paths)| paths).collect())
     }
 
-    /// The harvested contents once seen at `path`, the most recently seen first:
-    /// (content hash, size in bytes).
-    pub async fn harvested_at(&self, path: &str) -> Result<Vec<(String, i64)>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT f.content_hash, f.size_bytes FROM harvest_paths p JOIN harvest_files f ON f.content_hash = p.content_hash
-             WHERE p.path = $1 AND f.status = 'harvested'
-             ORDER BY p.last_seen_at DESC, f.content_hash",
-        )
-        .bind(path)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err())?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("content_hash")?, r.try_get("size_bytes")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(self.err())
-    }
-
     const FILE_COLUMNS: &'static str = "content_hash, source_path, size_bytes, status, attempts, last_error, started_at,
         finished_at, tool_version, output_schema_version, output_dir, rows_read, rows_kept, runs, updated_at, output_root,
         outputs_missing_since, superseded_by, superseded_reason";
@@ -164,12 +146,20 @@ impl Catalog {
                 serde_json::Value::from(value.as_str())
             );
             let (p, v) = (parameters.len() + first, parameters.len() + first + 1);
-            let found = match self.backend {
-                Backend::Postgres => format!("strpos(labels, ${p}) > 0"),
-                Backend::Sqlite => format!("instr(labels, ${p}) > 0"),
+            let found = |column: &str| match self.backend {
+                Backend::Postgres => format!("strpos({column}, ${p}) > 0"),
+                Backend::Sqlite => format!("instr({column}, ${p}) > 0"),
             };
-            let mut matches =
-                format!("content_hash IN (SELECT content_hash FROM harvest_paths WHERE {found})");
+            // A harvested content matches by the labels its runs carry, as the
+            // dataset's `labels` column does; one not harvested, by those of any
+            // path it was seen at.
+            let mut matches = format!(
+                "(harvest_files.labels IS NOT NULL AND {})
+                 OR (harvest_files.labels IS NULL
+                     AND content_hash IN (SELECT content_hash FROM harvest_paths WHERE {}))",
+                found("harvest_files.labels"),
+                found("harvest_paths.labels")
+            );
             if key == CELL_LABEL {
                 matches.push_str(&format!(
                     " OR content_hash IN (SELECT content_hash FROM run_stats WHERE cell = ${v})"

@@ -140,8 +140,8 @@ async fn record(
         dataset_files: &harvested.dataset_files,
         dataset_sizes: &dataset_sizes,
     };
-    let obsolete = match catalog.complete(claim, &completed).await {
-        Ok(Some(obsolete)) => obsolete,
+    let completion = match catalog.complete(claim, &completed).await {
+        Ok(Some(completion)) => completion,
         // Our lease ran out and another worker took over; its outputs are the
         // same, and it publishes them.
         Ok(None) => return taken_over(catalog, claim).await,
@@ -153,9 +153,27 @@ async fn record(
         }
     };
     remember(catalog, &source.path, source.identity, &hash).await;
-    let published = output_of(options)
-        .publish(&hash, &harvested.dataset_files, &obsolete)
-        .await;
+    let source_name = source.path.display().to_string();
+    for copy in &completion.copies {
+        tracing::warn!(
+            content_hash = hash,
+            other = copy.other_hash,
+            "{}",
+            copy.describe(&source_name)
+        );
+    }
+    let output = output_of(options);
+    let published = match output
+        .publish(&hash, &completion.publish, &completion.obsolete)
+        .await
+    {
+        Ok(()) => {
+            output
+                .withdraw_set_aside(catalog, &hash, &completion.publish)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     if let Err(error) = published {
         return FileOutcome::Failed {
             content_hash: Some(hash),

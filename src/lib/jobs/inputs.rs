@@ -112,13 +112,14 @@ pub async fn gather_inputs(
     for root in &selection.paths {
         if is_remote(root) {
             match list_objects(root, selection, stores).await {
-                Ok(objects) => {
-                    if let [object] = objects.as_slice() {
+                Ok(listed) => {
+                    if let [object] = listed.objects.as_slice() {
                         if object.url.as_path() == *root {
                             inputs.named.insert(root.clone());
                         }
                     }
-                    inputs.objects.extend(objects)
+                    inputs.objects.extend(listed.objects);
+                    inputs.unreadable.extend(listed.unreadable);
                 }
                 Err(e) => inputs.unlisted.push(e),
             }
@@ -157,7 +158,7 @@ pub async fn gather_inputs(
                     // the most recently seen of its paths that still exists is taken.
                     if let Some(url) = paths.iter().find(|p| is_remote(Path::new(p))) {
                         match list_objects(Path::new(url), selection, stores).await {
-                            Ok(objects) => inputs.objects.extend(objects),
+                            Ok(listed) => inputs.objects.extend(listed.objects),
                             Err(e) => tracing::warn!("an outdated source cannot be fetched: {e}"),
                         }
                         continue;
@@ -200,6 +201,15 @@ impl Inputs {
     }
 }
 
+/// The logs an `s3://` location holds: the objects to take, and those whose keys
+/// cannot be fetched by their names (a `.`, `..` or empty segment), each a bad
+/// source of its own rather than a reason to list nothing.
+#[derive(Debug, Default)]
+pub struct ListedObjects {
+    pub objects: Vec<ListedObject>,
+    pub unreadable: Vec<UnreadableSource>,
+}
+
 /// The logs at an `s3://` location, as a directory's are taken: one object named
 /// like a log, or those below a prefix (down to `--max-depth` folders, none in
 /// hidden folders nor below `--out`), this worker's shard of them.
@@ -207,7 +217,7 @@ pub async fn list_objects(
     location: &Path,
     selection: &InputSelection,
     stores: &ObjectStores,
-) -> Result<Vec<ListedObject>, HarvestError> {
+) -> Result<ListedObjects, HarvestError> {
     let url =
         ObjectUrl::parse(&location.to_string_lossy()).map_err(|problem| HarvestError::Remote {
             url: "s3://".into(),
@@ -218,30 +228,55 @@ pub async fn list_objects(
     if InputFormat::from_extension(Path::new(&url.key)).is_some() {
         let object = bucket.head(&url.key).await?;
         let root = url.as_path();
-        return Ok(selection
-            .in_shard(&root, &root)
-            .then_some(object)
-            .into_iter()
-            .collect());
+        return Ok(ListedObjects {
+            objects: selection
+                .in_shard(&root, &root)
+                .then_some(object)
+                .into_iter()
+                .collect(),
+            unreadable: Vec::new(),
+        });
     }
     let root = url.as_path();
     let max_depth = selection.listing.max_depth.unwrap_or(usize::MAX);
-    let objects = bucket.list(&url.key).await?;
-    Ok(objects
-        .into_iter()
-        .filter(|object| {
-            let path = object.url.as_path();
-            let Ok(relative) = path.strip_prefix(&root) else {
-                return false;
-            };
-            let folders: Vec<_> = relative.parent().into_iter().flat_map(Path::iter).collect();
-            folders.len() < max_depth
-                && !folders.iter().any(|f| f.to_string_lossy().starts_with('.'))
-                && !selection.listing.skip.iter().any(|s| path.starts_with(s))
-                && is_candidate_log(&path)
-                && selection.in_shard(&root, &path)
-        })
-        .collect())
+    let folder = match url.key.as_str() {
+        "" => String::new(),
+        key => format!("{key}/"),
+    };
+    // Judged on the key as it is, segment by segment: a path would fold `//` and
+    // `/./` away and take `..` for a hidden folder.
+    let taken = |listed: &ObjectUrl| {
+        let path = listed.as_path();
+        let Some(relative) = listed.key.strip_prefix(&folder) else {
+            return false;
+        };
+        let segments: Vec<&str> = relative.split('/').collect();
+        let folders = &segments[..segments.len() - 1];
+        folders.len() < max_depth
+            && !folders
+                .iter()
+                .any(|f| f.starts_with('.') && !matches!(*f, "." | ".."))
+            && !selection.listing.skip.iter().any(|s| path.starts_with(s))
+            && is_candidate_log(&path)
+            && selection.in_shard(&root, &path)
+    };
+    let listed = bucket.list_keys(&url.key).await?;
+    Ok(ListedObjects {
+        objects: listed
+            .objects
+            .into_iter()
+            .filter(|object| taken(&object.url))
+            .collect(),
+        unreadable: listed
+            .unaddressable
+            .into_iter()
+            .filter(|key| taken(key))
+            .map(|key| UnreadableSource {
+                location: key.as_path(),
+                problem: "an object key with a `.`, `..` or empty segment, which the harvester cannot fetch by its name (rename the object)".into(),
+            })
+            .collect(),
+    })
 }
 
 /// Why a path given to `--watch` cannot be watched.

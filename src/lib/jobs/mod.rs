@@ -50,11 +50,9 @@ pub struct JobOptions {
     /// Read and hash every file, even a path whose identity has not changed since it
     /// was harvested.
     pub verify: bool,
-    /// Labels of every file (`--label`), over those of its path.
+    /// Labels of every file (`--label`), over those of its path. When empty, each
+    /// source keeps the `--label` labels recorded for it.
     pub labels: Labels,
-    /// The directories given: a file's path labels are its `key=value` folders below
-    /// the one it was found in.
-    pub label_roots: Vec<PathBuf>,
     /// The object stores of `s3://` inputs and outputs.
     pub stores: Arc<ObjectStores>,
     /// `--out s3://…`: outputs are written under `harvest.out_root`'s place in a local
@@ -70,31 +68,117 @@ impl JobOptions {
         !(self.verify || self.policy.force || self.policy.reharvest_outdated)
     }
 
-    /// The labels of a file: its path's, then `--label`. The path's are its
-    /// `key=value` folders below the deepest directory given that holds it, or all
-    /// of its folders for a file given by itself (a per-file trigger, a source
-    /// harvested again). A path with an unsafe label folder keeps only `--label`,
-    /// with a warning: labels never become a path, SQL or a reason to skip the file.
+    /// The labels of a file given `--label` this run, or of a path found or
+    /// named by itself: its path's, then `--label`. See [`JobOptions::path_labels`].
     pub fn labels_of(&self, path: &Path) -> Labels {
-        let root = self
-            .label_roots
-            .iter()
-            .filter(|root| path.starts_with(root) && path != root.as_path())
-            .max_by_key(|root| root.components().count());
-        let from_path = match root {
-            Some(root) => Labels::of_path(root, path),
-            // An object given by itself: the folders of its key.
-            None if is_remote(path) => {
-                let bucket: PathBuf = path.components().take(2).collect();
-                Labels::of_path(&bucket, path)
-            }
-            None => Labels::of_path(Path::new("/"), &absolute(path)),
+        self.path_labels(path, true).merged(&self.labels)
+    }
+
+    /// The `--label` labels of a source: those given this run, else those
+    /// `recorded` for it. A run's `--label` replaces what was recorded whole, so
+    /// that a source's labels are never a mix of two runs'.
+    pub fn given_labels(&self, recorded: Option<&Labels>) -> Labels {
+        match recorded {
+            Some(recorded) if self.labels.is_empty() => recorded.clone(),
+            _ => self.labels.clone(),
+        }
+    }
+
+    /// Whether a path unchanged since it was read now has other labels than the
+    /// runs of the content it was harvested from carry (its `--label` labels
+    /// changed, or a folder of its path was renamed): it must not be skipped.
+    /// Compared only where the content was harvested from, so that a copy with
+    /// other labels does not relabel the runs back and forth.
+    pub fn relabels(&self, path: &Path, known: &KnownPath) -> bool {
+        let Some(carried) = &known.labels else {
+            return false;
         };
-        let from_path = from_path.unwrap_or_else(|problem| {
-            tracing::warn!(file = %printable_path(path), "{}: labels ignored: {problem}", printable_path(path));
+        let labels = self
+            .path_labels(path, false)
+            .merged(&self.given_labels(known.given.as_ref()));
+        labels != *carried
+    }
+
+    /// The labels of a source's path: the `key=value` folders of its whole path
+    /// (for an object, of its key), however the run reached it (a directory given,
+    /// a folder below it, the file given by itself), so that they never change
+    /// from one run to the next while the file stays where it is. A folder above
+    /// the directory given counts as much as one below it. A path with an unsafe
+    /// label folder keeps only `--label`, with a warning (when `warn`): labels
+    /// never become a path, SQL or a reason to skip the file.
+    pub fn path_labels(&self, path: &Path, warn: bool) -> Labels {
+        let (root, path) = if is_remote(path) {
+            // The scheme and the bucket.
+            (path.components().take(2).collect(), path.to_path_buf())
+        } else {
+            (PathBuf::from("/"), absolute(path))
+        };
+        let path = path.as_path();
+        if warn {
+            for (key, outer, inner) in Labels::overridden_in_path(&root, path) {
+                tracing::warn!(
+                    file = %printable_path(path),
+                    "{}: folder {key}={inner} is inside folder {key}={outer}: the innermost, {key}={inner}, labels the file",
+                    printable_path(path)
+                );
+            }
+        }
+        Labels::of_path(&root, path).unwrap_or_else(|problem| {
+            if warn {
+                tracing::warn!(file = %printable_path(path), "{}: labels ignored: {problem}", printable_path(path));
+            }
             Labels::new()
-        });
-        from_path.merged(&self.labels)
+        })
+    }
+}
+
+/// The labels of the source `path` now holding `content_hash`, and their
+/// `--label` part: its path's, then the `--label` labels given this run or
+/// recorded for it (see [`Catalog::given_labels`]).
+pub(super) async fn source_labels(
+    catalog: &Catalog,
+    path: &Path,
+    content_hash: &str,
+    options: &JobOptions,
+) -> Result<(Labels, Labels), FileOutcome> {
+    let recorded = if options.labels.is_empty() {
+        catalog
+            .given_labels(&path.display().to_string(), content_hash)
+            .await
+            .map_err(|e| FileOutcome::Failed {
+                content_hash: Some(content_hash.to_string()),
+                error: e.into(),
+            })?
+    } else {
+        None
+    };
+    let given = options.given_labels(recorded.as_ref());
+    Ok((options.path_labels(path, true).merged(&given), given))
+}
+
+/// Forgets those of `paths` (absolute) that are local and no longer exist, so that
+/// a file appearing later at one of them is a new source (see
+/// [`Catalog::forget_paths`]); says how many. A catalog error only costs the
+/// forgetting, with a warning.
+pub async fn forget_vanished(catalog: &Catalog, paths: Vec<PathBuf>) {
+    let vanished: Vec<String> = paths
+        .iter()
+        .filter(|path| !is_remote(path))
+        .filter(|path| {
+            std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        })
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect();
+    if vanished.is_empty() {
+        return;
+    }
+    match catalog.forget_paths(&vanished).await {
+        Ok(()) => tracing::info!(
+            vanished = vanished.len(),
+            "{} source(s) gone since they were read: their contents stay current; a file that appears at one of their paths is a new source",
+            vanished.len()
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not forget the sources that are gone"),
     }
 }
 
@@ -193,7 +277,9 @@ pub async fn harvest_file(
     known: Option<&KnownPath>,
 ) -> FileOutcome {
     if let Some(known) = known {
-        if FileIdentity::read(path).is_ok_and(|now| now == known.identity) {
+        if FileIdentity::read(path).is_ok_and(|now| now == known.identity)
+            && !options.relabels(path, known)
+        {
             return FileOutcome::Unchanged {
                 content_hash: known.content_hash.clone(),
             };
@@ -220,11 +306,16 @@ pub async fn harvest_file(
             }
         }
     };
-    let labels = options.labels_of(path);
+    let (labels, given) =
+        match source_labels(catalog, &source.path, &source.content_hash, options).await {
+            Ok(labels) => labels,
+            Err(outcome) => return outcome,
+        };
     let seen = SeenFile {
         content_hash: &source.content_hash,
         path: &source.path.display().to_string(),
         labels: &labels,
+        given: &given,
         size_bytes: source.size(),
     };
     match claim_content(
@@ -255,10 +346,24 @@ pub(super) async fn claim_content(
     options: &JobOptions,
 ) -> Result<Claim, FileOutcome> {
     let hash = seen.content_hash.to_string();
-    match catalog
+    let mut claimed = catalog
         .claim(seen, options.policy, options.lease, OUTPUT_SCHEMA_VERSION)
-        .await
-    {
+        .await;
+    if let Ok(ClaimOutcome::AlreadyHarvested { source_path, .. }) = &claimed {
+        if labels_moved(catalog, seen, source_path).await {
+            // Harvested again for this content alone, as `--force` would: its
+            // runs, statistics and dataset files then carry the source's labels
+            // (and cell), and its earlier dataset files are retired.
+            let forced = ClaimPolicy {
+                force: true,
+                ..options.policy
+            };
+            claimed = catalog
+                .claim(seen, forced, options.lease, OUTPUT_SCHEMA_VERSION)
+                .await;
+        }
+    }
+    match claimed {
         Ok(ClaimOutcome::Acquired(claim)) => Ok(claim),
         Ok(ClaimOutcome::AlreadyHarvested { output_dir, .. }) => {
             let path = Path::new(seen.path);
@@ -290,6 +395,42 @@ pub(super) async fn claim_content(
     }
 }
 
+/// Whether the runs of a content harvested before must take the labels of the
+/// source `seen`: their labels differ, and `seen` is the source they were
+/// harvested from, or that source is gone (the file was moved: its runs follow it).
+/// A copy at another source that still exists leaves the runs as they are. An
+/// object of an object store is taken to exist still. A catalog error leaves them
+/// too, with a warning: the next rescan tries again.
+async fn labels_moved(catalog: &Catalog, seen: &SeenFile<'_>, source_path: &str) -> bool {
+    if source_path != seen.path {
+        let source = Path::new(source_path);
+        let gone = !is_remote(source)
+            && std::fs::symlink_metadata(source)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if !gone {
+            return false;
+        }
+    }
+    match catalog.harvest_labels(seen.content_hash).await {
+        Ok(Some((carried, _))) if carried.as_ref() != Some(seen.labels) => {
+            tracing::info!(
+                file = seen.path,
+                content_hash = seen.content_hash,
+                labels = seen.labels.to_json(),
+                "{}: its labels are now {}: its runs are harvested again with them",
+                seen.path,
+                seen.labels.to_json()
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(file = seen.path, error = %e, "could not compare the source's labels with its runs'");
+            false
+        }
+    }
+}
+
 /// Records the identity a path had when it was read, so a later scan can skip it
 /// while it stays the same. A failure costs only that skip.
 pub(super) async fn remember(
@@ -317,11 +458,13 @@ async fn record_by_path(
     options: &JobOptions,
 ) -> FileOutcome {
     let key = path_key(path);
-    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // An object keeps its URL as it is; a file, its absolute path.
+    let shown = absolute(path);
     let seen = SeenFile {
         content_hash: &key,
         path: &shown.display().to_string(),
         labels: &options.labels_of(path),
+        given: &options.labels,
         size_bytes: 0,
     };
     let claimed = catalog

@@ -22,37 +22,50 @@ pub(super) async fn harvest_object(
     options: &JobOptions,
     known: Option<&KnownPath>,
 ) -> FileOutcome {
+    let url_path = object.url.as_path();
     if let Some(known) = known {
-        if known.identity == object.identity() {
+        if known.identity == object.identity() && !options.relabels(&url_path, known) {
             return FileOutcome::Unchanged {
                 content_hash: known.content_hash.clone(),
             };
         }
     }
-    let labels = options.labels_of(&object.url.as_path());
+    // The object's content is not known before it is fetched: its `--label`
+    // labels are those recorded for its URL.
+    let (labels, given) = match super::source_labels(catalog, &url_path, "", options).await {
+        Ok(labels) => labels,
+        Err(outcome) => return outcome,
+    };
+    let labels = (&labels, &given);
     let claimed = async {
-        let held = claim_before_fetch(catalog, object, &labels, options).await?;
+        let held = claim_before_fetch(catalog, object, labels, options).await?;
         let source = fetch_held(catalog, object, held.as_ref(), options).await?;
-        let claim = claim_after_fetch(catalog, object, &labels, held, &source, options).await?;
+        let claim = claim_after_fetch(catalog, object, labels, held, &source, options).await?;
         Ok((source, claim))
     };
     match claimed.await {
-        Ok((source, claim)) => harvest_claimed(catalog, source, labels, claim, options).await,
+        Ok((source, claim)) => {
+            harvest_claimed(catalog, source, labels.0.clone(), claim, options).await
+        }
         Err(outcome) => outcome,
     }
 }
+
+/// An object's labels, and their `--label` part.
+type SourceLabels<'a> = (&'a Labels, &'a Labels);
 
 /// An object's content as seen under its URL.
 fn seen<'a>(
     content_hash: &'a str,
     url: &'a str,
-    labels: &'a Labels,
+    (labels, given): SourceLabels<'a>,
     object: &ListedObject,
 ) -> SeenFile<'a> {
     SeenFile {
         content_hash,
         path: url,
         labels,
+        given,
         size_bytes: object.size,
     }
 }
@@ -63,7 +76,7 @@ fn seen<'a>(
 async fn claim_before_fetch(
     catalog: &Catalog,
     object: &ListedObject,
-    labels: &Labels,
+    labels: SourceLabels<'_>,
     options: &JobOptions,
 ) -> Result<Option<Claim>, FileOutcome> {
     let url = object.url.to_string();
@@ -117,7 +130,7 @@ async fn fetch_held(
 async fn claim_after_fetch(
     catalog: &Catalog,
     object: &ListedObject,
-    labels: &Labels,
+    labels: SourceLabels<'_>,
     held: Option<Claim>,
     source: &SourceFile,
     options: &JobOptions,

@@ -83,6 +83,37 @@ impl Output<'_> {
         }
     }
 
+    /// Takes back out what a harvest just `published` that the catalog no longer
+    /// lists as its own: a copy of one of its runs that won in the meantime (its
+    /// commit set this one's files aside, and its worker removed only what was
+    /// published by then). Read after this publication, so that whichever of the two
+    /// commits comes last, one of the two workers removes the set-aside files.
+    pub(super) async fn withdraw_set_aside(
+        &self,
+        catalog: &Catalog,
+        content_hash: &str,
+        published: &[String],
+    ) -> Result<(), HarvestError> {
+        let current = match catalog.publication(content_hash).await? {
+            Publication::Due { files, .. } => files,
+            Publication::InProgress | Publication::Abandoned => return Ok(()),
+        };
+        let withdrawn: Vec<String> = published
+            .iter()
+            .filter(|file| !current.contains(file))
+            .cloned()
+            .collect();
+        if withdrawn.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            content_hash,
+            files = withdrawn.len(),
+            "a copy of a run won while this harvest was published: its files of that run are withdrawn"
+        );
+        self.retire(&withdrawn).await
+    }
+
     async fn discard(&self, content_hash: &str) -> Result<(), HarvestError> {
         match self {
             Output::Local(dataset) => {
@@ -134,7 +165,14 @@ pub async fn publish_pending(catalog: &Catalog, options: &JobOptions) -> Result<
     for content_hash in pending {
         let published = match catalog.publication(&content_hash).await {
             Ok(Publication::Due { files, obsolete }) => {
-                output.publish(&content_hash, &files, &obsolete).await
+                match output.publish(&content_hash, &files, &obsolete).await {
+                    Ok(()) => {
+                        output
+                            .withdraw_set_aside(catalog, &content_hash, &files)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Ok(Publication::Abandoned) => output.discard(&content_hash).await,
             Ok(Publication::InProgress) => Ok(()),

@@ -78,8 +78,14 @@ pub async fn check_outputs(
     let checking = current.clone();
     let broken = tokio::task::spawn_blocking(move || {
         let dataset = Dataset::new(&out_root);
+        // A harvest whose dataset files are still pending is being published by
+        // another worker (it commits, then publishes) or waits for the next job's
+        // publication: not broken. Read after the catalog, before the stats, so a
+        // harvest committed by then is either pending here or published there.
+        let pending: HashSet<String> = dataset.pending().into_iter().collect();
         checking
             .into_iter()
+            .filter(|outputs| !pending.contains(&outputs.content_hash))
             .filter_map(|outputs| {
                 let dir = out_root.join(&outputs.output_dir);
                 dataset

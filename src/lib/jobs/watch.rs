@@ -19,8 +19,8 @@ use crate::error::ExitCode;
 use crate::jobs::inputs::{
     check_watched_dirs, list_objects, logs_in_dir, Input, InputSelection, WatchDirError,
 };
+use crate::jobs::{forget_vanished, known_paths, publish_pending, repair_outputs};
 use crate::jobs::{harvest_files, FileOutcome, JobOptions, JobSummary};
-use crate::jobs::{known_paths, publish_pending, repair_outputs};
 use crate::model::schema::InputFormat;
 use crate::storage::remote::is_remote;
 
@@ -108,6 +108,8 @@ pub async fn watch(
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(Arc::clone(&stop)).map_err(WatchError::Signals)?;
     tracing::info!(dirs = ?dirs, "watching for new logs");
+    let known = known_paths(catalog, dirs, options).await;
+    forget_vanished(catalog, known.keys().cloned().collect()).await;
     let mut watch = Watch {
         catalog,
         selection,
@@ -115,7 +117,7 @@ pub async fn watch(
         jobs: jobs.max(1),
         on_done,
         // Paths harvested before this watch started are skipped while unchanged.
-        known: known_paths(catalog, dirs, options).await,
+        known,
         seen: HashMap::new(),
         summary: JobSummary::default(),
         undone: HashSet::new(),
@@ -187,7 +189,8 @@ impl Watch<'_> {
             Listed::default()
         };
         self.list_dirs(&mut ready);
-        self.forget_vanished(&listed);
+        let gone = self.forget_vanished(&listed);
+        forget_vanished(self.catalog, gone).await;
         self.harvest(ready, stop).await;
     }
 
@@ -197,14 +200,24 @@ impl Watch<'_> {
         let prefixes = self.selection.paths.iter().filter(|dir| is_remote(dir));
         for prefix in prefixes {
             let objects = match list_objects(prefix, self.selection, &self.options.stores).await {
-                Ok(objects) => objects,
+                Ok(listed) => listed,
                 Err(e) => {
                     tracing::warn!("cannot list: {e}");
                     continue;
                 }
             };
             listed.prefixes.push(prefix.clone());
-            for object in objects {
+            // A key that cannot be fetched is recorded once, as soon as it is seen.
+            for source in objects.unreadable {
+                let key = source.location.clone();
+                listed.objects.insert(key.clone());
+                let entry = sighting(&mut self.seen, key, 0, None, Instant::now());
+                if !entry.taken {
+                    entry.taken = true;
+                    ready.push(Input::Unreadable(source));
+                }
+            }
+            for object in objects.objects {
                 let key = object.url.as_path();
                 listed.objects.insert(key.clone());
                 let modified = Some(object.last_modified);
@@ -264,17 +277,33 @@ impl Watch<'_> {
         }
     }
 
-    /// Forgets files that are gone, and objects no longer under a prefix listed.
-    fn forget_vanished(&mut self, listed: &Listed) {
+    /// Forgets files that are gone, and objects no longer under a prefix listed;
+    /// gives the files gone (as absolute paths), which the catalog forgets too (see
+    /// [`forget_vanished`]): whether known before the watch or seen during it.
+    fn forget_vanished(&mut self, listed: &Listed) -> Vec<PathBuf> {
+        let mut gone: Vec<PathBuf> = Vec::new();
         self.seen.retain(|p, _| {
             if is_remote(p) {
                 listed.objects.contains(p) || !listed.prefixes.iter().any(|dir| p.starts_with(dir))
+            } else if p.exists() {
+                true
             } else {
-                p.exists()
+                gone.push(crate::storage::absolute(p));
+                false
             }
         });
+        gone.extend(
+            self.known
+                .keys()
+                .filter(|p| !is_remote(p) && !p.exists())
+                .cloned(),
+        );
         let seen = &self.seen;
         self.undone.retain(|p| seen.contains_key(p));
+        for path in &gone {
+            self.known.remove(path);
+        }
+        gone
     }
 
     /// Harvests what is ready, `jobs` at a time until a stop is asked for, and

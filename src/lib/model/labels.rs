@@ -1,6 +1,7 @@
 //! Labels: `key=value` pairs that say where a log came from (a line, a cell, a
-//! site), taken from the folders of its path below the input root
-//! (`incoming/line=B/cell=7/2026-11-22/x.parquet`) and from `--label`.
+//! site), taken from the `key=value` folders of its whole path
+//! (`incoming/line=B/cell=7/2026-11-22/x.parquet`), so that they do not depend on
+//! how a run reached it, and from `--label`.
 //!
 //! Labels end up in file names (the dataset's `cell=` partition), in SQL values and
 //! in JSON, so both keys and values are held to a small safe alphabet: a key is a
@@ -56,23 +57,25 @@ impl Labels {
     /// Labels from the `key=value` folders of `path` below `root`; other folders
     /// (dates, names) are not labels. A folder that looks like a label but is not a
     /// safe one makes the whole path's labels an error.
+    /// A key that several folders give takes the innermost folder's value (see
+    /// [`Labels::overridden_in_path`]).
     pub fn of_path(root: &Path, path: &Path) -> Result<Labels, String> {
-        let mut labels = Labels::new();
-        let Ok(below) = path.strip_prefix(root) else {
-            return Ok(labels);
-        };
-        let Some(folders) = below.parent() else {
-            return Ok(labels);
-        };
-        for folder in folders.components() {
-            let folder = folder.as_os_str().to_string_lossy();
-            if folder.contains('=') {
-                let (key, value) = Labels::parse_pair(&folder)
-                    .map_err(|e| format!("folder `{}`: {e}", escape(&folder)))?;
-                labels.insert(key, value);
-            }
-        }
-        Ok(labels)
+        Ok(Labels(label_folders(root, path)?.into_iter().collect()))
+    }
+
+    /// The label folders of `path` below `root` that a folder further in overrides
+    /// (`cell=7/cell=8/`: `cell=7`), as (key, outer value, inner value), outermost
+    /// first; the inner value wins.
+    pub fn overridden_in_path(root: &Path, path: &Path) -> Vec<(String, String, String)> {
+        let folders = label_folders(root, path).unwrap_or_default();
+        folders
+            .iter()
+            .enumerate()
+            .filter_map(|(at, (key, outer))| {
+                let inner = folders[at + 1..].iter().rev().find(|(k, _)| k == key)?;
+                (inner.1 != *outer).then(|| (key.clone(), outer.clone(), inner.1.clone()))
+            })
+            .collect()
     }
 
     /// These labels, then `other`'s over them.
@@ -109,6 +112,23 @@ impl Labels {
             .map(Labels)
             .unwrap_or_default()
     }
+}
+
+/// The `key=value` folders of `path` below `root`, outermost first; other folders
+/// (dates, names) are not labels. A folder that looks like a label but is not a safe
+/// one makes the whole path's labels an error.
+fn label_folders(root: &Path, path: &Path) -> Result<Vec<(String, String)>, String> {
+    let Some(folders) = path.strip_prefix(root).ok().and_then(Path::parent) else {
+        return Ok(Vec::new());
+    };
+    folders
+        .components()
+        .map(|folder| folder.as_os_str().to_string_lossy())
+        .filter(|folder| folder.contains('='))
+        .map(|folder| {
+            Labels::parse_pair(&folder).map_err(|e| format!("folder `{}`: {e}", escape(&folder)))
+        })
+        .collect()
 }
 
 /// `key=value` split at its first `=`, the key checked.
@@ -180,6 +200,24 @@ mod tests {
         assert_eq!(none.unwrap(), Labels::new());
         let given = Labels::of_path(Path::new("/in/cell=1/x.csv"), Path::new("/in/cell=1/x.csv"));
         assert_eq!(given.unwrap(), Labels::new());
+    }
+
+    #[test]
+    fn the_innermost_of_nested_label_folders_wins_and_the_others_are_named() {
+        let (root, path) = (
+            Path::new("/in"),
+            Path::new("/in/cell=7/line=B/cell=8/line=B/x.csv"),
+        );
+        assert_eq!(
+            Labels::of_path(root, path).unwrap().to_json(),
+            r#"{"cell":"8","line":"B"}"#
+        );
+        assert_eq!(
+            Labels::overridden_in_path(root, path),
+            [("cell".to_string(), "7".to_string(), "8".to_string())],
+            "a repeated equal value overrides nothing"
+        );
+        assert!(Labels::overridden_in_path(root, Path::new("/in/cell=7/x.csv")).is_empty());
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //!     run_stats.parquet
 //! dataset/                           every run, one Hive-partitioned dataset
 //!     samples/cell=<cell>/date=<YYYY-MM-DD>/<hash12>-<run_uuid>.parquet
-//!     run_stats/cell=<cell>/date=<YYYY-MM-DD>/<hash12>.parquet
+//!     run_stats/cell=<cell>/date=<YYYY-MM-DD>/<hash12>-<run_uuid>.parquet
 //!     .pending/<content_hash>/...     written, published once the catalog commits
 //! ```
 //!
 //! `date` is the UTC day of the run's first reading; a run without a cell is under
-//! `cell=__HIVE_DEFAULT_PARTITION__`, which Hive readers read as null. The catalog
+//! `cell=__HIVE_DEFAULT_PARTITION__`, which Hive readers read as null. Both tables
+//! have a file per run, so that a run set aside (a copy of it in another content is
+//! current) leaves the dataset by the removal of its two files. The catalog
 //! records the directory and `view` finds the files by these names.
 
 use std::path::Path;
@@ -62,10 +64,10 @@ pub fn samples_file(content_hash: &str, run_uuid: RunId, partition: &str) -> Str
     )
 }
 
-/// A content's run statistics in one partition, relative to the dataset.
-pub fn run_stats_file(content_hash: &str, partition: &str) -> String {
+/// A run's statistics (a row per robot), relative to the dataset.
+pub fn run_stats_file(content_hash: &str, run_uuid: RunId, partition: &str) -> String {
     format!(
-        "{RUN_STATS_TABLE}/{partition}/{}.parquet",
+        "{RUN_STATS_TABLE}/{partition}/{}-{run_uuid}.parquet",
         short_hash(content_hash)
     )
 }
@@ -151,8 +153,8 @@ mod tests {
             "samples/cell=7/date=2022-11-23/0123456789ab-18446744073709551615.parquet"
         );
         assert_eq!(
-            from_output_dir(&run_stats_file(hash, &p)),
-            "../dataset/run_stats/cell=7/date=2022-11-23/0123456789ab.parquet"
+            from_output_dir(&run_stats_file(hash, 31, &p)),
+            "../dataset/run_stats/cell=7/date=2022-11-23/0123456789ab-31.parquet"
         );
     }
 }

@@ -238,7 +238,9 @@ pub fn absent_columns(missing: &[String]) -> Vec<String> {
 /// statistics have a `cell`.
 ///
 /// 4: a spike is a departure the series returns from; the readings next to a level
-/// step are kept.
+/// step are kept. A source has one current content: an edited, shortened or
+/// re-exported log supersedes what its path held before (not only a CSV that
+/// grew), and report.json's `supersedes` says why (`reason`: `grew` or `changed`).
 pub const OUTPUT_SCHEMA_VERSION: i64 = 4;
 
 #[cfg(test)]

@@ -141,8 +141,9 @@ pub fn write(
 ) -> Result<Written, HarvestError> {
     let started_at = chrono::Utc::now();
     let mut stopwatch = Stopwatch::after_reading(source);
-    let split = split_runs(source, options, &mut stopwatch)?;
+    let mut split = split_runs(source, options, &mut stopwatch)?;
     let places = run_places(&split, labels);
+    split.warnings.extend(cell_disagreement(&split, labels));
     let partitions = partitions(&places);
     let staging = store::start(&options.out_root, source, &partitions)?;
     let target = Target {
@@ -157,7 +158,7 @@ pub fn write(
         stats,
         coverage,
         dataset_files,
-    } = write_statistics(&target, &partitions, per_run, options.compression)?;
+    } = write_statistics(&target, per_run, options.compression)?;
     stopwatch.lap(Stage::Statistics);
     let report = report::report(report::ReportInput {
         source,
@@ -240,10 +241,10 @@ struct Statistics {
 }
 
 /// Gathers what the runs gave and writes the run statistics: run_stats.parquet,
-/// and the dataset's statistics file of each partition.
+/// and the dataset's statistics file of each run (a file per run, as its table, so
+/// that a run set aside for a copy elsewhere leaves the dataset whole).
 fn write_statistics(
     target: &Target,
-    partitions: &[String],
     per_run: Vec<RunOutcome>,
     compression: Compression,
 ) -> Result<Statistics, HarvestError> {
@@ -256,17 +257,18 @@ fn write_statistics(
         dataset_files.push(table);
     }
     store::write_run_stats(target.staging, &stats, compression)?;
-    for partition in partitions {
-        let in_partition: Vec<&RunStats> = stats
-            .iter()
-            .filter(|s| &target.places[&s.run_uuid].partition == partition)
-            .collect();
+    let mut runs: Vec<RunId> = stats.iter().map(|s| s.run_uuid).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    for run in runs {
+        let of_run: Vec<&RunStats> = stats.iter().filter(|s| s.run_uuid == run).collect();
         dataset_files.push(store::write_dataset_run_stats(
             target.staging,
             target.content_hash,
-            partition,
+            run,
+            &target.places[&run].partition,
             target.labels,
-            &in_partition,
+            &of_run,
             compression,
         )?);
     }
@@ -282,6 +284,27 @@ fn write_statistics(
 struct RunPlace {
     cell: Option<String>,
     partition: String,
+}
+
+/// A warning when the log's `cell_id` column names other cells than the file's
+/// `cell` label (a `cell=` folder or `--label cell=`): the column says where each
+/// reading was made, so it files the runs; the label stays in their labels.
+fn cell_disagreement(split: &runs::SplitLog, labels: &Labels) -> Option<String> {
+    let label = labels.get(CELL_LABEL)?;
+    let mut cells: Vec<&str> = split
+        .cells
+        .values()
+        .map(String::as_str)
+        .filter(|cell| *cell != label)
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    (!cells.is_empty()).then(|| {
+        format!(
+            "the log's cell_id column names cell {} but the file is labelled cell={label}: its runs are filed under the log's cell",
+            cells.join(", ")
+        )
+    })
 }
 
 /// Each run's cell (the log's, else the file's `cell` label) and partition (that

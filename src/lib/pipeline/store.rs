@@ -79,18 +79,19 @@ pub fn write_run_table(
     Ok(file)
 }
 
-/// Writes the dataset's run statistics of one partition: the content hash, every
-/// statistic but the cell (the partition holds it) and the labels. Returns its path
-/// in the dataset.
+/// Writes the dataset's statistics of one run (a row per robot): the content hash,
+/// every statistic but the cell (the partition holds it) and the labels. Returns
+/// its path in the dataset.
 pub fn write_dataset_run_stats(
     staging: &Staging,
     content_hash: &str,
+    run_uuid: RunId,
     partition: &str,
     labels: &Labels,
     stats: &[&RunStats],
     compression: Compression,
 ) -> Result<String, HarvestError> {
-    let file = run_stats_file(content_hash, partition);
+    let file = run_stats_file(content_hash, run_uuid, partition);
     let framed = run_stats_frame(stats).and_then(|mut frame| {
         frame.drop_in_place("cell")?;
         frame.insert_column(

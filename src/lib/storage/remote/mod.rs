@@ -19,8 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::client::{HttpClient, HttpConnector, ReqwestConnector};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, RetryConfig,
@@ -306,6 +305,19 @@ impl Bucket {
             .await
             .map_err(|e| classify(&self.url(prefix), e))?;
         Ok(listed.into_iter().map(|meta| self.listed(meta)).collect())
+    }
+
+    /// Every object whose key is at or below `prefix` (a key, or a folder without
+    /// its `/`), each by its exact key, by the harvester's own listing requests: a
+    /// key object_store cannot address (`..`, `.` or an empty segment) is returned
+    /// apart instead of failing the listing (see [`listing`]).
+    pub async fn list_keys(&self, prefix: &str) -> Result<KeyListing, HarvestError> {
+        self.path(prefix)?;
+        let prefix = match prefix {
+            "" => String::new(),
+            folder => format!("{folder}/"),
+        };
+        self.lister.list(&self.store, &self.name, &prefix).await
     }
 
     fn listed(&self, meta: object_store::ObjectMeta) -> ListedObject {
