@@ -344,7 +344,7 @@ async fn run(mut args: Args) -> ExitCode {
     .await;
     progress.finish_and_clear();
     // Outputs deleted since their harvest are rebuilt, or recorded as missing.
-    let repair = jobs::repair_outputs(&catalog, &selection.paths, &options, report_outcome).await;
+    let repair = jobs::repair_outputs(&catalog, &selection, &options, report_outcome).await;
     log_summary(&summary, clock.elapsed().as_secs_f64());
     catalog.close().await;
     exit.worst(summary.exit).worst(repair.exit)

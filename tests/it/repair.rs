@@ -346,3 +346,38 @@ fn measure_the_rescan_check_on_10000_files() {
         }
     });
 }
+
+/// A watch started over an inbox whose dataset was deleted rebuilds it at once.
+fn a_watch_rebuilds_deleted_outputs(backend: Backend) {
+    let work = Workdir::new();
+    let url = backend.url(&work, "repair_watch");
+    inbox(&work);
+    let input = work.input();
+    ok(harvest(&work, &url, &[input.to_str().unwrap()]));
+    let before = read_dataset(&work.out());
+    std::fs::remove_dir_all(work.out().join("dataset")).unwrap();
+
+    let watch = work
+        .harvest_command(&["--watch", input.to_str().unwrap()])
+        .args(["--catalog", &url, "--settle", "1", "--log-format", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let samples = work.out().join("dataset/samples");
+    while files_below(&samples).len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: kill has no preconditions; the pid is our child's.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) };
+    let out = watch.wait_with_output().unwrap();
+    let log = stderr(&out);
+    assert_eq!(code(&out), 0, "{log}");
+    assert_eq!(harvested_events(&log), 2, "{log}");
+    assert_eq!(read_dataset(&work.out()), before);
+}
+on_both_backends!(
+    a_watch_rebuilds_deleted_outputs,
+    a_watch_rebuilds_deleted_outputs
+);

@@ -123,14 +123,32 @@ impl S3Server {
     /// Puts `bytes` at `key` exactly as written, through boto3 (moto's own client):
     /// object_store refuses keys S3 allows, such as `a//b` or `a/../b`.
     fn put_raw(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        self.boto3(
+            "put_object(Bucket=bucket, Key=key, Body=sys.stdin.buffer.read())",
+            bucket,
+            key,
+            &bytes,
+        );
+    }
+
+    /// Deletes the object at `key`, as a clean-up script would, through boto3 (not
+    /// the harvester's own client).
+    fn delete(&self, bucket: &str, key: &str) {
+        self.boto3("delete_object(Bucket=bucket, Key=key)", bucket, key, &[]);
+    }
+
+    /// Calls `call` (a method of a boto3 S3 client, which sees `bucket`, `key` and
+    /// `sys`) on this server with its credentials, `stdin` on its standard input.
+    fn boto3(&self, call: &str, bucket: &str, key: &str, stdin: &[u8]) {
         use std::io::Write;
-        let script = "import boto3, sys\n\
-            _, endpoint, key_id, secret, bucket, key = sys.argv\n\
-            boto3.client('s3', endpoint_url=endpoint, aws_access_key_id=key_id,\n\
-                aws_secret_access_key=secret, region_name='us-east-1')\\\n\
-                .put_object(Bucket=bucket, Key=key, Body=sys.stdin.buffer.read())\n";
+        let script = format!(
+            "import boto3, sys\n\
+             _, endpoint, key_id, secret, bucket, key = sys.argv\n\
+             boto3.client('s3', endpoint_url=endpoint, aws_access_key_id=key_id,\n\
+                 aws_secret_access_key=secret, region_name='us-east-1').{call}\n"
+        );
         let mut child = Command::new("python3")
-            .args(["-c", script])
+            .args(["-c", &script])
             .args([
                 &self.endpoint,
                 &self.access_key_id,
@@ -141,8 +159,8 @@ impl S3Server {
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(&bytes).unwrap();
-        assert!(child.wait().unwrap().success(), "put {key}");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        assert!(child.wait().unwrap().success(), "{call} {key}");
     }
 
     /// The keys in `bucket` below `prefix`, sorted.
@@ -764,4 +782,47 @@ fn an_object_replaced_at_its_key_supersedes_what_it_held() {
     assert_eq!(reasons, [[None], [Some("changed".to_string())]]);
     let runs = query_sql(&catalog, "SELECT DISTINCT run_uuid FROM latest_run_stats");
     assert_eq!(runs, [[Some("42".to_string())]]);
+}
+
+/// Published dataset files deleted from the output bucket: the rescan finds them
+/// absent from its listing of the output prefix, fetches the object that still
+/// holds the content and harvests it again; the next rescan finds all in place.
+#[test]
+fn deleted_outputs_in_a_bucket_are_rebuilt_from_the_object() {
+    let (server, catalog) = one_log_and_a_bucket("s3_repair", 43);
+    let first = server.harvest(&into_the_bucket(&catalog));
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let samples = published(&server, "samples");
+    let run_stats = published(&server, "run_stats");
+    assert_eq!((samples.len(), run_stats.len()), (1, 1));
+    for key in samples.iter().chain(&run_stats) {
+        server.delete("out", key);
+    }
+    assert!(published(&server, "samples").is_empty());
+
+    let rescan = server.harvest(&into_the_bucket(&catalog));
+    assert_eq!(code(&rescan), 0, "{}", stderr(&rescan));
+    assert!(
+        stderr(&rescan).contains("harvesting it again"),
+        "{}",
+        stderr(&rescan)
+    );
+    assert_eq!(published(&server, "samples"), samples);
+    assert_eq!(published(&server, "run_stats"), run_stats);
+    let left = server.keys("out", "harvested/dataset/.pending");
+    assert!(left.is_empty(), "nothing pending: {left:?}");
+    let records = catalog_records(&catalog);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, harvester::catalog::FileStatus::Harvested);
+    assert_eq!(records[0].attempts, 2);
+    assert!(records[0].outputs_missing_since.is_none());
+
+    let settled = server.harvest(&into_the_bucket(&catalog));
+    assert_eq!(code(&settled), 0, "{}", stderr(&settled));
+    assert!(
+        !stderr(&settled).contains("harvesting it again"),
+        "{}",
+        stderr(&settled)
+    );
+    assert_eq!(catalog_records(&catalog)[0].attempts, 2);
 }

@@ -308,29 +308,11 @@ fn dangling_and_looping_links_are_bad_files_recorded_by_path() {
     let records = catalog_records_in(&out_dir);
     assert_eq!(records.len(), 3, "{records:?}");
     for link in [&dangling, &looping] {
-        let record = records
-            .iter()
-            .find(|r| r.source_path == link.display().to_string())
-            .unwrap_or_else(|| panic!("{link:?} not recorded: {records:?}"));
-        assert_eq!(record.status, FileStatus::Failed);
-        assert_eq!(record.content_hash, harvester::storage::path_key(link));
+        let record = failed_by_name(&records, link);
         assert!(record.content_hash.starts_with("path:"), "{record:?}");
     }
 
-    let view = Command::new(env!("CARGO_BIN_EXE_view"))
-        .args([
-            OsStr::new("--list"),
-            OsStr::new("--format"),
-            OsStr::new("json"),
-            OsStr::new("--out"),
-            out_dir.as_os_str(),
-        ])
-        .env_remove("DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(code(&view), 0, "{}", stderr(&view));
-    let listed = String::from_utf8_lossy(&view.stdout);
+    let listed = listed_json(&out_dir);
     for name in ["gone.parquet", "loop.csv", "good.csv"] {
         assert!(listed.contains(name), "{name}: {listed}");
     }
@@ -360,6 +342,38 @@ fn nested_too_long(base: &Path, levels: usize) -> PathBuf {
         .unwrap();
     assert!(child.wait().unwrap().success());
     (0..levels).fold(base.to_path_buf(), |p, _| p.join(&name))
+}
+
+/// What `view --list --format json` lists from the SQLite catalog of `out_dir`.
+fn listed_json(out_dir: &Path) -> String {
+    let view = Command::new(env!("CARGO_BIN_EXE_view"))
+        .args([
+            OsStr::new("--list"),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+            OsStr::new("--out"),
+            out_dir.as_os_str(),
+        ])
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&view), 0, "{}", stderr(&view));
+    String::from_utf8_lossy(&view.stdout).into_owned()
+}
+
+/// The record of `path` in `records`, asserted a failed source keyed by its name.
+fn failed_by_name<'a>(
+    records: &'a [harvester::catalog::FileRecord],
+    path: &Path,
+) -> &'a harvester::catalog::FileRecord {
+    let record = records
+        .iter()
+        .find(|r| r.source_path == path.display().to_string())
+        .unwrap_or_else(|| panic!("{path:?} not recorded: {records:?}"));
+    assert_eq!(record.status, FileStatus::Failed);
+    assert_eq!(record.content_hash, harvester::storage::path_key(path));
+    record
 }
 
 #[test]
@@ -416,28 +430,10 @@ fn folders_that_cannot_be_listed_are_bad_sources_by_name_and_the_rest_is_harvest
         .iter()
         .any(|r| r.source_path.ends_with("good.csv") && r.status == FileStatus::Harvested));
     for folder in [&denied, &too_long] {
-        let record = records
-            .iter()
-            .find(|r| r.source_path == folder.display().to_string())
-            .unwrap_or_else(|| panic!("{folder:?} not recorded: {records:?}"));
-        assert_eq!(record.status, FileStatus::Failed);
-        assert_eq!(record.content_hash, harvester::storage::path_key(folder));
+        failed_by_name(&records, folder);
     }
 
-    let view = Command::new(env!("CARGO_BIN_EXE_view"))
-        .args([
-            OsStr::new("--list"),
-            OsStr::new("--format"),
-            OsStr::new("json"),
-            OsStr::new("--out"),
-            out_dir.as_os_str(),
-        ])
-        .env_remove("DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(code(&view), 0, "{}", stderr(&view));
-    let listed = String::from_utf8_lossy(&view.stdout);
+    let listed = listed_json(&out_dir);
     assert!(listed.contains(&denied.display().to_string()), "{listed}");
 }
 
@@ -473,13 +469,7 @@ fn a_log_whose_own_path_is_too_long_is_a_bad_source_by_name() {
     let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{err}");
     assert!(errors[0].contains(&log.display().to_string()), "{err}");
-    let records = catalog_records_in(&out_dir);
-    let record = records
-        .iter()
-        .find(|r| r.source_path == log.display().to_string())
-        .unwrap_or_else(|| panic!("not recorded: {records:?}"));
-    assert_eq!(record.status, FileStatus::Failed);
-    assert_eq!(record.content_hash, harvester::storage::path_key(&log));
+    failed_by_name(&catalog_records_in(&out_dir), &log);
 }
 
 // ---------------------------------------------------------------------------------

@@ -172,8 +172,11 @@ fn json(o: Output) -> Value {
 }
 
 macro_rules! snapshot {
-    ($work:expr, $name:expr, $value:expr) => {{
-        let filters = $work.filters();
+    ($work:expr, $name:expr, $value:expr) => {
+        snapshot!(filters $work.filters(), $name, $value)
+    };
+    (filters $filters:expr, $name:expr, $value:expr) => {{
+        let filters: Vec<(String, String)> = $filters;
         let filters: Vec<(&str, &str)> = filters.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         insta::with_settings!({ filters => filters }, { insta::assert_snapshot!($name, $value) });
     }};
@@ -215,11 +218,7 @@ fn list_of_the_catalog() {
         ),
     );
     filters.insert(0, (r"\| [0-9a-f]{12} \|".into(), "| [HASH12] |".into()));
-    let filters: Vec<(&str, &str)> = filters
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    insta::with_settings!({ filters => filters }, { insta::assert_snapshot!("list_table", text) });
+    snapshot!(filters filters, "list_table", text);
 
     let list = json(work.view(&["--list", "--format", "json"]));
     let report = work.report();
@@ -594,11 +593,6 @@ fn list_filters(work: &Harvested) -> Vec<(String, String)> {
 #[test]
 fn list_fits_the_width_with_one_line_per_file_and_long_paths_elided() {
     let work = Harvested::at(LONG_SOURCE);
-    let filters = list_filters(&work);
-    let filters: Vec<(&str, &str)> = filters
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
     for width in [80, 120] {
         let text = view_at_width(&work, width, &["--list"]);
         assert_eq!(
@@ -611,9 +605,7 @@ fn list_fits_the_width_with_one_line_per_file_and_long_paths_elided() {
             text.contains('…') && text.contains("sensor-calibration/cell.csv"),
             "{text}"
         );
-        insta::with_settings!({ filters => filters.clone() }, {
-            insta::assert_snapshot!(format!("list_table_{width}"), text)
-        });
+        snapshot!(filters list_filters(&work), format!("list_table_{width}"), text);
     }
     let wide = view_at_width(&work, 80, &["--list", "--wide"]);
     assert!(wide.contains(LONG_SOURCE) && !wide.contains('…'), "{wide}");
@@ -688,11 +680,6 @@ fn run_rows_fit_the_width_and_never_split_a_time() {
     let work = Harvested::new();
     let run = work.first_run();
     let dir = work.output_dir();
-    let filters = list_filters(&work);
-    let filters: Vec<(&str, &str)> = filters
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
     for width in [80, 120] {
         let text = view_at_width(&work, width, &[dir.to_str().unwrap(), "--run", &run]);
         assert_fits(&text, width);
@@ -700,9 +687,7 @@ fn run_rows_fit_the_width_and_never_split_a_time() {
         for row in 1..=10 {
             assert!(text.contains(&format!("row {row} ")), "row {row}:\n{text}");
         }
-        insta::with_settings!({ filters => filters.clone() }, {
-            insta::assert_snapshot!(format!("run_rows_table_{width}"), text)
-        });
+        snapshot!(filters list_filters(&work), format!("run_rows_table_{width}"), text);
     }
 }
 

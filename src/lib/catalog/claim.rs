@@ -145,15 +145,9 @@ impl Catalog {
     /// The pid of the claim's holder if it is a dead process of this host, whose
     /// claim is stale right away; else -1, which no process has.
     async fn dead_claimant(&self, content_hash: &str, host: &str) -> Result<i64, CatalogError> {
-        let existing = sqlx::query(
-            "SELECT claimed_by_host, claimed_by_pid FROM harvest_files
-             WHERE content_hash = $1 AND status = 'claimed'",
-        )
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(dead_holder(existing, host))
+        let sql = "SELECT claimed_by_host, claimed_by_pid FROM harvest_files
+                   WHERE content_hash = $1 AND status = 'claimed'";
+        Ok(dead_holder(self.row_of(sql, content_hash).await?, host))
     }
 
     /// Inserts the content as claimed by `worker`, or takes its row over when the
@@ -284,14 +278,9 @@ impl Catalog {
     /// The worker that holds the claim on a content, or harvested it: what a worker
     /// whose claim was taken over reports.
     pub async fn holder(&self, content_hash: &str) -> Result<Option<Holder>, CatalogError> {
-        let row = sqlx::query(
-            "SELECT claimed_by_host, claimed_by_pid FROM harvest_files
-             WHERE content_hash = $1 AND status <> 'failed'",
-        )
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
+        let sql = "SELECT claimed_by_host, claimed_by_pid FROM harvest_files
+                   WHERE content_hash = $1 AND status <> 'failed'";
+        let row = self.row_of(sql, content_hash).await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -642,13 +631,12 @@ pub enum Publication {
 impl Catalog {
     /// Whether the pending dataset files of a content are due for publication.
     pub async fn publication(&self, content_hash: &str) -> Result<Publication, CatalogError> {
-        let row = sqlx::query(
-            "SELECT status, dataset_files, dataset_obsolete FROM harvest_files WHERE content_hash = $1",
-        )
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
+        let row = self
+            .row_of(
+                "SELECT status, dataset_files, dataset_obsolete FROM harvest_files WHERE content_hash = $1",
+                content_hash,
+            )
+            .await?;
         let Some(row) = row else {
             return Ok(Publication::Abandoned);
         };

@@ -51,14 +51,9 @@ impl Catalog {
         &self,
         content_hash: &str,
     ) -> Result<Option<(Option<Labels>, String)>, CatalogError> {
-        let row = sqlx::query(
-            "SELECT labels, source_path FROM harvest_files
-             WHERE content_hash = $1 AND status = 'harvested'",
-        )
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
+        let sql = "SELECT labels, source_path FROM harvest_files
+                   WHERE content_hash = $1 AND status = 'harvested'";
+        let row = self.row_of(sql, content_hash).await?;
         row.map(|r| {
             let labels: Option<String> = r.try_get("labels")?;
             let source: String = r.try_get("source_path")?;

@@ -204,6 +204,18 @@ pub struct Catalog {
     location: String,
 }
 
+/// `root` as an exact path and as a LIKE pattern of the paths below it, with LIKE's
+/// wildcards escaped.
+fn at_or_below(root: &Path) -> (String, String) {
+    let exact = root.to_string_lossy().into_owned();
+    let escaped = exact
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let below = format!("{}/%", escaped.trim_end_matches('/'));
+    (exact, below)
+}
+
 /// Where a harvest's outputs are, from the stored root and directory name (rows
 /// written before roots were recorded hold the directory as it was given).
 fn output_location(root: Option<String>, dir: Option<String>) -> Option<String> {
@@ -407,6 +419,19 @@ impl Catalog {
 
     fn err(&self) -> impl Fn(sqlx::Error) -> CatalogError + '_ {
         |e| classify(&self.location, e)
+    }
+
+    /// The row `sql` finds with `content_hash` bound to `$1`, if any.
+    async fn row_of(
+        &self,
+        sql: &'static str,
+        content_hash: &str,
+    ) -> Result<Option<sqlx::any::AnyRow>, CatalogError> {
+        sqlx::query(sql)
+            .bind(content_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())
     }
 
     pub async fn close(self) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sqlx::Row;
 
 use super::claim::parse_json_list;
-use super::{now, Catalog};
+use super::{at_or_below, now, Catalog};
 use crate::error::CatalogError;
 use crate::storage::FileIdentity;
 
@@ -37,18 +37,6 @@ pub enum OutputsState {
     Missing { since: String },
     /// Nothing recorded: they should be in place.
     Recorded,
-}
-
-/// `root` as an exact path and as a LIKE pattern of the paths below it, with LIKE's
-/// wildcards escaped.
-fn at_or_below(root: &Path) -> (String, String) {
-    let exact = root.to_string_lossy().into_owned();
-    let escaped = exact
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let below = format!("{}/%", escaped.trim_end_matches('/'));
-    (exact, below)
 }
 
 impl Catalog {
@@ -155,13 +143,12 @@ impl Catalog {
 
     /// Why a content's outputs may be absent.
     pub async fn outputs_state(&self, content_hash: &str) -> Result<OutputsState, CatalogError> {
-        let row = sqlx::query(
-            "SELECT superseded_by, outputs_missing_since FROM harvest_files WHERE content_hash = $1",
-        )
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?;
+        let row = self
+            .row_of(
+                "SELECT superseded_by, outputs_missing_since FROM harvest_files WHERE content_hash = $1",
+                content_hash,
+            )
+            .await?;
         let Some(row) = row else {
             return Ok(OutputsState::Recorded);
         };

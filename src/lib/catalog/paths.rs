@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::Row;
 
-use super::{now, Catalog};
+use super::{at_or_below, now, Catalog};
 use crate::error::CatalogError;
 use crate::model::labels::Labels;
 use crate::storage::FileIdentity;
@@ -59,15 +59,9 @@ impl Catalog {
         root: &Path,
         output_schema_version: i64,
     ) -> Result<KnownPaths, CatalogError> {
-        let exact = root.to_string_lossy().into_owned();
-        // LIKE with its wildcards escaped; SQLite's LIKE also matches other cases of
-        // ASCII letters, which only loads a few rows more: paths are compared exactly
-        // where they are used.
-        let escaped = exact
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let below = format!("{}/%", escaped.trim_end_matches('/'));
+        // SQLite's LIKE also matches other cases of ASCII letters, which only loads
+        // a few rows more: paths are compared exactly where they are used.
+        let (exact, below) = at_or_below(root);
         // The content's state is looked up per path by its primary key, not joined:
         // right after a first pass fills both tables, PostgreSQL's statistics are
         // stale and its planner joined 10,000 paths to 10,000 files in a nested loop

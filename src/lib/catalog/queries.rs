@@ -11,27 +11,20 @@ use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
 
 /// A row of [`Catalog::FILE_COLUMNS`] as a record, with the paths it was seen at.
 fn file_record(r: &AnyRow, paths: Vec<String>) -> Result<FileRecord, sqlx::Error> {
-    Ok(FileRecord {
-        content_hash: r.try_get("content_hash")?,
-        source_path: r.try_get("source_path")?,
-        size_bytes: r.try_get("size_bytes")?,
+    // The fields read from the column of their name.
+    macro_rules! by_name {
+        ($($field:ident),* ; $($other:tt)*) => {
+            FileRecord { $($field: r.try_get(stringify!($field))?,)* $($other)* }
+        };
+    }
+    Ok(by_name!(
+        content_hash, source_path, size_bytes, attempts, last_error, started_at, finished_at,
+        tool_version, output_schema_version, rows_read, rows_kept, runs, updated_at,
+        outputs_missing_since, superseded_by, superseded_reason;
         status: FileStatus::parse(&r.try_get::<String, _>("status")?),
-        attempts: r.try_get("attempts")?,
-        last_error: r.try_get("last_error")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-        tool_version: r.try_get("tool_version")?,
-        output_schema_version: r.try_get("output_schema_version")?,
         output_dir: output_location(r.try_get("output_root")?, r.try_get("output_dir")?),
-        rows_read: r.try_get("rows_read")?,
-        rows_kept: r.try_get("rows_kept")?,
-        runs: r.try_get("runs")?,
-        updated_at: r.try_get("updated_at")?,
-        outputs_missing_since: r.try_get("outputs_missing_since")?,
-        superseded_by: r.try_get("superseded_by")?,
-        superseded_reason: r.try_get("superseded_reason")?,
         paths,
-    })
+    ))
 }
 
 impl Catalog {
@@ -204,11 +197,12 @@ impl Catalog {
 
     /// The stored report of a harvested content, if any.
     pub async fn report(&self, content_hash: &str) -> Result<Option<Report>, CatalogError> {
-        let row = sqlx::query("SELECT report FROM harvest_files WHERE content_hash = $1")
-            .bind(content_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.err())?;
+        let row = self
+            .row_of(
+                "SELECT report FROM harvest_files WHERE content_hash = $1",
+                content_hash,
+            )
+            .await?;
         let json: Option<String> = row
             .map(|r| r.try_get("report"))
             .transpose()

@@ -132,7 +132,7 @@ pub async fn watch(
         // at start, then every REPAIR_EVERY (a stat per output, no input read).
         if repaired.is_none_or(|at| at.elapsed() >= REPAIR_EVERY) {
             repaired = Some(Instant::now());
-            let repair = repair_outputs(catalog, dirs, options, on_done).await;
+            let repair = repair_outputs(catalog, selection, options, on_done).await;
             watch.internal |= repair.exit == ExitCode::Internal;
         }
         tokio::time::sleep(POLL).await;

@@ -24,6 +24,26 @@ use crate::error::{HarvestError, RemoteFailure};
 /// again, as object_store's own requests are.
 const RETRIES: u32 = 2;
 
+/// What `send` gives, sent again up to [`RETRIES`] times while the failure is one a
+/// retry may fix.
+async fn with_retries<T, F>(mut send: impl FnMut() -> F) -> Result<T, HarvestError>
+where
+    F: std::future::Future<Output = Result<T, HarvestError>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(e) if e.is_retryable() && attempt < RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// What a listing of a prefix found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KeyListing {
@@ -89,9 +109,7 @@ impl Lister {
         let mut listing = KeyListing::default();
         let mut token: Option<String> = None;
         loop {
-            let page = self
-                .page_with_retries(store, prefix, token.as_deref(), &url)
-                .await?;
+            let page = with_retries(|| self.page(store, prefix, token.as_deref(), &url)).await?;
             for entry in page.contents {
                 let listed_url = ObjectUrl {
                     bucket: bucket.to_string(),
@@ -119,29 +137,6 @@ impl Lister {
                     ))
                 }
                 (false, _) => return Ok(listing),
-            }
-        }
-    }
-
-    /// One page, sent again up to [`RETRIES`] times while the failure is one a retry
-    /// may fix.
-    async fn page_with_retries(
-        &self,
-        store: &AmazonS3,
-        prefix: &str,
-        token: Option<&str>,
-        url: &str,
-    ) -> Result<ListPage, HarvestError> {
-        let mut backoff = Duration::from_millis(100);
-        let mut attempt = 0;
-        loop {
-            match self.page(store, prefix, token, url).await {
-                Err(e) if e.is_retryable() && attempt < RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                result => return result,
             }
         }
     }

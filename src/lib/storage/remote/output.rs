@@ -11,6 +11,7 @@
 //! leaves only unpublished objects: the next harvest of the content writes the same
 //! keys again, and the next job publishes or removes what waits in `.pending`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -228,6 +229,27 @@ impl RemoteRoot {
         hashes.sort();
         hashes.dedup();
         Ok(hashes)
+    }
+
+    /// Every object below this root, by its key relative to the root, with its
+    /// size: one listing answers whether each output of every harvest is in place
+    /// (and what is pending), where a request per output would cost a round trip
+    /// each.
+    pub async fn inventory(&self) -> Result<HashMap<String, u64>, HarvestError> {
+        let folder = match self.url.key.as_str() {
+            "" => String::new(),
+            key => format!("{key}/"),
+        };
+        Ok(self
+            .bucket
+            .list(&self.url.key)
+            .await?
+            .into_iter()
+            .filter_map(|object| {
+                let relative = object.url.key.strip_prefix(&folder)?;
+                Some((relative.to_string(), object.size))
+            })
+            .collect())
     }
 
     /// Downloads files (relative to this root) into the same places below
