@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 OUT ?= harvested
 
-.PHONY: all build pipe view test lint fmt bench sample docker-shell clean
+.PHONY: all build pipe view test lint fmt bench sample docker-shell docker-down clean
 
 all: build
 
@@ -25,11 +25,12 @@ view:
 	done
 
 ## Every test, against a real PostgreSQL (started or installed when none is reachable),
-## with DuckDB and polars from PyPI to read the dataset back and headless Chromium to
-## open the HTML page (each installed when absent).
+## with DuckDB and polars from PyPI to read the dataset back, headless Chromium to
+## open the HTML page and Prometheus to scrape the metrics (each installed when absent).
 test:
 	@bash scripts/ensure-python-deps.sh
 	@bash scripts/ensure-browser.sh
+	@bash scripts/ensure-prometheus.sh
 	@url="$${HARVESTER_TEST_PG_URL:-}"; \
 	if [ -z "$$url" ]; then url="$$(bash scripts/ensure-postgres.sh)" || exit 1; fi; \
 	echo "PostgreSQL for the tests: $$url"; \
@@ -53,10 +54,15 @@ sample:
 	$(CARGO) run --quiet -p harvester-generator --bin generate-log -- --out sample_data/forming_cell_small.parquet --rows 60000 --seed 7 --quirks
 	$(CARGO) run --quiet -p harvester-generator --bin generate-log -- --out sample_data/forming_cell_small.csv --rows 6000 --seed 11 --quirks
 
-## A shell in the harvester container, next to a PostgreSQL catalog.
+## A shell in the harvester container, next to a PostgreSQL catalog and a watcher of
+## ./inbox serving its metrics on localhost:9464.
 docker-shell:
 	docker compose up -d --build
 	docker compose exec harvester bash
+
+## Stops the compose stack (its volumes stay: `docker compose down -v` drops them).
+docker-down:
+	docker compose down
 
 clean:
 	rm -rf $(OUT)

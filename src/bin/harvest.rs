@@ -6,24 +6,18 @@
 //! written, 75 retry later, 78 catalog unusable. Over
 //! several files the worst wins: 75 > 70 > 66 > 65 > 0.
 
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode as ProcessExit;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use harvester::catalog::{default_sqlite_url, Catalog, ClaimPolicy};
+use harvester::catalog::ClaimPolicy;
 use harvester::cli;
-use harvester::error::{ExitCode, FailureKind, HarvestError};
-use harvester::jobs::inputs::{gather_inputs, list_objects, InputSelection, Listing};
-use harvester::jobs::{self, watch, FileOutcome, JobOptions, JobSummary};
+use harvester::jobs::{self, JobRequest};
 use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
-use harvester::model::report::Stage;
 use harvester::pipeline::align::AlignOptions;
-use harvester::pipeline::HarvestOptions;
-use harvester::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
-use harvester::text::printable_path;
 
 /// polars allocates and frees large buffers all the time; mimalloc keeps freed
 /// memory for reuse instead of handing it back to the kernel and faulting in fresh
@@ -132,6 +126,17 @@ struct Args {
     #[arg(long, default_value = "600", allow_hyphen_values = true, value_parser = parse_lease)]
     lease: Duration,
 
+    /// Serve Prometheus metrics (/metrics) and probes (/healthz, /readyz) on this
+    /// address while the job runs, e.g. 127.0.0.1:9464 (0.0.0.0:9464 in a container;
+    /// port 0: any free port, logged).
+    #[arg(long, env = "HARVEST_METRICS", value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+
+    /// Write the metrics to this file when the job ends (atomically, in the format
+    /// node_exporter's textfile collector reads: name it *.prom).
+    #[arg(long, env = "HARVEST_METRICS_FILE", value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+
     #[command(flatten)]
     logging: cli::LogArgs,
 }
@@ -154,17 +159,6 @@ fn parse_settle(s: &str) -> Result<Duration, String> {
 /// `--lease`: at least 1 s, so a claim can be renewed (every third of it) in time.
 fn parse_lease(s: &str) -> Result<Duration, String> {
     cli::parse_seconds(s, Duration::from_secs(1))
-}
-
-/// Whether a catalog URL names PostgreSQL, the catalog workers on several hosts share.
-fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// The `--out` of an object store (already checked to parse).
-fn remote_root(out: &Path, stores: &ObjectStores) -> Result<RemoteRoot, HarvestError> {
-    let url = ObjectUrl::parse(&out.to_string_lossy()).expect("checked by the parser");
-    RemoteRoot::new(url, stores)
 }
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
@@ -193,309 +187,46 @@ fn main() -> ProcessExit {
         Ok(runtime) => runtime,
         Err(code) => return code.into(),
     };
-    runtime.block_on(run(args)).into()
+    let request = args.into_request();
+    runtime.block_on(jobs::run(request)).into()
 }
 
-async fn run(mut args: Args) -> ExitCode {
-    let checked = cli::check_remote(&mut args.paths, "an input")
-        .and_then(|()| cli::check_remote(std::slice::from_mut(&mut args.out), "--out"));
-    if let Err(line) = checked {
-        return cli::fail(ExitCode::Usage, line);
-    }
-    let remote_out = is_remote(&args.out);
-    if remote_out && !args.catalog.as_deref().is_some_and(is_postgres_url) {
-        return cli::fail(
-            ExitCode::Usage,
-            format_args!(
-                "--out {}: outputs in an object store need a PostgreSQL catalog that every worker shares (--catalog postgres://… or DATABASE_URL)",
-                args.out.display()
-            ),
-        );
-    }
-    if !remote_out {
-        if let Err(e) = cli::prepare_out_dir(&args.out) {
-            return cli::fail(e.exit_code(), e);
+impl Args {
+    /// What the job is asked to do.
+    fn into_request(self) -> JobRequest {
+        let mut labels = Labels::new();
+        for (key, value) in self.labels {
+            labels.insert(key, value);
         }
-    }
-    let stores = Arc::new(ObjectStores::new(S3Settings {
-        endpoint: args.s3_endpoint.clone(),
-    }));
-    let url = args
-        .catalog
-        .clone()
-        .unwrap_or_else(|| default_sqlite_url(&args.out));
-    let catalog = match Catalog::open(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            let e = HarvestError::from(e);
-            return cli::fail(e.exit_code(), e);
-        }
-    };
-    let remote_out = match remote_out.then(|| remote_root(&args.out, &stores)) {
-        None => None,
-        Some(Ok(root)) => Some(root),
-        Some(Err(e)) => {
-            catalog.close().await;
-            return cli::fail(e.exit_code(), e);
-        }
-    };
-    if let Some(root) = &remote_out {
-        if let Err(e) = root.check().await {
-            catalog.close().await;
-            return cli::fail(e.exit_code(), e);
-        }
-    }
-    let options = JobOptions {
-        harvest: HarvestOptions {
-            out_root: args.out.clone(),
+        JobRequest {
+            paths: self.paths,
+            out: self.out,
+            catalog_url: self.catalog,
+            s3_endpoint: self.s3_endpoint,
             align: AlignOptions {
-                alignment: args.align,
-                max_gap: args.max_gap,
+                alignment: self.align,
+                max_gap: self.max_gap,
             },
-            compression: args.compression,
-            keep_spikes: args.keep_spikes,
-        },
-        policy: ClaimPolicy {
-            force: args.force,
-            retry_failed: args.retry_failed,
-            reharvest_outdated: args.reharvest_outdated,
-        },
-        lease: args.lease,
-        settle: args.settle,
-        verify: args.verify,
-        labels: {
-            let mut labels = Labels::new();
-            for (key, value) in args.labels.clone() {
-                labels.insert(key, value);
-            }
-            labels
-        },
-        stores: Arc::clone(&stores),
-        remote_out,
-    };
-    let selection = InputSelection {
-        paths: args.paths.clone(),
-        outdated: args.reharvest_outdated,
-        shard: args.shard,
-        listing: Listing {
-            max_depth: args.max_depth.map(usize::from),
-            skip: vec![args.out.clone()],
-        },
-    };
-
-    let clock = std::time::Instant::now();
-    // A watch publishes at every poll, and says on stop what is left.
-    let published = jobs::publish_pending(&catalog, &options).await;
-    if args.watch {
-        // A watched prefix that cannot be listed now (credentials, bucket) stops the
-        // watch at once instead of warning at every poll.
-        for prefix in selection.paths.iter().filter(|p| is_remote(p)) {
-            if let Err(e) = list_objects(prefix, &selection, &stores).await {
-                catalog.close().await;
-                return cli::fail(e.exit_code(), e);
-            }
-        }
-        let summary = watch::watch(
-            &catalog,
-            &selection,
-            &options,
-            args.jobs as usize,
-            report_outcome,
-        )
-        .await;
-        catalog.close().await;
-        return match summary {
-            Ok(summary) => {
-                log_summary(&summary, clock.elapsed().as_secs_f64());
-                summary.exit
-            }
-            Err(e) => cli::fail(e.exit_code(), e),
-        };
-    }
-
-    let mut inputs = gather_inputs(&selection, &catalog, &stores).await;
-    let mut exit = published.map_or_else(|e| e.exit_code(), |()| ExitCode::Success);
-    for error in &inputs.unlisted {
-        tracing::error!("{error}");
-        exit = exit.worst(error.exit_code());
-    }
-    if let Some(e) = inputs.catalog_error.take() {
-        tracing::error!("{e}");
-        exit = exit.worst(HarvestError::from(e).exit_code());
-    }
-    let named = std::mem::take(&mut inputs.named);
-    let files = inputs.into_list();
-    let known = jobs::known_paths(&catalog, &selection.paths, &options).await;
-    jobs::forget_vanished(&catalog, known.keys().cloned().collect()).await;
-
-    let progress = progress_bar(files.len());
-    let summary = jobs::harvest_files(
-        &catalog,
-        files,
-        &options,
-        &known,
-        &named,
-        args.jobs as usize,
-        |path, outcome| {
-            progress.suspend(|| report_outcome(path, outcome));
-            progress.inc(1);
-        },
-    )
-    .await;
-    progress.finish_and_clear();
-    // Outputs deleted since their harvest are rebuilt, or recorded as missing.
-    let repair = jobs::repair_outputs(&catalog, &selection, &options, report_outcome).await;
-    log_summary(&summary, clock.elapsed().as_secs_f64());
-    catalog.close().await;
-    exit.worst(summary.exit).worst(repair.exit)
-}
-
-/// The job's last line: counts, and how long it took. `failed` counts the files
-/// that failed in this run; `failed_before` those recorded as failed by an earlier
-/// one and not tried again.
-fn log_summary(summary: &JobSummary, seconds: f64) {
-    tracing::info!(
-        harvested = summary.harvested,
-        skipped = summary.skipped,
-        failed = summary.failed,
-        failed_before = summary.failed_before,
-        seconds = format!("{seconds:.2}"),
-        "summary: {} harvested, {} skipped, {} failed, {} failed before in {seconds:.2} s",
-        summary.harvested,
-        summary.skipped,
-        summary.failed,
-        summary.failed_before,
-    );
-}
-
-/// A progress bar on a terminal with several files; hidden otherwise.
-fn progress_bar(total: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if total < 2 || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// One log event per file: a sentence for people, fields for collectors.
-fn report_outcome(path: &std::path::Path, outcome: &FileOutcome) {
-    let file = printable_path(path);
-    match outcome {
-        FileOutcome::Harvested {
-            output_dir,
-            content_hash,
-            rows_read,
-            rows_kept,
-            runs,
-            stages,
-        } => {
-            let stage = |stage: Stage| {
-                stages
-                    .iter()
-                    .find(|s| s.stage == stage)
-                    .map_or(0.0, |s| s.seconds)
-            };
-            let seconds: f64 = stages.iter().map(|s| s.seconds).sum();
-            tracing::info!(
-                file,
-                content_hash,
-                rows_read,
-                rows_kept,
-                runs,
-                output = %output_dir.display(),
-                read_s = stage(Stage::Read),
-                fetch_s = stage(Stage::Fetch),
-                load_s = stage(Stage::Load),
-                validate_s = stage(Stage::Validate),
-                runs_s = stage(Stage::Runs),
-                statistics_s = stage(Stage::Statistics),
-                seconds,
-                "harvested {file} -> {} ({rows_read} rows read, {rows_kept} kept, {runs} runs) in {seconds:.2} s",
-                output_dir.display()
-            );
-        }
-        FileOutcome::AlreadyHarvested {
-            content_hash,
-            output_dir,
-        } => {
-            let output = output_dir.as_deref().unwrap_or("");
-            tracing::info!(
-                file,
-                content_hash,
-                output,
-                "already harvested: {file} ({output})"
-            );
-        }
-        FileOutcome::Unchanged { content_hash } => {
-            tracing::debug!(
-                file,
-                content_hash,
-                "unchanged since harvested, not read: {file}"
-            );
-        }
-        FileOutcome::HeldElsewhere {
-            content_hash,
-            holder,
-        } => {
-            let content_hash = content_hash.as_deref();
-            match holder {
-                Some(holder) => tracing::info!(
-                    file,
-                    content_hash,
-                    host = holder.host.as_str(),
-                    pid = holder.pid,
-                    "held by another worker: {file} ({holder})"
-                ),
-                None => tracing::info!(file, content_hash, "held by another worker: {file}"),
-            }
-        }
-        FileOutcome::FailedBefore {
-            content_hash,
-            last_error,
-            kind,
-        } => {
-            let again = match kind {
-                FailureKind::Internal => {
-                    "a harvester bug; a new version or --retry-failed tries again"
-                }
-                _ => "--retry-failed tries again",
-            };
-            let name = kind.name();
-            // A bad file was reported as an error when it failed; finding it again is
-            // a warning. A harvester bug stays an error until it is fixed.
-            if *kind == FailureKind::BadFile {
-                tracing::warn!(
-                    file,
-                    content_hash,
-                    kind = name,
-                    "{file}: failed before ({again}): {last_error}"
-                )
-            } else {
-                tracing::error!(
-                    file,
-                    content_hash,
-                    kind = name,
-                    "{file}: failed before ({again}): {last_error}"
-                )
-            }
-        }
-        FileOutcome::Failed {
-            content_hash,
-            error,
-        } => {
-            let retry = error.is_retryable();
-            tracing::error!(
-                file,
-                content_hash = content_hash.as_deref(),
-                retry,
-                "{error}"
-            );
+            compression: self.compression,
+            keep_spikes: self.keep_spikes,
+            policy: ClaimPolicy {
+                force: self.force,
+                retry_failed: self.retry_failed,
+                reharvest_outdated: self.reharvest_outdated,
+            },
+            lease: self.lease,
+            settle: self.settle,
+            verify: self.verify,
+            labels,
+            watch: self.watch,
+            jobs: usize::from(self.jobs),
+            max_depth: self.max_depth.map(usize::from),
+            shard: self.shard,
+            metrics: self.metrics,
+            metrics_file: self.metrics_file,
+            argv: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
         }
     }
 }

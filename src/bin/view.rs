@@ -1,5 +1,5 @@
-//! `view`: show what was harvested: one file's report, the catalog's list, or the
-//! first rows of a run.
+//! `view`: show what was harvested: one file's report, the catalog's list, the
+//! first rows of a run, the fleet per cell, or the harvest jobs.
 //!
 //! Exit codes: 0 success (also when stdout is closed early, as by `| head`), 64 usage
 //! error or unknown target, 65 unreadable outputs, 66 outputs that are not there
@@ -21,40 +21,64 @@ use harvester::view::plot::{PlotKind, Projection};
 use harvester::view::{self, Format, Request, ViewOptions};
 
 /// Show harvested robot logs: a file's summary, data quality and run statistics, the
-/// catalog's list of files, or the first rows of one run's table.
+/// catalog's list of files, the first rows of one run's table, every cell of the
+/// fleet, or the harvest jobs.
 ///
 /// TARGET is a harvested output directory, a source path, or a content-hash prefix
 /// (at least 4 hex digits).
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
+#[command(group(clap::ArgGroup::new("filtered").args(["list", "fleet"])))]
+#[command(group(clap::ArgGroup::new("windowed").args(["list", "fleet", "jobs"])))]
+#[command(group(clap::ArgGroup::new("limited").args(["list", "jobs"])))]
+#[command(group(clap::ArgGroup::new("paged").args(["target", "fleet"])))]
 struct Args {
     /// Output directory, source path or content-hash prefix of a harvested file.
-    #[arg(required_unless_present = "list", conflicts_with = "list")]
+    #[arg(required_unless_present_any = ["list", "fleet", "jobs"], conflicts_with_all = ["list", "fleet", "jobs"])]
     target: Option<String>,
 
     /// List the catalog's files, newest first.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["fleet", "jobs"])]
     list: bool,
 
+    /// Every cell over the last 7 UTC days (today included; --since for others):
+    /// when each last ran, its failed sources and pending files now, and over the
+    /// window its files, runs, share of rows dropped, distance and runtime (total
+    /// and mean per day). With --html FILE, a page of per-cell daily charts.
+    #[arg(long, conflicts_with = "jobs")]
+    fleet: bool,
+
+    /// With --fleet: one row per cell and day instead of one per cell.
+    #[arg(long, requires = "fleet", conflicts_with = "html")]
+    daily: bool,
+
+    /// List the harvest jobs (every `harvest` run), newest first: state, start,
+    /// duration, host:pid, commit, file counts and exit code.
+    #[arg(long)]
+    jobs: bool,
+
     /// With --list: only files with this status.
-    #[arg(long, value_enum, requires = "list")]
+    #[arg(long, value_enum, requires = "list", conflicts_with_all = ["fleet", "jobs"])]
     status: Option<FileStatus>,
 
     /// With --list: only files carrying KEY=VALUE (repeatable, all must match): a
     /// label of one of their paths, or for `cell`, also the cell of one of their runs.
     /// VALUE is what --label takes (letters, digits, '.', '_', '-'); a cell, any text
-    /// but empty, as logs name cells.
-    #[arg(long = "where", value_name = "KEY=VALUE", requires = "list", value_parser = Labels::parse_filter)]
+    /// but empty, as logs name cells. With --fleet: only runs of that cell or
+    /// carrying that label, and failed or pending sources whose path carries it.
+    #[arg(long = "where", value_name = "KEY=VALUE", requires = "filtered", value_parser = Labels::parse_filter)]
     filters: Vec<(String, String)>,
 
     /// With --list: only files with a run that started at or after this UTC date or
-    /// second (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or YYYY-MM-DD HH:MM:SS).
-    #[arg(long, value_name = "WHEN", requires = "list", value_parser = parse_since)]
+    /// second (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or YYYY-MM-DD HH:MM:SS). With --fleet:
+    /// the first UTC day of the window (a date; default: 6 days before today). With
+    /// --jobs: only jobs started at or after it.
+    #[arg(long, value_name = "WHEN", requires = "windowed", value_parser = parse_since)]
     since: Option<String>,
 
     /// With --list: at most this many files, the newest (a cut list says how many
-    /// more there are).
-    #[arg(long, default_value_t = 100, requires = "list", value_parser = clap::value_parser!(i64).range(1..))]
+    /// more there are). With --jobs: at most this many jobs, the newest.
+    #[arg(long, default_value_t = 100, requires = "limited", value_parser = clap::value_parser!(i64).range(1..))]
     limit: i64,
 
     /// Show the first rows of this run's wide table.
@@ -65,9 +89,10 @@ struct Args {
     #[arg(long, default_value_t = 10, requires = "run")]
     head: usize,
 
-    /// Write one self-contained HTML page (report and every run's charts) to FILE,
-    /// or to stdout without FILE.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, requires = "target", conflicts_with_all = ["run", "plot"], value_parser = parse_page_file)]
+    /// Write one self-contained HTML page (report and every run's charts; with
+    /// --fleet, each cell's daily charts and the failed sources) to FILE, or to
+    /// stdout without FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, requires = "paged", conflicts_with_all = ["run", "plot"], value_parser = parse_page_file)]
     html: Option<Option<PathBuf>>,
 
     /// Draw one chart of a run (--run, needed when the file has several; --robot for
@@ -162,7 +187,24 @@ fn main() -> ProcessExit {
     if args.projection.is_some() && args.plot != Some(PlotKind::Path) {
         return usage_error("--projection is for --plot path: other charts are against time");
     }
+    if args.fleet && args.since.as_ref().is_some_and(|since| since.len() > 10) {
+        return usage_error("--fleet counts whole UTC days: give --since as a date (YYYY-MM-DD)");
+    }
     let request = match (args.list, args.target, args.run) {
+        (false, None, _) if args.fleet && args.html.is_some() => Request::FleetPage {
+            filters: args.filters,
+            since: args.since,
+            file: args.html.flatten(),
+        },
+        (false, None, _) if args.fleet => Request::Fleet {
+            filters: args.filters,
+            since: args.since,
+            daily: args.daily,
+        },
+        (false, None, _) if args.jobs => Request::Jobs {
+            limit: usize::try_from(args.limit).unwrap_or(usize::MAX),
+            since: args.since,
+        },
         (false, Some(target), run_uuid) if args.plot.is_some() => Request::Plot {
             target,
             kind: args.plot.expect("checked"),
@@ -189,7 +231,9 @@ fn main() -> ProcessExit {
             head: args.head,
         },
         (false, Some(target), None) => Request::Target { target },
-        (false, None, _) => return usage_error("give a TARGET or --list (see --help)"),
+        (false, None, _) => {
+            return usage_error("give a TARGET, --list, --fleet or --jobs (see --help)")
+        }
     };
     let options = ViewOptions {
         request,

@@ -12,15 +12,17 @@
 //! * [`catalog`]: which contents were harvested, by whom, with what result.
 //! * foundations: [`storage`] (the file system behind inputs and outputs),
 //!   [`model`] (the log's schema, readings, run statistics, report and layout),
-//!   [`error`], [`time`], [`parallel`], [`host`], [`logging`] and [`cli`] (what both
-//!   binaries share).
+//!   [`metrics`] (counters, health and their HTTP endpoints), [`error`], [`time`], [`parallel`], [`host`], [`logging`], [`cli`] (what both
+//!   binaries share) and [`build`] (the version and commit built).
 
+pub mod build;
 pub mod catalog;
 pub mod cli;
 pub mod error;
 pub mod host;
 pub mod jobs;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod parallel;
 pub mod pipeline;

@@ -545,3 +545,64 @@ fn every_robot_with_positions_shows_on_every_path_chart_also_when_it_does_not_mo
         }
     }
 }
+
+#[test]
+fn the_fleet_page_has_a_chart_per_cell_and_quantity_and_lists_the_failed_source() {
+    let (_work, _catalog, page) = crate::fleet_view::fleet_page();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<script"), "no script");
+    let failed = html
+        .split("<section id=\"failed\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("a section of failed sources");
+    assert!(
+        failed.contains("cell=b/empty.parquet") && failed.contains("<td>b</td>"),
+        "the empty file, in cell b: {failed}"
+    );
+
+    let visit = visit(&page);
+    assert!(
+        visit.problems.is_empty(),
+        "console errors: {:#?}",
+        visit.problems
+    );
+    assert!(
+        visit.requests.is_empty(),
+        "network requests: {:?}",
+        visit.requests
+    );
+    let charts: Vec<(String, String)> = visit
+        .charts
+        .iter()
+        .map(|chart| {
+            let caption = chart["caption"].as_str().unwrap();
+            let cell = caption
+                .strip_prefix("cell ")
+                .and_then(|rest| rest.split(':').next())
+                .unwrap_or_else(|| panic!("a cell's chart: {caption}"));
+            (
+                cell.to_string(),
+                chart["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = ["a", "b", "none"]
+        .iter()
+        .flat_map(|cell| {
+            ["runs", "distance", "dropped"].map(|kind| (cell.to_string(), kind.to_string()))
+        })
+        .collect();
+    assert_eq!(charts, expected, "{:#?}", visit.charts);
+    for chart in &visit.charts {
+        // A line or a dot per day with a value, in the series' colour.
+        assert!(drawn_extent(chart, 1) > 0.0, "a visible series: {chart}");
+        let (p0, p1) = pair(&chart["xPixels"]);
+        assert!(p1 - p0 >= 400.0, "the plot is {} px across", p1 - p0);
+    }
+    // Cell a ran on two days: its runs and distance are lines across the week.
+    for chart in &visit.charts[..2] {
+        assert!(chart["lines"].as_u64().unwrap() >= 1, "{chart}");
+        assert!(drawn_extent(chart, 1) >= 100.0, "{chart}");
+    }
+}

@@ -331,6 +331,7 @@ fn measure_the_rescan_check_on_10000_files() {
             Default::default(),
         )),
         remote_out: None,
+        telemetry: Default::default(),
     };
     with_catalog(&url, async |catalog| {
         for pass in 1..=3 {

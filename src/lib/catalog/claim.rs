@@ -291,9 +291,9 @@ impl Catalog {
     }
 
     /// Stores the statistics and marks the file harvested, atomically, if the claim
-    /// is still ours, with its dataset files; marks the revision it supersedes. The
-    /// claim's host and pid stay recorded, so that a worker whose claim was taken
-    /// over can name the one that harvested the file.
+    /// is still ours, with its dataset files and job; marks the revision it
+    /// supersedes. The claim's host and pid stay recorded, so that a worker whose
+    /// claim was taken over can name the one that harvested the file.
     /// Weighs its runs against their copies in other current contents (see
     /// [`super::copies`]), in the same transaction, so that a run is published once.
     /// Returns what to publish and what its publication replaces (this content's
@@ -501,6 +501,10 @@ impl Catalog {
             let dropped = report.rows.dropped.get(&reason).copied().unwrap_or(0);
             set.push((format!("dropped_{}", reason.name()), p.bind(dropped as i64)));
         }
+        let job = self
+            .current_job()
+            .map_or("NULL".to_string(), |id| p.bind(id));
+        set.push(("job_id".to_string(), job));
         let set: Vec<String> = set.iter().map(|(c, v)| format!("{c} = {v}")).collect();
         let (hash, host) = (p.bind(&claim.content_hash), p.bind(&claim.host));
         let pid = p.bind(claim.pid);
@@ -586,8 +590,8 @@ impl Catalog {
         }
     }
 
-    /// Records a failed attempt, its kind and this tool's version (an internal error
-    /// is retried by a newer version), and releases the claim.
+    /// Records a failed attempt, its kind, this tool's version (an internal error
+    /// is retried by a newer version) and job, and releases the claim.
     pub async fn fail(
         &self,
         claim: &Claim,
@@ -596,7 +600,8 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         sqlx::query(
             "UPDATE harvest_files SET status = 'failed', last_error = $1, retryable = $2, finished_at = $3, updated_at = $3,
-                 claimed_by_host = NULL, claimed_by_pid = NULL, claim_expires_at = NULL, failure_kind = $7, tool_version = $8
+                 claimed_by_host = NULL, claimed_by_pid = NULL, claim_expires_at = NULL, failure_kind = $7, tool_version = $8,
+                 job_id = NULLIF($9, 0)
              WHERE content_hash = $4 AND status = 'claimed' AND claimed_by_host = $5 AND claimed_by_pid = $6",
         )
         .bind(error)
@@ -607,6 +612,8 @@ impl Catalog {
         .bind(claim.pid)
         .bind(kind.name())
         .bind(TOOL_VERSION)
+        // 0, no job: job ids start at 1.
+        .bind(self.current_job().unwrap_or(0))
         .execute(&self.pool)
         .await
         .map_err(self.err())?;

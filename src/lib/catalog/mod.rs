@@ -28,7 +28,8 @@
 //! harvested twice at the same time.
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -39,6 +40,9 @@ use crate::error::{one_line, CatalogError, FailureKind};
 
 mod claim;
 mod copies;
+pub mod fleet;
+mod health;
+mod jobs;
 mod labels;
 mod lock;
 mod objects;
@@ -51,6 +55,7 @@ pub mod url;
 
 pub use claim::{CompletedHarvest, Holder, Publication, SeenFile};
 pub use copies::{Completion, CopyStanding, RunCopy};
+pub use jobs::{JobCounts, JobRecord, JobState, NewJob};
 use lock::FileLock;
 pub use objects::ObjectClaim;
 pub use outputs::{OutputsState, RecordedOutputs};
@@ -168,6 +173,9 @@ pub struct FileRecord {
     /// in neither the dataset nor the fleet views), and why: `grew` or `changed`.
     pub superseded_by: Option<String>,
     pub superseded_reason: Option<String>,
+    /// The job (`jobs.id`) of the content's latest attempt, which made its outputs
+    /// if it was harvested; `None` before jobs were recorded.
+    pub job_id: Option<i64>,
     /// Every path this content was seen under.
     pub paths: Vec<String>,
 }
@@ -202,6 +210,10 @@ pub struct Catalog {
     pool: AnyPool,
     backend: Backend,
     location: String,
+    /// The job this catalog value and its clones work for (see
+    /// [`Catalog::start_job`]), recorded with every harvest they complete or fail;
+    /// 0 before one is started (job ids start at 1).
+    job: Arc<AtomicI64>,
 }
 
 /// `root` as an exact path and as a LIKE pattern of the paths below it, with LIKE's
@@ -245,6 +257,16 @@ fn dead_holder(holder: Option<sqlx::any::AnyRow>, host: &str) -> i64 {
 fn now_plus(offset: Duration) -> String {
     let t =
         chrono::Utc::now() + chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::zero());
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The catalog's clock, `offset` before now (an offset beyond chrono's range
+/// reaches back to 1970, before anything the catalog holds).
+fn now_minus(offset: Duration) -> String {
+    let t = chrono::Duration::from_std(offset)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH);
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -332,6 +354,7 @@ impl Catalog {
             pool,
             backend,
             location,
+            job: Arc::default(),
         })
     }
 

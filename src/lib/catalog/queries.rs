@@ -20,7 +20,7 @@ fn file_record(r: &AnyRow, paths: Vec<String>) -> Result<FileRecord, sqlx::Error
     Ok(by_name!(
         content_hash, source_path, size_bytes, attempts, last_error, started_at, finished_at,
         tool_version, output_schema_version, rows_read, rows_kept, runs, updated_at,
-        outputs_missing_since, superseded_by, superseded_reason;
+        outputs_missing_since, superseded_by, superseded_reason, job_id;
         status: FileStatus::parse(&r.try_get::<String, _>("status")?),
         output_dir: output_location(r.try_get("output_root")?, r.try_get("output_dir")?),
         paths,
@@ -57,7 +57,7 @@ impl Catalog {
 
     const FILE_COLUMNS: &'static str = "content_hash, source_path, size_bytes, status, attempts, last_error, started_at,
         finished_at, tool_version, output_schema_version, output_dir, rows_read, rows_kept, runs, updated_at, output_root,
-        outputs_missing_since, superseded_by, superseded_reason";
+        outputs_missing_since, superseded_by, superseded_reason, job_id";
 
     async fn records(&self, rows: Vec<AnyRow>) -> Result<Vec<FileRecord>, CatalogError> {
         let mut out = Vec::with_capacity(rows.len());

@@ -27,7 +27,7 @@ pub(super) async fn harvest_claimed(
     claim: Claim,
     options: &JobOptions,
 ) -> FileOutcome {
-    let lease = Lease::new(catalog, &claim, options.lease);
+    let lease = Lease::new(catalog, &claim, options.lease, &options.telemetry.health);
     match make_outputs(catalog, &source, &labels, options, &lease).await {
         Ok(harvested) => record(catalog, &source, &labels, &claim, harvested, options).await,
         Err(Unmade::Failed(error)) => fail(catalog, &claim, error).await,
@@ -183,9 +183,9 @@ async fn record(
     FileOutcome::Harvested {
         output_dir: harvested.output_dir,
         content_hash: hash,
-        rows_read: harvested.report.rows.read,
-        rows_kept: harvested.report.rows.kept,
+        input_bytes: harvested.report.size_bytes,
         runs: harvested.report.coverage.len(),
+        rows: harvested.report.rows,
         stages: harvested.report.stages,
     }
 }

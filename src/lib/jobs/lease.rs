@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::catalog::{Catalog, Claim};
+use crate::metrics::Health;
 use crate::storage::remote::Stop;
 
 /// Another worker holds the claim now, or has harvested the content.
@@ -26,15 +27,23 @@ pub(super) struct Lease<'a> {
     claim: &'a Claim,
     duration: Duration,
     lost: watch::Sender<bool>,
+    /// Renewals are the progress of a long harvest.
+    health: &'a Health,
 }
 
 impl<'a> Lease<'a> {
-    pub(super) fn new(catalog: &'a Catalog, claim: &'a Claim, duration: Duration) -> Lease<'a> {
+    pub(super) fn new(
+        catalog: &'a Catalog,
+        claim: &'a Claim,
+        duration: Duration,
+        health: &'a Health,
+    ) -> Lease<'a> {
         Lease {
             catalog,
             claim,
             duration,
             lost: watch::Sender::new(false),
+            health,
         }
     }
 
@@ -74,7 +83,10 @@ impl<'a> Lease<'a> {
     /// [`Lease::hold`]: the completion checks the claim again.
     pub(super) async fn confirm(&self) -> Result<(), Lost> {
         match self.catalog.renew(self.claim, self.duration).await {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                self.health.progressed();
+                Ok(())
+            }
             Ok(false) => {
                 self.lost.send_replace(true);
                 Err(Lost)

@@ -14,7 +14,9 @@ use crate::catalog::{
     Catalog, Claim, ClaimOutcome, ClaimPolicy, Holder, KnownPath, KnownPaths, SeenFile,
 };
 use crate::error::{CatalogError, ExitCode, FailureKind, HarvestError};
+use crate::metrics::Telemetry;
 use crate::model::labels::Labels;
+use crate::model::readings::RowAccount;
 use crate::model::report::StageTime;
 use crate::model::schema::OUTPUT_SCHEMA_VERSION;
 use crate::pipeline::{panic_message, HarvestOptions};
@@ -25,11 +27,14 @@ use crate::storage::{
 use crate::text::printable_path;
 
 mod claimed;
+mod events;
 pub mod inputs;
 mod lease;
 mod objects;
 mod publish;
+pub mod record;
 mod repair;
+mod run;
 mod sources;
 pub mod watch;
 
@@ -37,6 +42,7 @@ use claimed::harvest_claimed;
 pub use inputs::Input;
 pub use publish::publish_pending;
 pub use repair::{check_outputs, repair_outputs, Broken, Repair};
+pub use run::{run, JobRequest};
 
 /// Everything a job needs besides the files.
 #[derive(Debug, Clone)]
@@ -58,6 +64,8 @@ pub struct JobOptions {
     /// `--out s3://…`: outputs are written under `harvest.out_root`'s place in a local
     /// scratch directory, then uploaded here.
     pub remote_out: Option<RemoteRoot>,
+    /// The job's metrics and health, which claims renewed keep alive.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl JobOptions {
@@ -210,8 +218,9 @@ pub enum FileOutcome {
     Harvested {
         output_dir: PathBuf,
         content_hash: String,
-        rows_read: u64,
-        rows_kept: u64,
+        /// The file's size.
+        input_bytes: u64,
+        rows: RowAccount,
         runs: usize,
         stages: Vec<StageTime>,
     },

@@ -111,7 +111,7 @@ async fn fetch_held(
 ) -> Result<Arc<SourceFile>, FileOutcome> {
     let fetched = match held {
         Some(claim) => {
-            let lease = Lease::new(catalog, claim, options.lease);
+            let lease = Lease::new(catalog, claim, options.lease, &options.telemetry.health);
             match lease.hold(fetch(options, object)).await {
                 Ok(fetched) => fetched,
                 Err(Lost) => return Err(taken_over(catalog, claim).await),

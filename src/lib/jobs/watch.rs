@@ -26,6 +26,9 @@ use crate::storage::remote::is_remote;
 
 const POLL: Duration = Duration::from_millis(500);
 
+/// How often the watch asks the catalog whether it answers, for `/readyz`.
+const PING_EVERY: Duration = Duration::from_secs(2);
+
 /// How often a watch checks that the outputs of what it harvested are in place.
 const REPAIR_EVERY: Duration = Duration::from_secs(60);
 
@@ -101,7 +104,7 @@ pub async fn watch(
     selection: &InputSelection,
     options: &JobOptions,
     jobs: usize,
-    on_done: fn(&Path, &FileOutcome),
+    on_done: &dyn Fn(&Path, &FileOutcome),
 ) -> Result<JobSummary, WatchError> {
     let dirs = &selection.paths;
     check_watched_dirs(dirs)?;
@@ -124,6 +127,7 @@ pub async fn watch(
         internal: false,
         unpublished: false,
         listed_remote: None,
+        pinged: None,
     };
     let mut repaired: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
@@ -147,7 +151,7 @@ struct Watch<'a> {
     selection: &'a InputSelection,
     options: &'a JobOptions,
     jobs: usize,
-    on_done: fn(&Path, &FileOutcome),
+    on_done: &'a dyn Fn(&Path, &FileOutcome),
     known: KnownPaths,
     seen: HashMap<PathBuf, Sighting>,
     summary: JobSummary,
@@ -158,6 +162,8 @@ struct Watch<'a> {
     /// Whether the latest publication of pending dataset files failed.
     unpublished: bool,
     listed_remote: Option<Instant>,
+    /// When the catalog was last asked whether it answers.
+    pinged: Option<Instant>,
 }
 
 /// What the watched prefixes listed in one poll hold. Objects of a prefix that
@@ -182,20 +188,54 @@ impl Watch<'_> {
         if list_remote || self.options.remote_out.is_none() {
             self.unpublished = publish_pending(self.catalog, self.options).await.is_err();
         }
+        self.ping().await;
         let mut ready = Vec::new();
+        let mut unlisted = None;
         let listed = if list_remote {
-            self.list_prefixes(&mut ready).await
+            self.list_prefixes(&mut ready, &mut unlisted).await
         } else {
             Listed::default()
         };
-        self.list_dirs(&mut ready);
+        self.list_dirs(&mut ready, &mut unlisted);
+        if list_remote || self.selection.paths.iter().any(|p| !is_remote(p)) {
+            self.options
+                .telemetry
+                .health
+                .listing(unlisted.map_or(Ok(()), Err));
+        }
         let gone = self.forget_vanished(&listed);
         forget_vanished(self.catalog, gone).await;
+        let waiting = self.seen.values().filter(|s| !s.taken).count();
+        let telemetry = &self.options.telemetry;
+        telemetry.metrics.set_queued(waiting + ready.len());
+        let before = self.summary.clone();
         self.harvest(ready, stop).await;
+        if self.summary.harvested > before.harvested || self.summary.failed > before.failed {
+            telemetry.catalog_changed.notify_one();
+        }
+        if self.undone.is_empty() && !self.unpublished {
+            telemetry.metrics.succeeded_now();
+        }
+        telemetry.health.progressed();
+    }
+
+    /// Asks the catalog whether it answers, every [`PING_EVERY`], for `/readyz`.
+    async fn ping(&mut self) {
+        if self.pinged.is_some_and(|at| at.elapsed() < PING_EVERY) {
+            return;
+        }
+        self.pinged = Some(Instant::now());
+        let answered = self.catalog.ping().await.map_err(|e| e.to_string());
+        self.options.telemetry.health.catalog(answered);
     }
 
     /// Lists the watched prefixes: every object not taken yet is ready.
-    async fn list_prefixes(&mut self, ready: &mut Vec<Input>) -> Listed {
+    /// The first listing error is kept in `unlisted`.
+    async fn list_prefixes(
+        &mut self,
+        ready: &mut Vec<Input>,
+        unlisted: &mut Option<String>,
+    ) -> Listed {
         let mut listed = Listed::default();
         let prefixes = self.selection.paths.iter().filter(|dir| is_remote(dir));
         for prefix in prefixes {
@@ -203,6 +243,7 @@ impl Watch<'_> {
                 Ok(listed) => listed,
                 Err(e) => {
                     tracing::warn!("cannot list: {e}");
+                    unlisted.get_or_insert(e.to_string());
                     continue;
                 }
             };
@@ -233,18 +274,21 @@ impl Watch<'_> {
 
     /// Lists the watched directories: a file not taken yet is ready once it has
     /// settled and looks complete.
-    fn list_dirs(&mut self, ready: &mut Vec<Input>) {
+    /// The first listing error is kept in `unlisted`.
+    fn list_dirs(&mut self, ready: &mut Vec<Input>, unlisted: &mut Option<String>) {
         let selection = self.selection;
         for dir in selection.paths.iter().filter(|dir| !is_remote(dir)) {
             let listed = match logs_in_dir(dir, &selection.listing) {
                 Ok(listed) => listed,
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), "cannot list: {e}");
+                    unlisted.get_or_insert(e.to_string());
                     continue;
                 }
             };
             for e in &listed.errors {
                 tracing::warn!("cannot list: {e}");
+                unlisted.get_or_insert(e.to_string());
             }
             // A source that cannot be read is recorded once, as soon as it is seen.
             for source in listed.unreadable {
@@ -378,6 +422,16 @@ fn sighting(
         entry.taken = false;
     }
     entry
+}
+
+/// How often a watch of `paths` lists them: every [`POLL`], or every
+/// [`REMOTE_POLL`] when it watches only object-store prefixes.
+pub fn poll_interval(paths: &[PathBuf]) -> Duration {
+    if !paths.is_empty() && paths.iter().all(|p| is_remote(p)) {
+        REMOTE_POLL
+    } else {
+        POLL
+    }
 }
 
 /// A Parquet file is complete when it starts and ends with its magic bytes; CSV has

@@ -12,6 +12,7 @@ use crate::error::ExitCode;
 use crate::view::options::ChartFormat;
 use crate::view::plot::{DrawError, Output};
 
+pub mod fleet;
 pub mod options;
 pub mod plot;
 pub mod render;
@@ -41,6 +42,9 @@ async fn show(options: &ViewOptions) -> Result<(), ViewError> {
     let view = gather(options).await?;
     let file = match &options.request {
         Request::Page {
+            file: Some(file), ..
+        }
+        | Request::FleetPage {
             file: Some(file), ..
         } => Some(file),
         Request::Plot { file, .. } => Some(file),

@@ -36,6 +36,23 @@ pub enum Request {
         target: String,
         file: Option<PathBuf>,
     },
+    /// Every cell over a window of UTC days from `since` (`YYYY-MM-DD`; by default
+    /// the last seven), of what carries every `key=value` of `filters`: one row per
+    /// cell, or per cell and day when `daily`.
+    Fleet {
+        filters: Vec<(String, String)>,
+        since: Option<String>,
+        daily: bool,
+    },
+    /// The fleet as one self-contained HTML page: per-cell daily trend charts and
+    /// the failed sources; written to `file`, or stdout.
+    FleetPage {
+        filters: Vec<(String, String)>,
+        since: Option<String>,
+        file: Option<PathBuf>,
+    },
+    /// The newest `limit` harvest jobs, of those started at or after `since`.
+    Jobs { limit: usize, since: Option<String> },
     /// One chart, SVG or PNG by the extension of `file`.
     Plot {
         target: String,

@@ -15,8 +15,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::catalog::{
-    default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus, ListFilter,
-    OutputsState,
+    default_sqlite_url, redact_url, sqlite_file, Catalog, FileRecord, FileStatus, JobRecord,
+    ListFilter, OutputsState,
 };
 use crate::error::{CatalogError, ExitCode, HarvestError};
 use crate::model::layout::REPORT_FILE;
@@ -25,6 +25,7 @@ use crate::model::schema::absent_columns;
 use crate::parallel::in_pool;
 use crate::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
 use crate::text::printable_path;
+use crate::view::fleet::{Fleet, Window};
 use crate::view::options::{Request, ViewOptions};
 use crate::view::plot::{run_tables, DrawError, PlotKind, Projection, RunSeries};
 use crate::view::suggest::closest_matches;
@@ -141,6 +142,15 @@ pub enum View {
         resolved: Box<Resolved>,
         runs: Vec<RunSeries>,
     },
+    /// The fleet per cell (or per cell and day, when `daily`).
+    Fleet {
+        fleet: Box<Fleet>,
+        daily: bool,
+    },
+    /// The fleet, for its HTML page.
+    FleetPage(Box<Fleet>),
+    /// Harvest jobs, newest first.
+    Jobs(Vec<JobRecord>),
     /// One run's series for one chart.
     Plot {
         series: Box<RunSeries>,
@@ -213,6 +223,23 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
                 more,
             })
         }
+        Request::Fleet {
+            filters,
+            since,
+            daily,
+        } => Ok(View::Fleet {
+            fleet: Box::new(fleet(options, since.as_deref(), filters).await?),
+            daily: *daily,
+        }),
+        Request::FleetPage { filters, since, .. } => Ok(View::FleetPage(Box::new(
+            fleet(options, since.as_deref(), filters).await?,
+        ))),
+        Request::Jobs { limit, since } => {
+            let catalog = open_catalog(options, None).await?;
+            let jobs = catalog.recent_jobs(*limit, since.as_deref()).await;
+            catalog.close().await;
+            Ok(View::Jobs(jobs?))
+        }
         Request::Target { target } => resolve(options, target).await,
         Request::RunRows {
             target,
@@ -251,6 +278,20 @@ pub async fn gather(options: &ViewOptions) -> Result<View, ViewError> {
             })
         }
     }
+}
+
+/// The fleet over the window from `since`, of what carries every `filters`.
+async fn fleet(
+    options: &ViewOptions,
+    since: Option<&str>,
+    filters: &[(String, String)],
+) -> Result<Fleet, ViewError> {
+    // A window that holds no day is refused before any catalog is opened.
+    let window = Window::new(since, chrono::Utc::now().date_naive())?;
+    let catalog = open_catalog(options, None).await?;
+    let fleet = Fleet::gather(&catalog, window, filters).await;
+    catalog.close().await;
+    Ok(fleet?)
 }
 
 /// The files that pass `filter`, newest first, at most `limit`, and how many more

@@ -91,6 +91,7 @@ mod tests {
             outputs_missing_since: None,
             superseded_by: None,
             superseded_reason: None,
+            job_id: None,
             paths: vec![path.into()],
         }
     }

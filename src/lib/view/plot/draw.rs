@@ -62,12 +62,12 @@ pub enum DrawError {
     Backend(String),
 }
 
-fn failed<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> DrawError {
+pub(super) fn failed<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> DrawError {
     DrawError::Backend(e.to_string())
 }
 
-const ROBOT_COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
-const WIDTH: u32 = 900;
+pub(super) const ROBOT_COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40)];
+pub(super) const WIDTH: u32 = 900;
 const HEIGHT: u32 = 340;
 const PATH_SIZE: u32 = 560;
 /// At most this many points of one robot's path are drawn.
@@ -80,7 +80,7 @@ const MARKER_RADIUS: i32 = 5;
 /// not move sit in a readable window instead of one a nanometre across.
 const MIN_PATH_SPAN_MM: f64 = 10.0;
 
-fn font(size: u32) -> FontDesc<'static> {
+pub(super) fn font(size: u32) -> FontDesc<'static> {
     ("sans-serif", size).into_font()
 }
 
@@ -170,7 +170,7 @@ fn note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
 }
 
 /// A chart with data coordinates on both axes.
-type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(super) type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn draw_series<'a, DB: DrawingBackend + 'a>(
     chart: &mut Plot<'a, DB>,
@@ -398,7 +398,9 @@ fn row_label(names: &[impl AsRef<str>], v: f64) -> String {
 }
 
 /// The x axis of a chart: its data range and the pixels it spans.
-fn x_axis<'a, DB: DrawingBackend + 'a>(chart: &Plot<'a, DB>) -> ((f64, f64), (i32, i32)) {
+pub(super) fn x_axis<'a, DB: DrawingBackend + 'a>(
+    chart: &Plot<'a, DB>,
+) -> ((f64, f64), (i32, i32)) {
     let range = chart.x_range();
     let pixels = chart.plotting_area().get_pixel_range().0;
     ((range.start, range.end), (pixels.start, pixels.end))

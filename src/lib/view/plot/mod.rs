@@ -14,8 +14,10 @@ use crate::model::schema::{Channel, ROBOTS};
 
 mod draw;
 pub mod reduce;
+mod trend;
 
 pub use draw::{drops_chart, run_chart, Chart, DrawError, Output};
+pub use trend::{trend_chart, Trend};
 
 /// Which chart `--plot` draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -12,7 +12,10 @@ use crate::view::plot::{run_chart, Output};
 use crate::view::resolve::View;
 
 mod csv;
+mod fleet;
+mod fleet_page;
 pub mod format;
+mod jobs;
 mod list;
 mod page;
 mod report;
@@ -68,6 +71,19 @@ pub fn render(view: &View, format: Format, style: Style, out: &mut dyn Write) ->
         (View::RunRows { frame, .. }, Format::Json) => rows::rows_json(frame, out),
         (View::RunRows { frame, .. }, Format::Csv) => csv::rows_csv(frame, out),
         (View::Page { resolved, runs }, _) => page::page(resolved, runs, out),
+        (View::Fleet { fleet, daily }, Format::Table) => {
+            if *daily {
+                fleet::daily_table(fleet, style, out)
+            } else {
+                fleet::fleet_tables(fleet, style, out)
+            }
+        }
+        (View::Fleet { fleet, daily }, Format::Json) => fleet::fleet_json(fleet, *daily, out),
+        (View::Fleet { fleet, daily }, Format::Csv) => fleet::fleet_csv(fleet, *daily, out),
+        (View::FleetPage(fleet), _) => fleet_page::fleet_page(fleet, out),
+        (View::Jobs(jobs), Format::Table) => jobs::jobs_table(jobs, style, out),
+        (View::Jobs(jobs), Format::Json) => jobs::jobs_json(jobs, out),
+        (View::Jobs(jobs), Format::Csv) => jobs::jobs_csv(jobs, out),
         (
             View::Plot {
                 series,

@@ -40,24 +40,7 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
         },
         &mut text,
     )?;
-    let title = format!("harvester: {}", report.source);
-    writeln!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
-    )?;
-    writeln!(
-        out,
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-    )?;
-    writeln!(
-        out,
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    )?;
-    writeln!(
-        out,
-        "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
-        escape(&title)
-    )?;
+    head(out, &format!("harvester: {}", report.source), "")?;
     writeln!(out, "<h1>{}</h1>", escape(&report.source))?;
     writeln!(
         out,
@@ -70,7 +53,7 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
 
     writeln!(out, "<section id=\"drops\">\n<h2>Dropped rows</h2>")?;
     match drops_chart(&report.rows).map_err(io::Error::other)? {
-        Some(chart) => figure(out, &chart, None)?,
+        Some(chart) => figure(out, &chart, &[])?,
         None => writeln!(out, "<p>No row was dropped.</p>")?,
     }
     writeln!(out, "</section>")?;
@@ -100,6 +83,28 @@ pub(super) fn page(resolved: &Resolved, runs: &[RunSeries], out: &mut dyn Write)
     writeln!(out, "</body>\n</html>")
 }
 
+/// The page's head, up to the opening of its body, with the page's own `style`
+/// after the common one: nothing in it may be fetched.
+pub(super) fn head(out: &mut dyn Write, title: &str, style: &str) -> io::Result<()> {
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+    )?;
+    writeln!(
+        out,
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+    )?;
+    writeln!(
+        out,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    )?;
+    writeln!(
+        out,
+        "<title>{}</title>\n<style>{STYLE}{style}</style>\n</head>\n<body>",
+        escape(title)
+    )
+}
+
 /// One run's section: its path projections, time charts and coverage.
 fn run_section(run: &RunSeries, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "<section class=\"run\" id=\"run-{}\">", run.run_uuid)?;
@@ -107,7 +112,7 @@ fn run_section(run: &RunSeries, out: &mut dyn Write) -> io::Result<()> {
     for projection in [Projection::Xy, Projection::Xz] {
         let chart =
             run_chart(run, PlotKind::Path, projection, Output::Svg).map_err(io::Error::other)?;
-        figure(out, &chart, Some(run.run_uuid))?;
+        figure(out, &chart, &[("run", run.run_uuid.to_string())])?;
     }
     writeln!(out, "</div>")?;
     for kind in [
@@ -117,22 +122,23 @@ fn run_section(run: &RunSeries, out: &mut dyn Write) -> io::Result<()> {
         PlotKind::Coverage,
     ] {
         let chart = run_chart(run, kind, Projection::Xy, Output::Svg).map_err(io::Error::other)?;
-        figure(out, &chart, Some(run.run_uuid))?;
+        figure(out, &chart, &[("run", run.run_uuid.to_string())])?;
     }
     writeln!(out, "</section>")?;
     Ok(())
 }
 
 /// A chart in its figure: what it is, the data range and pixels of its x axis (a
-/// reader can measure the drawing), and its reduction note.
-fn figure(out: &mut dyn Write, chart: &Chart, run: Option<u64>) -> io::Result<()> {
+/// reader can measure the drawing), what else it is of (`data-NAME` attributes:
+/// its run, its cell), and its reduction note.
+pub(super) fn figure(out: &mut dyn Write, chart: &Chart, of: &[(&str, String)]) -> io::Result<()> {
     write!(
         out,
         "<figure class=\"chart\" data-kind=\"{}\" data-x-range=\"{} {}\" data-x-pixels=\"{} {}\"",
         chart.kind, chart.x_range.0, chart.x_range.1, chart.x_pixels.0, chart.x_pixels.1
     )?;
-    if let Some(run) = run {
-        write!(out, " data-run=\"{run}\"")?;
+    for (name, value) in of {
+        write!(out, " data-{name}=\"{}\"", escape(value))?;
     }
     writeln!(out, ">")?;
     // plotters writes an XML prolog; inline SVG starts at its element.
@@ -149,7 +155,7 @@ fn figure(out: &mut dyn Write, chart: &Chart, run: Option<u64>) -> io::Result<()
 }
 
 /// Text safe in HTML content and attributes.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
