@@ -14,10 +14,13 @@ use std::time::Duration;
 use clap::Parser;
 use harvester::catalog::ClaimPolicy;
 use harvester::cli;
+use harvester::jobs::record::JOB_RETENTION;
 use harvester::jobs::{self, JobRequest};
 use harvester::model::labels::Labels;
 use harvester::model::options::{Alignment, Compression, MaxGap};
 use harvester::pipeline::align::AlignOptions;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// polars allocates and frees large buffers all the time; mimalloc keeps freed
 /// memory for reuse instead of handing it back to the kernel and faulting in fresh
@@ -137,6 +140,11 @@ struct Args {
     #[arg(long, env = "HARVEST_METRICS_FILE", value_name = "PATH")]
     metrics_file: Option<PathBuf>,
 
+    /// Days the catalog keeps the record of a job (`view --jobs`); older records are
+    /// deleted when a job starts.
+    #[arg(long, default_value_t = (JOB_RETENTION.as_secs() / DAY.as_secs()) as u16, value_parser = clap::value_parser!(u16).range(1..), value_name = "DAYS")]
+    keep_jobs: u16,
+
     #[command(flatten)]
     logging: cli::LogArgs,
 }
@@ -227,6 +235,7 @@ impl Args {
             argv: std::env::args_os()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
+            job_retention: DAY * u32::from(self.keep_jobs),
         }
     }
 }

@@ -271,9 +271,15 @@ fn old_records_are_pruned(backend: Backend) {
         ),
     );
     with_catalog(&url, async |catalog| {
-        let recorder = JobRecorder::start(catalog, &args, Duration::from_secs(600), false)
-            .await
-            .unwrap();
+        let recorder = JobRecorder::start(
+            catalog,
+            &args,
+            Duration::from_secs(600),
+            false,
+            JOB_RETENTION,
+        )
+        .await
+        .unwrap();
         let left: Vec<i64> = catalog
             .recent_jobs(10, None)
             .await
@@ -307,9 +313,10 @@ fn a_recorder_records_its_job(backend: Backend) {
     .map(String::from)
     .into();
     with_catalog(&url, async |catalog| {
-        let recorder = JobRecorder::start(catalog, &argv, Duration::from_secs(60), true)
-            .await
-            .unwrap();
+        let recorder =
+            JobRecorder::start(catalog, &argv, Duration::from_secs(60), true, JOB_RETENTION)
+                .await
+                .unwrap();
         let counts = JobCounts {
             harvested: 2,
             skipped: 1,
@@ -589,6 +596,28 @@ fn a_harvest_records_its_job(backend: Backend) {
             ("forming_cell_small.parquet".to_string(), Some(first)),
         ]
     );
+
+    // --keep-jobs: a record not heard from for longer is deleted as the next job
+    // starts; the harvests keep the number of the job that made them.
+    execute_sql(
+        &url,
+        &format!(
+            "UPDATE jobs SET started_at = '{old}', updated_at = '{old}' WHERE id = {first}",
+            old = catalog_time_ago(3 * DAY)
+        ),
+    );
+    let pruned = work.harvest(&[
+        input.to_str().unwrap(),
+        "--catalog",
+        &url,
+        "--keep-jobs",
+        "2",
+    ]);
+    assert_ne!(code(&pruned), 64, "{}", stderr(&pruned));
+    let ids: Vec<i64> = recorded_jobs(&catalog).iter().map(|j| j.id).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(!ids.contains(&first), "{ids:?}");
+    assert_eq!(listed_job_ids(&work, &url)[1].1, Some(first));
 }
 
 on_both_backends!(harvest_binary, a_harvest_records_its_job);

@@ -35,7 +35,8 @@ pub struct JobRecorder {
 
 impl JobRecorder {
     /// Records the start of a job run with `argv` (secrets redacted first), `lease`
-    /// and `watch`, after deleting the records older than [`JOB_RETENTION`], and
+    /// and `watch`, after deleting the records older than `retention` (by default
+    /// [`JOB_RETENTION`]), and
     /// starts its heartbeat. Harvests completed through `catalog` (or a clone) from
     /// now on record the job's id.
     pub async fn start(
@@ -43,8 +44,9 @@ impl JobRecorder {
         argv: &[String],
         lease: Duration,
         watch: bool,
+        retention: Duration,
     ) -> Result<JobRecorder, CatalogError> {
-        match catalog.prune_jobs(JOB_RETENTION).await {
+        match catalog.prune_jobs(retention).await {
             Ok(0) => {}
             Ok(pruned) => tracing::debug!(pruned, "deleted old job records"),
             Err(e) => tracing::warn!(error = %e, "old job records could not be deleted"),

@@ -59,6 +59,8 @@ pub struct JobRequest {
     pub metrics_file: Option<PathBuf>,
     /// The command line as given, recorded with the job (secrets removed).
     pub argv: Vec<String>,
+    /// Job records older than this are deleted when a job starts.
+    pub job_retention: Duration,
 }
 
 /// Runs the job a command line asks for and gives the process's exit code (see
@@ -126,14 +128,21 @@ async fn serve_and_run(request: &JobRequest, telemetry: &Arc<Telemetry>) -> Exit
         }
     };
     telemetry.health.catalog(Ok(()));
-    let recorder =
-        match JobRecorder::start(&catalog, &request.argv, request.lease, request.watch).await {
-            Ok(recorder) => Some(recorder),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record the job in the catalog");
-                None
-            }
-        };
+    let recorder = match JobRecorder::start(
+        &catalog,
+        &request.argv,
+        request.lease,
+        request.watch,
+        request.job_retention,
+    )
+    .await
+    {
+        Ok(recorder) => Some(recorder),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record the job in the catalog");
+            None
+        }
+    };
     // Served metrics read the catalog's gauges all along; a metrics file, once at
     // the end. A job with neither reads nothing more.
     let gauges = request.metrics.map(|_| {

@@ -12,7 +12,6 @@ use crate::catalog::fleet::{FailedSource, FleetDay};
 use crate::catalog::Catalog;
 use crate::error::CatalogError;
 use crate::time::format_utc;
-use crate::view::resolve::ViewError;
 
 /// The window a fleet view covers when `--since` does not say: today (UTC) and
 /// the six days before.
@@ -30,20 +29,18 @@ pub struct Window {
 
 impl Window {
     /// From the day `since` (`YYYY-MM-DD`; by default six days ago) to `today`. A
-    /// day after today is a usage error: its window holds no day.
-    pub fn new(since: Option<&str>, today: NaiveDate) -> Result<Window, ViewError> {
+    /// day after today is a usage error (the line given): its window holds no day.
+    pub fn new(since: Option<&str>, today: NaiveDate) -> Result<Window, String> {
         let first = match since {
             None => today - Duration::days(DEFAULT_DAYS - 1),
             Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                ViewError::Usage(format!(
-                    "--since {text}: --fleet counts whole UTC days; give a date (YYYY-MM-DD)"
-                ))
+                format!("--since {text}: --fleet counts whole UTC days; give a date (YYYY-MM-DD)")
             })?,
         };
         if first > today {
-            return Err(ViewError::Usage(format!(
+            return Err(format!(
                 "--since {first} is after today ({today}, UTC): the window holds no day"
-            )));
+            ));
         }
         Ok(Window {
             since: first.to_string(),

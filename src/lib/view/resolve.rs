@@ -287,7 +287,7 @@ async fn fleet(
     filters: &[(String, String)],
 ) -> Result<Fleet, ViewError> {
     // A window that holds no day is refused before any catalog is opened.
-    let window = Window::new(since, chrono::Utc::now().date_naive())?;
+    let window = Window::new(since, chrono::Utc::now().date_naive()).map_err(ViewError::Usage)?;
     let catalog = open_catalog(options, None).await?;
     let fleet = Fleet::gather(&catalog, window, filters).await;
     catalog.close().await;
