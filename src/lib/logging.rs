@@ -27,6 +27,10 @@ pub fn init(format: LogFormat, verbose: bool, quiet: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log that cannot be written (a supervisor closed stderr) is lost; by
+        // default the subscriber would report it with `eprintln!`, which panics on
+        // a closed stderr and takes the task with it (a watch's signal handler).
+        .log_internal_errors(false)
         .with_target(false);
     let _ = match format {
         // People read the message; the structured fields are for the JSON format.

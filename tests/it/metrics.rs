@@ -217,13 +217,13 @@ impl Watcher {
             if let Some(status) = watcher.child.try_wait().unwrap() {
                 panic!("harvest exited ({status}):\n{}", watcher.log());
             }
-            watcher
+            let served = watcher
                 .stderr
                 .lock()
                 .unwrap()
                 .iter()
-                .find_map(|line| served_at(line))
-                .ok_or_else(|| watcher.log())
+                .find_map(|l| served_at(l));
+            served.ok_or_else(|| watcher.log())
         });
         watcher
     }
@@ -445,9 +445,9 @@ fn ready_follows_the_catalog_and_alive_outlasts_an_outage() {
 }
 
 /// A metrics address already in use stops `harvest` before any file: one line
-/// naming the address, and the configuration exit code.
+/// naming the address, and exit 75 (the process holding it may be ending).
 #[test]
-fn metrics_on_an_address_in_use_is_a_configuration_error() {
+fn metrics_on_an_address_in_use_is_one_line_and_75() {
     let work = Workdir::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -469,7 +469,7 @@ fn metrics_on_an_address_in_use_is_a_configuration_error() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert_eq!(status.code(), Some(78), "{err}");
+    assert_eq!(status.code(), Some(75), "{err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line: {err}");
     assert!(
@@ -480,6 +480,24 @@ fn metrics_on_an_address_in_use_is_a_configuration_error() {
         output_dirs_in(&work.out()).is_empty(),
         "nothing harvested before the error"
     );
+}
+
+/// An address this host does not have (TEST-NET-1, reserved for documentation)
+/// is a configuration to fix: 78, in one line, before anything is harvested.
+#[test]
+fn metrics_on_an_address_not_of_this_host_is_one_line_and_78() {
+    let work = Workdir::new();
+    copy_log_in(&work.input().join("a.parquet"), &[(1, T0)]);
+    let out = work.harvest(&[
+        work.input().to_str().unwrap(),
+        "--metrics",
+        "192.0.2.1:9464",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 78, "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("192.0.2.1:9464"), "{err}");
+    assert!(output_dirs_in(&work.out()).is_empty());
 }
 
 /// `promtool` runs from the crate's root on the files of `deploy/`.

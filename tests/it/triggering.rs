@@ -158,3 +158,38 @@ fn a_stopped_watch_exits_70_after_an_internal_failure_and_0_after_bad_files() {
     assert_eq!(code, 70);
     assert_eq!(harvested, 0);
 }
+
+/// A supervisor that closes the watcher's stderr (its log reader gone) does not
+/// stop it from harvesting, nor from stopping on SIGTERM with 0: a log line that
+/// cannot be written is lost, never a panic.
+#[test]
+fn a_watch_whose_stderr_is_closed_still_harvests_and_stops_on_sigterm() {
+    let work = Workdir::new();
+    let dir = work.input();
+    let url = format!("sqlite://{}", work.path("catalog.db").display());
+    let mut child = watcher(&dir, &work.out(), &url);
+    drop(child.stderr.take());
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/forming_cell_small.csv"),
+        dir.join("shift.csv"),
+    )
+    .unwrap();
+    wait_until("the harvest", Duration::from_secs(60), || {
+        catalog_records(&url)
+            .iter()
+            .any(|r| r.status == FileStatus::Harvested)
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the watcher did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0));
+}

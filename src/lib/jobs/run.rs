@@ -107,7 +107,7 @@ async fn serve_and_run(request: &JobRequest, telemetry: &Arc<Telemetry>) -> Exit
     if let Some(addr) = request.metrics {
         match crate::metrics::server::serve(addr, Arc::clone(telemetry)).await {
             Ok(bound) => tracing::info!(addr = %bound, "serving metrics at http://{bound}/metrics"),
-            Err(e) => return cli::fail(ExitCode::RetryLater, e),
+            Err(e) => return cli::fail(e.exit_code(), e),
         }
     }
     if !is_remote(&request.out) {

@@ -23,6 +23,18 @@ pub struct ServeError {
     pub source: std::io::Error,
 }
 
+impl ServeError {
+    /// An address in use may be freed by a process that is stopping (a restart):
+    /// worth a retry (75). One that is not this host's, or a port this user may
+    /// not open, stays so: the configuration must change (78).
+    pub fn exit_code(&self) -> crate::error::ExitCode {
+        match self.source.kind() {
+            std::io::ErrorKind::AddrInUse => crate::error::ExitCode::RetryLater,
+            _ => crate::error::ExitCode::Config,
+        }
+    }
+}
+
 /// Listens on `addr` (port 0: any free port) and serves the endpoints on the
 /// current runtime until the process ends; gives the address bound.
 pub async fn serve(addr: SocketAddr, telemetry: Arc<Telemetry>) -> Result<SocketAddr, ServeError> {
