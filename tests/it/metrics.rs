@@ -482,6 +482,97 @@ fn metrics_on_an_address_in_use_is_one_line_and_75() {
     );
 }
 
+/// A job per file, each with `--metrics-file`: a job that fails keeps the last
+/// success of the file it replaces, and the catalog's gauges are read at most every
+/// 30 s (a later job within that time carries them over), so the catalog is not
+/// queried whole once per file.
+#[test]
+fn a_metrics_file_carries_the_last_success_and_fresh_catalog_gauges_over() {
+    let work = Workdir::new();
+    let file = work.path("harvester.prom");
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|v| v.parse().unwrap())
+    };
+    let harvest = |name: &str, run: u64| {
+        let path = work.input().join(name);
+        copy_log_in(&path, &[(run, T0 + run as i64 * 3_600_000_000_000)]);
+        let out = work.harvest(&[
+            path.to_str().unwrap(),
+            "--metrics-file",
+            file.to_str().unwrap(),
+        ]);
+        (code(&out), std::fs::read_to_string(&file).unwrap())
+    };
+    let (first, text) = harvest("cell=1/a.parquet", 1);
+    assert_eq!(first, 0);
+    let success = value(&text, "harvester_last_success_timestamp_seconds").unwrap();
+    let read_at = value(&text, "harvester_catalog_read_timestamp_seconds").unwrap();
+    assert!(success > 1e9 && read_at > 1e9, "{text}");
+    assert!(value(
+        &text,
+        "harvester_cell_last_run_timestamp_seconds{cell=\"1\"}"
+    )
+    .is_some());
+
+    // Within 30 s: the gauges of the file replaced, not cell 2's new run.
+    let (second, text) = harvest("cell=2/b.parquet", 2);
+    assert_eq!(second, 0);
+    assert_eq!(
+        value(&text, "harvester_catalog_read_timestamp_seconds"),
+        Some(read_at)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "harvester_cell_last_run_timestamp_seconds{cell=\"2\"}"
+        ),
+        None
+    );
+    let success = value(&text, "harvester_last_success_timestamp_seconds").unwrap();
+
+    // A failing job keeps the last success; gauges older than 30 s are read again.
+    let aged = text.replace(
+        &format!("harvester_catalog_read_timestamp_seconds {read_at}"),
+        &format!(
+            "harvester_catalog_read_timestamp_seconds {}",
+            read_at - 60.0
+        ),
+    );
+    std::fs::write(&file, aged).unwrap();
+    std::fs::write(work.input().join("broken.parquet"), b"not a parquet file").unwrap();
+    let out = work.harvest(&[
+        work.input().join("broken.parquet").to_str().unwrap(),
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        value(&text, "harvester_last_success_timestamp_seconds"),
+        Some(success)
+    );
+    assert_eq!(
+        value(&text, "harvester_files_total{outcome=\"failed\"}"),
+        Some(1.0)
+    );
+    assert!(value(&text, "harvester_catalog_read_timestamp_seconds").unwrap() > read_at);
+    assert!(
+        value(
+            &text,
+            "harvester_cell_last_run_timestamp_seconds{cell=\"2\"}"
+        )
+        .is_some(),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "harvester_failed_sources{cell=\"none\"}"),
+        Some(1.0),
+        "{text}"
+    );
+}
+
 /// An address this host does not have (TEST-NET-1, reserved for documentation)
 /// is a configuration to fix: 78, in one line, before anything is harvested.
 #[test]

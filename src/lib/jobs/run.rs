@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::catalog::{default_sqlite_url, Catalog, ClaimPolicy, JobCounts};
 use crate::cli;
 use crate::error::{ExitCode, HarvestError};
-use crate::metrics::{textfile, FileCount, Telemetry};
+use crate::metrics::{textfile, CatalogGauges, FileCount, Telemetry};
 use crate::model::labels::Labels;
 use crate::model::options::Compression;
 use crate::pipeline::align::AlignOptions;
@@ -73,8 +73,17 @@ pub async fn run(mut request: JobRequest) -> ExitCode {
         watch::poll_interval(&request.paths),
         request.lease,
     ));
-    let mut exit = serve_and_run(&request, &telemetry).await;
+    // The file this job replaces: what it carries over (see textfile).
+    let previous = request
+        .metrics_file
+        .as_deref()
+        .map(textfile::previous)
+        .unwrap_or_default();
+    let mut exit = serve_and_run(&request, &telemetry, previous.catalog).await;
     if let Some(path) = &request.metrics_file {
+        if let Some(at) = previous.last_success {
+            telemetry.metrics.carry_last_success(at);
+        }
         if let Err(e) = textfile::write(path, &telemetry.metrics) {
             exit = exit.worst(cli::fail(ExitCode::CantCreate, e));
         }
@@ -102,8 +111,13 @@ fn check_locations(request: &mut JobRequest) -> Result<(), String> {
 }
 
 /// Starts the metrics server, opens the catalog, records the job and runs it; the
-/// catalog is closed on every path.
-async fn serve_and_run(request: &JobRequest, telemetry: &Arc<Telemetry>) -> ExitCode {
+/// catalog is closed on every path. `written` are the catalog gauges of the metrics
+/// file this job replaces, if any.
+async fn serve_and_run(
+    request: &JobRequest,
+    telemetry: &Arc<Telemetry>,
+    written: Option<CatalogGauges>,
+) -> ExitCode {
     if let Some(addr) = request.metrics {
         match crate::metrics::server::serve(addr, Arc::clone(telemetry)).await {
             Ok(bound) => tracing::info!(addr = %bound, "serving metrics at http://{bound}/metrics"),
@@ -155,8 +169,13 @@ async fn serve_and_run(request: &JobRequest, telemetry: &Arc<Telemetry>) -> Exit
     if let Some(gauges) = gauges {
         gauges.abort();
     }
-    if request.metrics_file.is_some() {
-        read_catalog_gauges(&catalog, telemetry).await;
+    // A metrics file's gauges are read at most every CATALOG_GAUGES_EVERY, as a
+    // server's are: a job per file reuses those of the file it replaces.
+    if request.metrics_file.is_some() && request.metrics.is_none() {
+        match written.filter(|gauges| gauges.younger_than(CATALOG_GAUGES_EVERY)) {
+            Some(gauges) => telemetry.metrics.set_catalog_gauges(&gauges),
+            None => read_catalog_gauges(&catalog, telemetry).await,
+        }
     }
     if let Some(recorder) = recorder {
         recorder.finish(job_counts(telemetry), exit).await;
@@ -372,7 +391,8 @@ async fn read_catalog_gauges(catalog: &Catalog, telemetry: &Telemetry) {
     };
     match read.await {
         Ok((last_runs, failed)) => {
-            telemetry.metrics.set_catalog_gauges(&last_runs, &failed);
+            let gauges = CatalogGauges::read_now(last_runs, failed);
+            telemetry.metrics.set_catalog_gauges(&gauges);
             telemetry.health.catalog(Ok(()));
         }
         Err(e) => {

@@ -75,6 +75,33 @@ pub struct Metrics {
     last_success: Gauge,
     cell_last_run: GaugeVec,
     failed_sources: IntGaugeVec,
+    catalog_read: Gauge,
+}
+
+/// What the catalog says of the fleet, as of `read_at` (Unix seconds): each cell's
+/// newest current run (Unix seconds of its start) and its failed sources.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogGauges {
+    pub read_at: f64,
+    pub last_runs: Vec<(String, f64)>,
+    pub failed_sources: Vec<(String, i64)>,
+}
+
+impl CatalogGauges {
+    /// The gauges read now.
+    pub fn read_now(last_runs: Vec<(String, f64)>, failed_sources: Vec<(String, i64)>) -> Self {
+        CatalogGauges {
+            read_at: unix_seconds(SystemTime::now()),
+            last_runs,
+            failed_sources,
+        }
+    }
+
+    /// Whether they were read less than `age` ago.
+    pub fn younger_than(&self, age: Duration) -> bool {
+        let now = unix_seconds(SystemTime::now());
+        self.read_at > 0.0 && now - self.read_at < age.as_secs_f64()
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -157,6 +184,11 @@ impl Metrics {
             &["cell"],
         )
         .expect("valid metric");
+        let catalog_read = Gauge::new(
+            "harvester_catalog_read_timestamp_seconds",
+            "Unix time the gauges from the catalog (cell last run, failed sources) were read.",
+        )
+        .expect("valid metric");
         let failed_sources = IntGaugeVec::new(
             Opts::new(
                 "harvester_failed_sources",
@@ -188,8 +220,9 @@ impl Metrics {
             last_success,
             cell_last_run,
             failed_sources,
+            catalog_read,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(metrics.files.clone()),
             Box::new(metrics.rows.clone()),
             Box::new(metrics.rows_dropped.clone()),
@@ -200,6 +233,7 @@ impl Metrics {
             Box::new(build_info),
             Box::new(metrics.cell_last_run.clone()),
             Box::new(metrics.failed_sources.clone()),
+            Box::new(metrics.catalog_read.clone()),
         ];
         for collector in collectors {
             metrics
@@ -260,17 +294,18 @@ impl Metrics {
         }
     }
 
-    /// Replaces the gauges read from the catalog: each cell's newest run (Unix
-    /// seconds) and its failed sources. Cells no longer listed are removed.
-    pub fn set_catalog_gauges(&self, last_runs: &[(String, f64)], failed: &[(String, i64)]) {
+    /// Replaces the gauges read from the catalog; cells no longer listed are
+    /// removed.
+    pub fn set_catalog_gauges(&self, gauges: &CatalogGauges) {
         self.cell_last_run.reset();
-        for (cell, at) in last_runs {
+        for (cell, at) in &gauges.last_runs {
             self.cell_last_run.with_label_values(&[cell]).set(*at);
         }
         self.failed_sources.reset();
-        for (cell, count) in failed {
+        for (cell, count) in &gauges.failed_sources {
             self.failed_sources.with_label_values(&[cell]).set(*count);
         }
+        self.catalog_read.set(gauges.read_at);
     }
 
     /// Every metric in Prometheus' text exposition format (version 0.0.4), which
@@ -376,11 +411,11 @@ mod tests {
     #[test]
     fn catalog_gauges_are_replaced_whole() {
         let metrics = Metrics::new();
-        metrics.set_catalog_gauges(
-            &[("7".into(), 1.7e9), ("none".into(), 1.6e9)],
-            &[("7".into(), 2)],
-        );
-        metrics.set_catalog_gauges(&[("8".into(), 1.8e9)], &[]);
+        metrics.set_catalog_gauges(&CatalogGauges::read_now(
+            vec![("7".into(), 1.7e9), ("none".into(), 1.6e9)],
+            vec![("7".into(), 2)],
+        ));
+        metrics.set_catalog_gauges(&CatalogGauges::read_now(vec![("8".into(), 1.8e9)], vec![]));
         let text = metrics.encode();
         assert!(text.contains("harvester_cell_last_run_timestamp_seconds{cell=\"8\"} 1800000000"));
         assert!(!text.contains("cell=\"7\""), "{text}");
