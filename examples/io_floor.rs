@@ -1,7 +1,8 @@
 //! The I/O floor of a harvest, for `make bench`: read the input log whole into a
 //! DataFrame and write outputs of exactly the shape the harvest wrote (its own run
 //! tables and statistics, per file and in the dataset, loaded beforehand, with the
-//! harvest's own Parquet writer and codec), and nothing else.
+//! harvest's own Parquet writer, codec and encoding, as its report.json names
+//! them), and nothing else.
 //!
 //! Usage: io_floor INPUT HARVESTED_DIR SCRATCH_DIR REPEATS
 //! Prints the median seconds of REPEATS timed rounds.
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use harvester::model::report::Report;
-use harvester::pipeline::store::{write_parquet, Constant, ConstantValue};
+use harvester::pipeline::store::{write_parquet, Constant, ConstantValue, Format};
 use polars::prelude::*;
 
 fn read_parquet(path: &Path) -> DataFrame {
@@ -77,9 +78,11 @@ fn main() {
         }
     }
     let report = std::fs::read(harvested.join("report.json")).expect("report");
-    let compression = serde_json::from_slice::<Report>(&report)
-        .expect("a harvest report")
-        .compression;
+    let harvest_report = serde_json::from_slice::<Report>(&report).expect("a harvest report");
+    let format = Format {
+        compression: harvest_report.compression,
+        encoding: harvest_report.encoding,
+    };
 
     let mut times = Vec::new();
     for _ in 0..repeats {
@@ -93,13 +96,7 @@ fn main() {
         std::hint::black_box(frame.height());
         for (name, frame, constants) in outputs.iter_mut() {
             let file = std::fs::File::create(scratch.join(name.as_str())).unwrap();
-            write_parquet(
-                std::io::BufWriter::new(&file),
-                frame,
-                compression,
-                constants,
-            )
-            .unwrap();
+            write_parquet(std::io::BufWriter::new(&file), frame, format, constants).unwrap();
             if std::env::var_os("FLOOR_NO_SYNC").is_none() {
                 file.sync_all().unwrap();
             }

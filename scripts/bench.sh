@@ -2,7 +2,9 @@
 # make bench: time `harvest` as a whole process against the I/O floor (reading the
 # input and writing outputs of the same shape), at 1x and 8x the production sample,
 # and the HTML page of each.
-# Prints median seconds, the ratio, rows per second and peak memory.
+# Prints median seconds, the ratio, rows per second and peak memory, then output bytes
+# per input byte and the harvest's user and system CPU time (system time is mostly the
+# kernel handing out fresh pages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,20 +29,34 @@ for size in $SIZES; do
   [ -f "$input" ] || "$BIN/generate-log" --out "$input" --rows "$rows" --seed 1 --run-uuid-type float64 >&2
   out=$(mktemp -d)
   times=()
+  users=()
+  syss=()
   peak=0
   for _ in $(seq "$REPEATS"); do
     rm -rf "$out"/*
-    /usr/bin/time -f '%e %M' -o "$out.time" "$BIN/harvest" "$input" --out "$out" --quiet
-    read -r secs kib < "$out.time"
+    # ENCODING=split: the floor writes what the harvest wrote (io_floor reads the
+    # codec and the encoding from its report.json).
+    /usr/bin/time -f '%e %M %U %S' -o "$out.time" "$BIN/harvest" "$input" --out "$out" --quiet \
+      --encoding "${ENCODING:-plain}"
+    read -r secs kib user sys < "$out.time"
     times+=("$secs")
+    users+=("$user")
+    syss+=("$sys")
     [ "$kib" -gt "$peak" ] && peak=$kib
   done
   harvest_s=$(printf '%s\n' "${times[@]}" | median)
+  user_s=$(printf '%s\n' "${users[@]}" | median)
+  sys_s=$(printf '%s\n' "${syss[@]}" | median)
+  # Every file the harvest wrote but its catalog: the output directory and the dataset.
+  out_bytes=$(find "$out" -type f ! -name 'catalog.db*' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  in_bytes=$(stat -c %s "$input")
   dir=$(find "$out" -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name dataset | head -1)
   floor_s=$("$BIN/examples/io_floor" "$input" "$dir" "$out.floor" "$REPEATS")
   read_rows=$(python3 -c "import json,sys; print(json.load(open('$dir/report.json'))['rows']['read'])")
   awk -v s="$size" -v r="$read_rows" -v h="$harvest_s" -v f="$floor_s" -v p="$peak" \
     'BEGIN { printf "%-5s %12d %10.3f %10.3f %7.2f %14.0f %10.0f\n", s "x", r, h, f, h / f, r / h, p / 1024 }'
+  awk -v s="$size" -v o="$out_bytes" -v i="$in_bytes" -v u="$user_s" -v y="$sys_s" \
+    'BEGIN { printf "%-5s outputs: %.2f bytes per input byte (%.1f MB from %.1f MB); CPU: user %.2f s, system %.2f s (system %.0f%%)\n", s "x", o / i, o / 1e6, i / 1e6, u, y, 100 * y / (u + y) }'
   python3 - "$dir/report.json" >&2 <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -17,7 +17,7 @@ use harvester::cli;
 use harvester::jobs::record::JOB_RETENTION;
 use harvester::jobs::{self, JobRequest};
 use harvester::model::labels::Labels;
-use harvester::model::options::{Alignment, Compression, MaxGap};
+use harvester::model::options::{Alignment, Compression, Encoding, MaxGap};
 use harvester::pipeline::align::AlignOptions;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -79,6 +79,12 @@ struct Args {
     /// Codec of the Parquet outputs: none, snappy, lz4, zstd or zstd:LEVEL (1-22).
     #[arg(long, env = "HARVEST_COMPRESSION", default_value_t = Compression::None)]
     compression: Compression,
+
+    /// Page encoding of the Parquet outputs' floats and instants: plain, or split
+    /// (floats BYTE_STREAM_SPLIT, instants DELTA_BINARY_PACKED; the same values,
+    /// fewer bytes with --compression lz4 or zstd:1).
+    #[arg(long, value_enum, env = "HARVEST_ENCODING", default_value_t = Encoding::Plain)]
+    encoding: Encoding,
 
     /// Harvest again even if already harvested.
     #[arg(long)]
@@ -183,6 +189,7 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn main() -> ProcessExit {
+    harvester::parallel::without_huge_pages();
     let args: Args = match cli::parse() {
         Ok(args) => args,
         Err(code) => return code.into(),
@@ -216,6 +223,7 @@ impl Args {
                 max_gap: self.max_gap,
             },
             compression: self.compression,
+            encoding: self.encoding,
             keep_spikes: self.keep_spikes,
             policy: ClaimPolicy {
                 force: self.force,

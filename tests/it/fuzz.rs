@@ -692,6 +692,7 @@ proptest! {
                 max_gap: max_gap_ms.map_or(MaxGap::Auto, |ms| MaxGap::Fixed(ms * 1_000_000)),
             },
             compression: Default::default(),
+            encoding: Default::default(),
             keep_spikes: false,
         };
         let done = harvest(&source, &options, None, &Labels::new()).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -378,6 +378,7 @@ fn job_options(out: &Path) -> harvester::jobs::JobOptions {
             out_root: out.to_path_buf(),
             align: Default::default(),
             compression: Default::default(),
+            encoding: Default::default(),
             keep_spikes: false,
         },
         policy: Default::default(),

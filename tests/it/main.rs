@@ -9,6 +9,7 @@
 //! * [`copies`]: a run in several files counts once: copies give way, rotated parts stay;
 //! * [`corpus`]: every kind of bad input, kept or rejected as documented;
 //! * [`db_outage`]: the catalog's database stopped or restarted mid-harvest;
+//! * [`encoding`]: `--encoding split` read back value for value by DuckDB, polars and `view`;
 //! * [`fleet`]: cells and labels, the dataset read back by DuckDB and polars, fleet views;
 //! * [`fleet_view`]: `view --fleet` per cell and day, `view --jobs`, the fleet gauges' queries;
 //! * [`fuzz`]: property tests of loading, validation and the whole pipeline;
@@ -43,6 +44,7 @@ mod cli;
 mod copies;
 mod corpus;
 mod db_outage;
+mod encoding;
 mod fleet;
 mod fleet_view;
 mod fuzz;

@@ -320,6 +320,7 @@ fn measure_the_rescan_check_on_10000_files() {
             out_root: out.clone(),
             align: Default::default(),
             compression: Default::default(),
+            encoding: Default::default(),
             keep_spikes: false,
         },
         policy: Default::default(),

@@ -14,7 +14,7 @@ use crate::cli;
 use crate::error::{ExitCode, HarvestError};
 use crate::metrics::{textfile, CatalogGauges, FileCount, Telemetry};
 use crate::model::labels::Labels;
-use crate::model::options::Compression;
+use crate::model::options::{Compression, Encoding};
 use crate::pipeline::align::AlignOptions;
 use crate::pipeline::HarvestOptions;
 use crate::storage::remote::{is_remote, ObjectStores, ObjectUrl, RemoteRoot, S3Settings};
@@ -42,6 +42,7 @@ pub struct JobRequest {
     pub s3_endpoint: Option<String>,
     pub align: AlignOptions,
     pub compression: Compression,
+    pub encoding: Encoding,
     pub keep_spikes: bool,
     pub policy: ClaimPolicy,
     pub lease: Duration,
@@ -212,6 +213,7 @@ async fn harvest(
             out_root: request.out.clone(),
             align: request.align,
             compression: request.compression,
+            encoding: request.encoding,
             keep_spikes: request.keep_spikes,
         },
         policy: request.policy,

@@ -1,6 +1,6 @@
 //! The choices a harvest makes that its outputs depend on, and that report.json
 //! records: how channels are aligned, how long a gap they bridge, and how the
-//! Parquet outputs are compressed.
+//! Parquet outputs are encoded and compressed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -168,6 +168,38 @@ impl TryFrom<String> for Compression {
     }
 }
 
+/// How the Parquet outputs lay out the values of their float and instant columns
+/// in a page.
+///
+/// Either way every value is stored exactly and reads back the same. `split`
+/// writes floats as Parquet's BYTE_STREAM_SPLIT, the first byte of every value,
+/// then the second byte of every value, and so on: the sign, exponent and high
+/// mantissa bytes of measured quantities repeat from row to row, so a codec finds
+/// them, where PLAIN interleaves them with the noisy low bytes. It writes instants
+/// as DELTA_BINARY_PACKED, a few bits per row for ascending timestamps. It pays
+/// with a codec (`--compression lz4` or `zstd:1`); uncompressed, only the
+/// instants shrink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Each value's bytes together (Parquet's PLAIN), as every reader expects.
+    #[default]
+    Plain,
+    /// Float values' bytes split into one stream per byte position (Parquet's
+    /// BYTE_STREAM_SPLIT), instants as deltas (DELTA_BINARY_PACKED); both read by
+    /// DuckDB, polars, pyarrow and Spark alike.
+    Split,
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encoding::Plain => "plain",
+            Encoding::Split => "split",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +226,19 @@ mod tests {
             serde_json::to_string(&Compression::Zstd(7)).unwrap(),
             r#""zstd:7""#
         );
+    }
+
+    #[test]
+    fn encodings_are_stored_by_name() {
+        use clap::ValueEnum;
+        for (encoding, name) in [(Encoding::Plain, "plain"), (Encoding::Split, "split")] {
+            assert_eq!(encoding.to_string(), name);
+            assert_eq!(Encoding::from_str(name, false), Ok(encoding));
+            assert_eq!(
+                serde_json::to_string(&encoding).unwrap(),
+                format!("\"{name}\"")
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::{from_output_dir, partition, samples_file};
-use crate::model::options::{Alignment, Compression, MaxGap};
+use crate::model::options::{Alignment, Compression, Encoding, MaxGap};
 use crate::model::readings::{RowAccount, RunId};
 use crate::model::run_stats::RunStats;
 
@@ -35,6 +35,10 @@ pub struct Report {
     /// Codec of the Parquet outputs (absent in reports of older versions: zstd:3).
     #[serde(default = "older_compression")]
     pub compression: Compression,
+    /// Layout of the float columns' values in the Parquet pages (absent in reports
+    /// of older versions: plain).
+    #[serde(default)]
+    pub encoding: Encoding,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
     pub coverage: Vec<RunCoverage>,

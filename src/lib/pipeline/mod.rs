@@ -18,7 +18,7 @@ use std::time::Instant;
 use crate::error::HarvestError;
 use crate::model::labels::{Labels, CELL_LABEL};
 use crate::model::layout::partition;
-use crate::model::options::Compression;
+use crate::model::options::{Compression, Encoding};
 use crate::model::readings::{ChannelSeries, RunId};
 use crate::model::report::{Report, Revision, RunCoverage, Stage, StageTime};
 use crate::model::run_stats::RunStats;
@@ -45,6 +45,8 @@ pub struct HarvestOptions {
     pub out_root: PathBuf,
     pub align: AlignOptions,
     pub compression: Compression,
+    /// Page encoding of the Parquet outputs' float and instant columns.
+    pub encoding: Encoding,
     /// Keep isolated spikes in the outputs (they are listed either way).
     pub keep_spikes: bool,
 }
@@ -158,13 +160,14 @@ pub fn write(
         stats,
         coverage,
         dataset_files,
-    } = write_statistics(&target, per_run, options.compression)?;
+    } = write_statistics(&target, per_run, store::Format::of(options))?;
     stopwatch.lap(Stage::Statistics);
     let report = report::report(report::ReportInput {
         source,
         supersedes,
         align: options.align,
         compression: options.compression,
+        encoding: options.encoding,
         started_at,
         rows: split.rows,
         warnings: split.warnings,
@@ -246,7 +249,7 @@ struct Statistics {
 fn write_statistics(
     target: &Target,
     per_run: Vec<RunOutcome>,
-    compression: Compression,
+    format: store::Format,
 ) -> Result<Statistics, HarvestError> {
     let mut stats: Vec<RunStats> = Vec::new();
     let mut coverage: Vec<RunCoverage> = Vec::new();
@@ -256,7 +259,7 @@ fn write_statistics(
         coverage.push(run_coverage);
         dataset_files.push(table);
     }
-    store::write_run_stats(target.staging, &stats, compression)?;
+    store::write_run_stats(target.staging, &stats, format)?;
     let mut runs: Vec<RunId> = stats.iter().map(|s| s.run_uuid).collect();
     runs.sort_unstable();
     runs.dedup();
@@ -269,7 +272,7 @@ fn write_statistics(
             &target.places[&run].partition,
             target.labels,
             &of_run,
-            compression,
+            format,
         )?);
     }
     Ok(Statistics {
@@ -425,7 +428,7 @@ fn harvest_run(
         &target.places[&run_uuid].partition,
         target.labels,
         &mut table,
-        options.compression,
+        store::Format::of(options),
     )?;
     let coverage = report::coverage(&run);
     let mut run_stats = stats::run_stats(&run);

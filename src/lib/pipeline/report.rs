@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::options::{Compression, MaxGap};
+use crate::model::options::{Compression, Encoding, MaxGap};
 use crate::model::readings::RowAccount;
 use crate::model::report::{
     ChannelCoverage, Report, Revision, RunCoverage, RunEntry, Spike, StageTime,
@@ -63,6 +63,7 @@ pub struct ReportInput<'a> {
     pub supersedes: Option<Revision>,
     pub align: AlignOptions,
     pub compression: Compression,
+    pub encoding: Encoding,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub rows: RowAccount,
     pub warnings: Vec<String>,
@@ -80,6 +81,7 @@ pub fn report(input: ReportInput) -> Report {
         supersedes,
         align,
         compression,
+        encoding,
         started_at,
         rows,
         mut warnings,
@@ -110,6 +112,7 @@ pub fn report(input: ReportInput) -> Report {
         alignment: align.alignment,
         max_gap: align.max_gap,
         compression,
+        encoding,
         rows,
         warnings,
         coverage,

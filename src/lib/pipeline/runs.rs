@@ -81,13 +81,24 @@ pub fn split(valid: ValidRows, options: SplitOptions) -> SplitLog {
         float_run_ids,
         cells,
     } = valid;
-    let mut joined: HashMap<ChannelKey, Pairs> = HashMap::new();
+    // Each channel's readings are gathered into one vector of its final size: grown
+    // slice by slice, it would be copied again at every doubling into fresh memory.
+    let mut sizes: HashMap<ChannelKey, usize> = HashMap::new();
+    for (key, pairs) in slices.iter().flatten() {
+        *sizes.entry(*key).or_default() += pairs.len();
+    }
+    let mut joined: HashMap<ChannelKey, Pairs> = HashMap::with_capacity(sizes.len());
     for (key, pairs) in slices.into_iter().flatten() {
-        // The first slice's readings are moved, later ones appended.
         match joined.entry(key) {
             Entry::Occupied(mut e) => e.get_mut().extend(pairs),
-            Entry::Vacant(e) => {
+            // A channel of one slice keeps its vector as it is.
+            Entry::Vacant(e) if pairs.len() == sizes[&key] => {
                 e.insert(pairs);
+            }
+            Entry::Vacant(e) => {
+                let mut all = Vec::with_capacity(sizes[&key]);
+                all.extend(pairs);
+                e.insert(all);
             }
         }
     }

@@ -12,7 +12,7 @@ use super::table::{
     align_right, fitted, heading, key_values, natural_width, print_table, table, Style,
 };
 use crate::catalog::{FileRecord, FileStatus};
-use crate::model::options::MaxGap;
+use crate::model::options::{Encoding, MaxGap};
 use crate::model::report::{Report, RunCoverage, RunEntry, Supersession};
 use crate::model::schema::Channel;
 use crate::time::format_utc;
@@ -110,7 +110,14 @@ fn summary_table(resolved: &Resolved, style: Style, out: &mut dyn Write) -> io::
                 ),
             },
         ),
-        ("compression", r.compression.to_string()),
+        // The encoding is named only when it is not the default, PLAIN.
+        (
+            "compression",
+            match r.encoding {
+                Encoding::Plain => r.compression.to_string(),
+                Encoding::Split => format!("{} (split pages)", r.compression),
+            },
+        ),
         (
             "duration",
             harvest_seconds(r).map_or_else(|| "n/a".into(), |s| format!("{} s", number(s, 2))),
