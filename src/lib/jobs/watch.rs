@@ -162,8 +162,8 @@ struct Watch<'a> {
     /// Whether the latest publication of pending dataset files failed.
     unpublished: bool,
     listed_remote: Option<Instant>,
-    /// When the catalog was last asked whether it answers.
-    pinged: Option<Instant>,
+    /// When the catalog was last asked whether it answers, and that question.
+    pinged: Option<(Instant, tokio::task::JoinHandle<()>)>,
 }
 
 /// What the watched prefixes listed in one poll hold. Objects of a prefix that
@@ -188,7 +188,7 @@ impl Watch<'_> {
         if list_remote || self.options.remote_out.is_none() {
             self.unpublished = publish_pending(self.catalog, self.options).await.is_err();
         }
-        self.ping().await;
+        self.ping();
         let mut ready = Vec::new();
         let mut unlisted = None;
         let listed = if list_remote {
@@ -219,14 +219,24 @@ impl Watch<'_> {
         telemetry.health.progressed();
     }
 
-    /// Asks the catalog whether it answers, every [`PING_EVERY`], for `/readyz`.
-    async fn ping(&mut self) {
-        if self.pinged.is_some_and(|at| at.elapsed() < PING_EVERY) {
+    /// Asks the catalog whether it answers, every [`PING_EVERY`], for `/readyz`: on
+    /// a task of its own, so that a database that does not answer (a connection
+    /// waits up to its timeout) never holds the watch up; one ping at a time.
+    fn ping(&mut self) {
+        if self
+            .pinged
+            .as_ref()
+            .is_some_and(|(at, task)| at.elapsed() < PING_EVERY || !task.is_finished())
+        {
             return;
         }
-        self.pinged = Some(Instant::now());
-        let answered = self.catalog.ping().await.map_err(|e| e.to_string());
-        self.options.telemetry.health.catalog(answered);
+        let catalog = self.catalog.clone();
+        let telemetry = std::sync::Arc::clone(&self.options.telemetry);
+        let task = tokio::spawn(async move {
+            let answered = catalog.ping().await.map_err(|e| e.to_string());
+            telemetry.health.catalog(answered);
+        });
+        self.pinged = Some((Instant::now(), task));
     }
 
     /// Lists the watched prefixes: every object not taken yet is ready.
