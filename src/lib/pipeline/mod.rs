@@ -32,6 +32,7 @@ pub mod load;
 pub mod report;
 pub mod runs;
 pub mod spikes;
+mod split_pages;
 pub mod stats;
 pub mod store;
 pub mod validate;

@@ -14,9 +14,6 @@ use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray}
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field as ArrowField, IntegerType};
 use polars_arrow::record_batch::RecordBatchT;
 use polars_core::frame::chunk_df_for_writing;
-use polars_parquet::parquet::page::{DataPage, DataPageHeader};
-use polars_parquet::parquet::schema::Repetition;
-use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
     array_to_columns, to_parquet_schema, CompressionOptions, Compressor, DynIter,
     DynStreamingIterator, Encoding as PageEncoding, FallibleStreamingIterator, FileWriter, Page,
@@ -33,6 +30,7 @@ use crate::model::options::{Compression, Encoding};
 use crate::model::readings::RunId;
 use crate::model::report::Report;
 use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
+use crate::pipeline::split_pages::split_page;
 use crate::pipeline::HarvestOptions;
 use crate::storage::{SourceFile, Staging};
 
@@ -445,106 +443,6 @@ impl Layout {
     }
 }
 
-/// A PLAIN data page of fixed-width values turned into a BYTE_STREAM_SPLIT one:
-/// the levels as they are, then the values' bytes transposed.
-fn split_page(page: DataPage, width: usize) -> PolarsResult<DataPage> {
-    let buffer = page.buffer();
-    let mut header = page.header().clone();
-    let levels = match &mut header {
-        DataPageHeader::V1(header) => {
-            header.encoding = PageEncoding::ByteStreamSplit.into();
-            // The definition levels of a nullable flat column, behind their
-            // length as 4 little-endian bytes.
-            match page.descriptor.primitive_type.field_info.repetition {
-                Repetition::Required => 0,
-                Repetition::Optional | Repetition::Repeated => buffer
-                    .first_chunk::<4>()
-                    .map(|length| 4 + u32::from_le_bytes(*length) as usize)
-                    .unwrap_or(usize::MAX),
-            }
-        }
-        DataPageHeader::V2(header) => {
-            header.encoding = PageEncoding::ByteStreamSplit.into();
-            (header.definition_levels_byte_length + header.repetition_levels_byte_length) as usize
-        }
-    };
-    let Some((levels, values)) = buffer.split_at_checked(levels) else {
-        polars_bail!(ComputeError: "a data page shorter than its levels");
-    };
-    let mut split = Vec::with_capacity(buffer.len());
-    split.extend_from_slice(levels);
-    split_streams(values, width, &mut split);
-    let rows = page.num_rows.unwrap_or_else(|| page.num_values());
-    Ok(DataPage::new(
-        header,
-        CowBuffer::Owned(split),
-        page.descriptor,
-        rows,
-    ))
-}
-
-/// Appends `values` (fixed-width values of `width` bytes, back to back) to `out`
-/// as BYTE_STREAM_SPLIT lays them out: for N values, byte k of value i goes to
-/// position k·N + i.
-fn split_streams(values: &[u8], width: usize, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + values.len(), 0);
-    let streams = &mut out[start..];
-    match width {
-        4 => split_streams_of::<4>(values.as_chunks().0, streams),
-        8 => split_eights(values.as_chunks().0, streams),
-        other => unreachable!("no {other}-byte floats"),
-    }
-}
-
-/// The transpose byte by byte.
-fn split_streams_of<const W: usize>(values: &[[u8; W]], streams: &mut [u8]) {
-    let n = values.len();
-    for (i, value) in values.iter().enumerate() {
-        for (k, byte) in value.iter().enumerate() {
-            streams[k * n + i] = *byte;
-        }
-    }
-}
-
-/// The transpose of 8-byte values, eight values at a time: their 64 bytes, a row
-/// of 8 per value, are transposed in registers by swapping the off-diagonal
-/// halves, then quarters, then eighths of the rows, so that row k holds byte k of
-/// each of the eight values and is written to stream k whole. About twice as
-/// fast as byte by byte.
-fn split_eights(values: &[[u8; 8]], streams: &mut [u8]) {
-    let n = values.len();
-    let (blocks, rest) = values.as_chunks::<8>();
-    for (b, block) in blocks.iter().enumerate() {
-        let mut rows = block.map(u64::from_le_bytes);
-        for i in [0, 1, 2, 3] {
-            let t = ((rows[i] >> 32) ^ rows[i + 4]) & 0x0000_0000_ffff_ffff;
-            rows[i] ^= t << 32;
-            rows[i + 4] ^= t;
-        }
-        for i in [0, 1, 4, 5] {
-            let t = ((rows[i] >> 16) ^ rows[i + 2]) & 0x0000_ffff_0000_ffff;
-            rows[i] ^= t << 16;
-            rows[i + 2] ^= t;
-        }
-        for i in [0, 2, 4, 6] {
-            let t = ((rows[i] >> 8) ^ rows[i + 1]) & 0x00ff_00ff_00ff_00ff;
-            rows[i] ^= t << 8;
-            rows[i + 1] ^= t;
-        }
-        for (k, row) in rows.iter().enumerate() {
-            let at = k * n + 8 * b;
-            streams[at..at + 8].copy_from_slice(&row.to_le_bytes());
-        }
-    }
-    let done = blocks.len() * 8;
-    for (j, value) in rest.iter().enumerate() {
-        for (k, byte) in value.iter().enumerate() {
-            streams[k * n + done + j] = *byte;
-        }
-    }
-}
-
 fn polars_io_error(path: &Path, e: PolarsError) -> HarvestError {
     match e {
         PolarsError::IO { error, .. } => HarvestError::io(
@@ -560,52 +458,6 @@ fn polars_io_error(path: &Path, e: PolarsError) -> HarvestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_streams_put_byte_k_of_value_i_at_k_n_plus_i() {
-        let values = [
-            0x11, 0x12, 0x13, 0x14, 0x21, 0x22, 0x23, 0x24, 0x31, 0x32, 0x33, 0x34,
-        ];
-        let mut out = vec![0xff];
-        split_streams(&values, 4, &mut out);
-        assert_eq!(
-            out,
-            [0xff, 0x11, 0x21, 0x31, 0x12, 0x22, 0x32, 0x13, 0x23, 0x33, 0x14, 0x24, 0x34]
-        );
-        let mut empty = Vec::new();
-        split_streams(&[], 8, &mut empty);
-        assert!(empty.is_empty());
-    }
-
-    #[test]
-    fn eight_byte_values_split_as_byte_by_byte() {
-        // Value i is the bytes i·16 + k: stream k is then k, 16 + k, 32 + k, …
-        for n in (0..=20).chain([1000, 1003]) {
-            let values: Vec<u8> = (0..n)
-                .flat_map(|i| (0..8).map(move |k| (i * 16 + k) as u8))
-                .collect();
-            let mut split = Vec::new();
-            split_streams(&values, 8, &mut split);
-            let expected: Vec<u8> = (0..8)
-                .flat_map(|k| (0..n).map(move |i| (i * 16 + k) as u8))
-                .collect();
-            assert_eq!(split, expected, "{n} values");
-        }
-    }
-
-    #[test]
-    fn split_streams_round_trip() {
-        let values: Vec<f64> = (0..1000).map(|i| (i as f64).sin() * 1e3).collect();
-        let plain: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut split = Vec::new();
-        split_streams(&plain, 8, &mut split);
-        assert_ne!(split, plain);
-        let n = values.len();
-        let back: Vec<f64> = (0..n)
-            .map(|i| f64::from_le_bytes(std::array::from_fn(|k| split[k * n + i])))
-            .collect();
-        assert_eq!(back, values);
-    }
 
     /// Float columns with nulls, NaN, infinities and signed zeros, and the
     /// constants, over more rows than a page and a row group hold.
