@@ -25,7 +25,7 @@ use crate::model::readings::{ChannelSeries, DropReason, Readings, RowAccount, Ru
 use crate::model::schema::{Channel, Sensor};
 use crate::parallel::in_pool;
 use crate::pipeline::features::{differentiate, Derivatives};
-use crate::pipeline::spikes::find_spikes;
+use crate::pipeline::spikes::find_spikes_on_clock;
 use crate::pipeline::validate::{ChannelKey, Pairs, ValidRows};
 use crate::time::{median_interval_ns, EpochNanos};
 
@@ -103,15 +103,21 @@ pub fn split(valid: ValidRows, options: SplitOptions) -> SplitLog {
         }
     }
 
-    let collapsed: Vec<(ChannelKey, ChannelSeries, RowAccount, ChannelFindings)> = in_pool(|| {
-        joined
+    let collapsed: Vec<Collapsed> = in_pool(|| {
+        let collapsed: Vec<Collapsed> = joined
             .into_par_iter()
             .map(|(key, pairs)| {
                 let mut dropped = RowAccount::default();
                 let mut found = ChannelFindings::default();
-                let mut series = sort_and_collapse(pairs, &mut dropped, &mut found);
-                set_spikes_aside(&mut series, options, &mut dropped, &mut found);
+                let series = sort_and_collapse(pairs, &mut dropped, &mut found);
                 (key, series, dropped, found)
+            })
+            .collect();
+        on_shared_clocks(collapsed)
+            .into_par_iter()
+            .flat_map_iter(|mut clock| {
+                set_spikes_aside(&mut clock, options);
+                clock
             })
             .collect()
     });
@@ -294,35 +300,61 @@ fn closest_to_path(
     best
 }
 
-/// Finds the channel's isolated spikes, lists them and, unless they are kept, drops
-/// them from the series.
-fn set_spikes_aside(
-    series: &mut ChannelSeries,
-    options: SplitOptions,
-    rows: &mut RowAccount,
-    found: &mut ChannelFindings,
-) {
-    let gap = options.max_gap.bound_ns(&series.time);
-    let spikes = find_spikes(&series.time, &series.value, gap);
-    if spikes.is_empty() {
-        return;
+/// A channel's readings once collapsed, with what collapsing and spike finding drop
+/// and find.
+type Collapsed = (ChannelKey, ChannelSeries, RowAccount, ChannelFindings);
+
+/// The channels grouped by clock: the fields of one run's sensor whose readings
+/// fall on the same instants (as a sensor reports them), so that what depends on
+/// the instants alone is worked out once per clock.
+fn on_shared_clocks(channels: Vec<Collapsed>) -> Vec<Vec<Collapsed>> {
+    let mut clocks: Vec<Vec<Collapsed>> = Vec::new();
+    let mut by_sensor: HashMap<(RunId, u8, Sensor), Vec<usize>> = HashMap::new();
+    for channel in channels {
+        let ((run, Channel { robot, field }), series, ..) = &channel;
+        let candidates = by_sensor.entry((*run, *robot, field.sensor())).or_default();
+        match candidates
+            .iter()
+            .find(|&&c| clocks[c][0].1.time == series.time)
+        {
+            Some(&c) => clocks[c].push(channel),
+            None => {
+                candidates.push(clocks.len());
+                clocks.push(vec![channel]);
+            }
+        }
     }
-    found.spikes = spikes
-        .iter()
-        .map(|&i| (series.time[i], series.value[i]))
-        .collect();
-    if options.keep_spikes {
-        return;
+    clocks
+}
+
+/// Finds the isolated spikes of channels sharing one clock, lists them and, unless
+/// they are kept, drops them from each series.
+fn set_spikes_aside(clock: &mut [Collapsed], options: SplitOptions) {
+    let times = &clock[0].1.time;
+    let gap = options.max_gap.bound_ns(times);
+    let values: Vec<&[f64]> = clock.iter().map(|c| c.1.value.as_slice()).collect();
+    let spikes = find_spikes_on_clock(times, &values, gap);
+    for ((_, series, rows, found), spikes) in clock.iter_mut().zip(spikes) {
+        if spikes.is_empty() {
+            continue;
+        }
+        found.spikes = spikes
+            .iter()
+            .map(|&i| (series.time[i], series.value[i]))
+            .collect();
+        if options.keep_spikes {
+            continue;
+        }
+        rows.drop(DropReason::Spike, spikes.len() as u64);
+        let mut is_spike = vec![false; series.len()];
+        for i in spikes {
+            is_spike[i] = true;
+        }
+        let mut flags = is_spike.iter();
+        series.time.retain(|_| flags.next() == Some(&false));
+        let mut flags = is_spike.iter();
+        series.value.retain(|_| flags.next() == Some(&false));
     }
-    rows.drop(DropReason::Spike, spikes.len() as u64);
-    let mut is_spike = vec![false; series.len()];
-    for i in spikes {
-        is_spike[i] = true;
-    }
-    let mut flags = is_spike.iter();
-    series.time.retain(|_| flags.next() == Some(&false));
-    let mut flags = is_spike.iter();
-    series.value.retain(|_| flags.next() == Some(&false));
 }
 
 /// One run's readings with the derivatives of its encoder channels and each
@@ -456,6 +488,7 @@ impl<'a> RunData<'a> {
 mod tests {
     use super::*;
     use crate::model::schema;
+    use crate::model::schema::Field;
     use crate::pipeline::load::load_log;
     use crate::pipeline::validate::validate;
     use polars::prelude::*;
@@ -634,13 +667,35 @@ mod tests {
                 max_gap: MaxGap::Auto,
                 keep_spikes,
             };
-            let mut s = series.clone();
-            let mut rows = RowAccount::default();
-            let mut found = ChannelFindings::default();
-            set_spikes_aside(&mut s, options, &mut rows, &mut found);
+            // Two fields on one clock: the spike is in the first only.
+            let key = |field| (7, Channel { robot: 1, field });
+            let line = ChannelSeries {
+                time: times.clone(),
+                value: (0..200).map(|k| 0.25 * k as f64).collect(),
+            };
+            let mut clock: Vec<Collapsed> = vec![
+                (
+                    key(Field::X),
+                    series.clone(),
+                    RowAccount::default(),
+                    ChannelFindings::default(),
+                ),
+                (
+                    key(Field::Y),
+                    line.clone(),
+                    RowAccount::default(),
+                    ChannelFindings::default(),
+                ),
+            ];
+            set_spikes_aside(&mut clock, options);
+            let [(_, s, rows, found), (_, other, other_rows, other_found)] = &clock[..] else {
+                panic!("two channels");
+            };
             assert_eq!(found.spikes, vec![(times[120], 100.0)]);
+            assert_eq!((other, other_found), (&line, &ChannelFindings::default()));
+            assert!(other_rows.dropped.is_empty());
             if keep_spikes {
-                assert_eq!(s, series);
+                assert_eq!(s, &series);
                 assert!(rows.dropped.is_empty());
             } else {
                 assert_eq!(s.len(), 199);

@@ -53,48 +53,164 @@ const MAD_TO_SIGMA: f64 = 1.4826;
 /// The indices of the spikes among `values` sampled at `times` (ascending, one per
 /// instant), ascending; see the module docs.
 pub fn find_spikes(times: &[EpochNanos], values: &[f64], max_gap_ns: i64) -> Vec<usize> {
+    find_spikes_on_clock(times, &[values], max_gap_ns)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// The spikes of each of `channels`, series sampled at the same `times` (as the
+/// three fields of one sensor are): the same as [`find_spikes`] of each, with each
+/// reading's stencil worked out once for all of them.
+pub fn find_spikes_on_clock(
+    times: &[EpochNanos],
+    channels: &[&[f64]],
+    max_gap_ns: i64,
+) -> Vec<Vec<usize>> {
     let n = times.len();
     if n < 5 {
-        return Vec::new();
+        return vec![Vec::new(); channels.len()];
     }
-    let departures: Vec<f64> = (0..n)
-        .map(|i| {
-            stencil(times, i, max_gap_ns).map_or(f64::NAN, |nodes| {
+    let mut departures: Vec<Vec<f64>> = channels.iter().map(|_| Vec::with_capacity(n)).collect();
+    for i in 0..n {
+        let nodes = stencil(times, i, max_gap_ns);
+        for (of_channel, values) in departures.iter_mut().zip(channels) {
+            of_channel.push(nodes.map_or(f64::NAN, |nodes| {
                 values[i] - nodes.iter().map(|&(k, w)| w * values[k]).sum::<f64>()
-            })
-        })
-        .collect();
+            }));
+        }
+    }
+    channels
+        .iter()
+        .zip(&departures)
+        .map(|(values, departures)| judge(times, values, departures, max_gap_ns))
+        .collect()
+}
+
+/// The spikes among `values`, given the departure of each reading (NaN where it
+/// is not judged): the local variation of each block, then the rule.
+///
+/// Each block's judged departures are sorted once, and a window's are the merge of
+/// its (up to) three sorted blocks, so its median and MAD are read off in order
+/// rather than selected anew for every window.
+fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i64) -> Vec<usize> {
+    let n = times.len();
+    let blocks = n.div_ceil(BLOCK);
+    let sorted_block = |block: usize| -> Vec<f64> {
+        let end = ((block + 1) * BLOCK).min(n);
+        let mut judged: Vec<f64> = departures[block * BLOCK..end]
+            .iter()
+            .copied()
+            .filter(|e| !e.is_nan())
+            .collect();
+        judged.sort_unstable_by(f64::total_cmp);
+        judged
+    };
     let resolution = resolution(values);
     let mut spikes = Vec::new();
+    // The sorted departures of the blocks before, at and after the one judged.
+    let mut before: Vec<f64> = Vec::new();
+    let mut own = sorted_block(0);
+    let mut after = if blocks > 1 {
+        sorted_block(1)
+    } else {
+        Vec::new()
+    };
+    let mut pair: Vec<f64> = Vec::with_capacity(2 * BLOCK);
     let mut window: Vec<f64> = Vec::with_capacity(3 * BLOCK);
-    for block in 0..n.div_ceil(BLOCK) {
-        let own = block * BLOCK..((block + 1) * BLOCK).min(n);
-        let from = block.saturating_sub(1) * BLOCK;
-        let to = ((block + 2) * BLOCK).min(n);
-        window.clear();
-        window.extend(departures[from..to].iter().filter(|e| !e.is_nan()));
+    for block in 0..blocks {
+        if block > 0 {
+            before = std::mem::replace(&mut own, std::mem::take(&mut after));
+            after = if block + 1 < blocks {
+                sorted_block(block + 1)
+            } else {
+                Vec::new()
+            };
+        }
+        merge(&before, &own, &mut pair);
+        merge(&pair, &after, &mut window);
         if window.len() < BLOCK {
             // Too few judged readings around to know the local variation.
             continue;
         }
-        let centre = median(&mut window);
-        for e in window.iter_mut() {
-            *e = (*e - centre).abs();
-        }
-        let sigma = MAD_TO_SIGMA * median(&mut window);
+        let centre = median_of_sorted(&window);
+        let sigma = MAD_TO_SIGMA * median_deviation(&window, centre);
         let floor = (THRESHOLD * sigma).max(4.0 * resolution);
-        for i in own {
+        for i in block * BLOCK..((block + 1) * BLOCK).min(n) {
             let off = departures[i] - centre;
             if off.abs() > floor
                 && off.abs() > 1e-9 * (values[i].abs() + 1.0)
                 && series_returns(times, values, i)
-                && shows_footprint(times, &departures, i, off, centre, sigma, max_gap_ns)
+                && shows_footprint(times, departures, i, off, centre, sigma, max_gap_ns)
             {
                 spikes.push(i);
             }
         }
     }
     spikes
+}
+
+/// `a` and `b`, each sorted (total order), merged into `out`, sorted.
+fn merge(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].total_cmp(&b[j]).is_le() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
+/// The median of sorted, non-empty `values`: the middle one, or the mean of the
+/// middle two for an even count.
+fn median_of_sorted(values: &[f64]) -> f64 {
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// The median of |v − centre| over sorted, non-empty `values`. The deviations
+/// ascend walking away from the centre on either side, so the two walks are merged
+/// up to the middle rank.
+fn median_deviation(values: &[f64], centre: f64) -> f64 {
+    let len = values.len();
+    let split = values.partition_point(|v| *v < centre);
+    let (mut below, mut above) = (split, split);
+    // The deviations of ranks mid − 1 and mid (0-based), in ascending order.
+    let (mut lower, mut upper) = (0.0, 0.0);
+    for _ in 0..=len / 2 {
+        let down = (below > 0).then(|| (values[below - 1] - centre).abs());
+        let up = (above < len).then(|| (values[above] - centre).abs());
+        let deviation = match (down, up) {
+            (Some(d), Some(u)) if d <= u => {
+                below -= 1;
+                d
+            }
+            (Some(d), None) => {
+                below -= 1;
+                d
+            }
+            (_, Some(u)) => {
+                above += 1;
+                u
+            }
+            (None, None) => break,
+        };
+        (lower, upper) = (upper, deviation);
+    }
+    if len % 2 == 1 {
+        upper
+    } else {
+        (lower + upper) / 2.0
+    }
 }
 
 /// Whether the direct neighbours of reading i moved as a spike of `off` at i moves
@@ -147,16 +263,15 @@ fn stencil(times: &[EpochNanos], i: usize, max_gap_ns: i64) -> Option<[(usize, f
         return None;
     }
     // Times relative to tᵢ, in seconds, so they are small numbers whatever the epoch.
-    let at = |k: usize| (times[k] - times[i]) as f64 * 1e-9;
     let nodes = [i - 2, i - 1, i + 1, i + 2];
-    Some(nodes.map(|k| {
-        let weight = nodes
-            .iter()
-            .filter(|&&m| m != k)
-            .map(|&m| at(m) / (at(m) - at(k)))
-            .product();
-        (k, weight)
-    }))
+    let at = nodes.map(|k| (times[k] - times[i]) as f64 * 1e-9);
+    let weight = |k: usize| -> f64 {
+        (0..4)
+            .filter(|&m| m != k)
+            .map(|m| at[m] / (at[m] - at[k]))
+            .product()
+    };
+    Some([0, 1, 2, 3].map(|k| (nodes[k], weight(k))))
 }
 
 /// The smallest non-zero step between consecutive readings: the channel's
@@ -171,20 +286,6 @@ fn resolution(values: &[f64]) -> f64 {
         step
     } else {
         0.0
-    }
-}
-
-/// The median of `values` (reordered), the mean of the middle two for an even count.
-fn median(values: &mut [f64]) -> f64 {
-    let len = values.len();
-    let mid = len / 2;
-    let (below, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
-    let upper = *upper;
-    if len % 2 == 1 {
-        upper
-    } else {
-        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
     }
 }
 
@@ -378,5 +479,57 @@ mod tests {
             .map(|k| (k as f64 * 0.0013 * 100.0).round() / 100.0)
             .collect();
         assert_eq!(find_spikes(&t, &values, 1_000 * MS), Vec::<usize>::new());
+    }
+    /// The median by selection, as a reference: the mean of the middle two for an
+    /// even count.
+    fn median_by_selection(values: &mut [f64]) -> f64 {
+        let len = values.len();
+        let mid = len / 2;
+        let (below, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+        let upper = *upper;
+        if len % 2 == 1 {
+            upper
+        } else {
+            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lower + upper) / 2.0
+        }
+    }
+
+    #[test]
+    fn medians_read_off_sorted_windows_equal_medians_by_selection() {
+        for len in [1, 2, 3, 32, 33, 64, 95, 96] {
+            for (seed, quantum) in [(0, 0.0), (1_000, 0.25), (2_000, 1.0)] {
+                // Quantised values repeat, and ties sit on the centre.
+                let values: Vec<f64> = (0..len)
+                    .map(|k| {
+                        let v = 3.0 * noise(seed + k);
+                        if quantum > 0.0 {
+                            (v / quantum).round() * quantum
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let mut sorted = values.clone();
+                sorted.sort_unstable_by(f64::total_cmp);
+                let centre = median_by_selection(&mut values.clone());
+                assert_eq!(median_of_sorted(&sorted).to_bits(), centre.to_bits());
+                let mut deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
+                assert_eq!(
+                    median_deviation(&sorted, centre).to_bits(),
+                    median_by_selection(&mut deviations).to_bits(),
+                    "{len} values, quantum {quantum}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_runs_merge_in_order() {
+        let mut out = Vec::new();
+        merge(&[-1.0, 0.0, 2.0], &[-3.0, 0.0, 5.0, 6.0], &mut out);
+        assert_eq!(out, [-3.0, -1.0, 0.0, 0.0, 2.0, 5.0, 6.0]);
+        merge(&[], &[1.0], &mut out);
+        assert_eq!(out, [1.0]);
     }
 }
