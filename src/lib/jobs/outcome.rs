@@ -131,13 +131,17 @@ impl JobSummary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_job_exits_with_its_worst_outcome() {
-        let failed = |kind| FileOutcome::FailedBefore {
+    /// A file that failed in an earlier job, as its failure's kind left it.
+    fn failed_before(kind: FailureKind) -> FileOutcome {
+        FileOutcome::FailedBefore {
             content_hash: "h".into(),
             last_error: "e".into(),
             kind,
-        };
+        }
+    }
+
+    #[test]
+    fn a_job_exits_with_its_worst_outcome() {
         let mut summary = JobSummary::default();
         summary.add(
             &FileOutcome::AlreadyHarvested {
@@ -147,24 +151,19 @@ mod tests {
             true,
         );
         assert_eq!(summary.exit, ExitCode::Success);
-        summary.add(&failed(FailureKind::BadFile), true);
+        summary.add(&failed_before(FailureKind::BadFile), true);
         assert_eq!(summary.exit, ExitCode::BadFile);
-        summary.add(&failed(FailureKind::Internal), true);
+        summary.add(&failed_before(FailureKind::Internal), true);
         assert_eq!(summary.exit, ExitCode::Internal);
-        summary.add(&failed(FailureKind::BadFile), true);
+        summary.add(&failed_before(FailureKind::BadFile), true);
         assert_eq!(summary.exit, ExitCode::Internal);
-        summary.add(&failed(FailureKind::Retryable), true);
+        summary.add(&failed_before(FailureKind::Retryable), true);
         assert_eq!(summary.exit, ExitCode::RetryLater);
         assert_eq!((summary.skipped, summary.failed_before), (1, 4));
     }
 
     #[test]
     fn a_known_bad_file_found_by_listing_does_not_fail_the_job_but_a_bug_does() {
-        let failed_before = |kind| FileOutcome::FailedBefore {
-            content_hash: "h".into(),
-            last_error: "e".into(),
-            kind,
-        };
         let mut summary = JobSummary::default();
         summary.add(&failed_before(FailureKind::BadFile), false);
         assert_eq!(summary.exit, ExitCode::Success);
