@@ -20,9 +20,10 @@
 //! (`vx_1` … `az_2`), and the magnitudes `v1 v2 a1 a2 f1 f2` where all three
 //! components exist. Missing values are null.
 //!
-//! Takes a run's [`RunData`]; gives its wide table as a DataFrame.
+//! Takes a run's [`RunData`]; gives its [`WideTable`], as DataFrames of its rows.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -59,7 +60,8 @@ impl Resampler {
     const NONE: usize = usize::MAX;
 
     /// Plans the evaluation at `at` of signals sampled at `times` (both ascending,
-    /// `times` strictly), bridging at most `max_gap_ns`. Runs in O(n + m).
+    /// `times` strictly), bridging at most `max_gap_ns`. Runs in O(log n + m + k), k
+    /// the samples that `at` spans.
     pub fn new(
         times: &[EpochNanos],
         at: &[EpochNanos],
@@ -68,7 +70,11 @@ impl Resampler {
     ) -> Resampler {
         let mut left = Vec::with_capacity(at.len());
         let mut weight = Vec::with_capacity(at.len());
-        let mut next = 0;
+        // The first sample after the first instant, found by bisection: `at` may be
+        // a block of a longer timeline.
+        let mut next = at
+            .first()
+            .map_or(0, |&t| times.partition_point(|&s| s <= t));
         for &t in at {
             while next < times.len() && times[next] <= t {
                 next += 1;
@@ -192,98 +198,131 @@ pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
         .fold(0, i64::saturating_add)
 }
 
-/// A run's wide table, each channel evaluated on the run's timeline per `options`.
-pub fn wide_table(run: &RunData, options: AlignOptions) -> PolarsResult<DataFrame> {
-    let timeline = union_timeline(run.channels.values().map(|s| s.time.as_slice()));
+/// A run's wide table, planned: its timeline and the signals evaluated on it, each
+/// channel per `options`. Its rows are built a block at a time ([`WideTable::rows`]),
+/// so that writing a run holds one row group of its table in memory, not the table.
+pub struct WideTable<'a> {
+    timeline: Vec<EpochNanos>,
+    /// Every column that is a signal resampled onto the timeline, in output order
+    /// (readings, then velocities and accelerations of the encoder channels): its
+    /// name, its values and the index of its time axis in `axes`.
+    signals: Vec<(String, &'a [f64], usize)>,
+    /// The distinct time axes of the signals, with their gap bound (signals on one
+    /// clock share both, as the bound depends on the axis alone).
+    axes: Vec<(&'a [EpochNanos], i64)>,
+    alignment: Alignment,
+}
 
-    // Every column that is a signal resampled onto the timeline, in output order:
-    // readings, then velocities and accelerations of the encoder channels.
-    let mut signals: Vec<(String, Channel, &ChannelSeries, &[f64])> = Vec::new();
-    for channel in Channel::all() {
-        if let Some(series) = run.channels.get(&channel) {
-            signals.push((channel.column(), channel, series, &series.value));
+impl<'a> WideTable<'a> {
+    pub fn new(run: &'a RunData, options: AlignOptions) -> WideTable<'a> {
+        let timeline = union_timeline(run.channels.values().map(|s| s.time.as_slice()));
+        let mut signals: Vec<(String, Channel, &ChannelSeries, &[f64])> = Vec::new();
+        for channel in Channel::all() {
+            if let Some(series) = run.channels.get(&channel) {
+                signals.push((channel.column(), channel, series, &series.value));
+            }
+        }
+        for prefix in ["v", "a"] {
+            for robot in ROBOTS {
+                for field in Sensor::Encoder.fields() {
+                    let channel = Channel { robot, field };
+                    let values = if prefix == "v" {
+                        run.velocity(channel)
+                    } else {
+                        run.acceleration(channel)
+                    };
+                    if let (Some(series), Some(values)) = (run.channels.get(&channel), values) {
+                        signals.push((
+                            format!("{prefix}{}_{robot}", field.name()),
+                            channel,
+                            series,
+                            values,
+                        ));
+                    }
+                }
+            }
+        }
+        let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, _, s, _)| s.time.as_slice()));
+        let gaps = run.axis_gaps(axes.len(), &axis_of, |signal| signals[signal].1);
+        WideTable {
+            timeline,
+            signals: signals
+                .into_iter()
+                .zip(axis_of)
+                .map(|((name, _, _, values), axis)| (name, values, axis))
+                .collect(),
+            axes: axes.into_iter().zip(gaps).collect(),
+            alignment: options.alignment,
         }
     }
-    for prefix in ["v", "a"] {
-        for robot in ROBOTS {
-            for field in Sensor::Encoder.fields() {
-                let channel = Channel { robot, field };
-                let values = if prefix == "v" {
-                    run.velocity(channel)
-                } else {
-                    run.acceleration(channel)
-                };
-                if let (Some(series), Some(values)) = (run.channels.get(&channel), values) {
-                    signals.push((
-                        format!("{prefix}{}_{robot}", field.name()),
-                        channel,
-                        series,
-                        values,
+
+    /// Rows in the table: the instants of the run's timeline.
+    pub fn height(&self) -> usize {
+        self.timeline.len()
+    }
+
+    /// The table's `rows` (a range of its timeline's instants).
+    pub fn rows(&self, rows: Range<usize>) -> PolarsResult<DataFrame> {
+        let at = &self.timeline[rows];
+        // One plan per distinct time axis.
+        let resampled: Vec<Vec<f64>> = in_pool(|| {
+            let plans: Vec<Resampler> = self
+                .axes
+                .par_iter()
+                .map(|&(axis, gap)| Resampler::new(axis, at, self.alignment, gap))
+                .collect();
+            self.signals
+                .par_iter()
+                .map(|&(_, values, axis)| plans[axis].apply(values))
+                .collect()
+        });
+
+        // Magnitudes where all three components are there.
+        let position: HashMap<&str, usize> = self
+            .signals
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ..))| (name.as_str(), i))
+            .collect();
+        let mut magnitudes: Vec<(String, Vec<f64>)> = Vec::new();
+        for name in ["v", "a", "f"] {
+            for robot in ROBOTS {
+                // vx_1, ax_1 and fx_1 alike: the name, the axis, the robot.
+                let parts = ["x", "y", "z"].map(|axis| {
+                    position
+                        .get(format!("{name}{axis}_{robot}").as_str())
+                        .copied()
+                });
+                if let [Some(x), Some(y), Some(z)] = parts {
+                    magnitudes.push((
+                        format!("{name}{robot}"),
+                        magnitude(&resampled[x], &resampled[y], &resampled[z]),
                     ));
                 }
             }
         }
-    }
-    // One plan per distinct time axis (a clock's channels usually share theirs, and
-    // with it their gap bound, which depends on the axis alone).
-    let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, _, s, _)| s.time.as_slice()));
-    let gap_of_axis = run.axis_gaps(axes.len(), &axis_of, |signal| signals[signal].1);
-    let resampled: Vec<Vec<f64>> = in_pool(|| {
-        let plans: Vec<Resampler> = axes
-            .par_iter()
-            .zip(&gap_of_axis)
-            .map(|(axis, &gap)| Resampler::new(axis, &timeline, options.alignment, gap))
+
+        let mut computed: HashMap<String, Vec<f64>> = self
+            .signals
+            .iter()
+            .map(|(name, ..)| name.clone())
+            .zip(resampled)
+            .chain(magnitudes)
             .collect();
-        signals
-            .par_iter()
-            .zip(&axis_of)
-            .map(|((_, _, _, values), &axis)| plans[axis].apply(values))
-            .collect()
-    });
-
-    // Magnitudes where all three components are there.
-    let position: HashMap<&str, usize> = signals
-        .iter()
-        .enumerate()
-        .map(|(i, (name, ..))| (name.as_str(), i))
-        .collect();
-    let mut magnitudes: Vec<(String, Vec<f64>)> = Vec::new();
-    for name in ["v", "a", "f"] {
-        for robot in ROBOTS {
-            // vx_1, ax_1 and fx_1 alike: the name, the axis, the robot.
-            let parts = ["x", "y", "z"].map(|axis| {
-                position
-                    .get(format!("{name}{axis}_{robot}").as_str())
-                    .copied()
+        let names = wide_columns();
+        let mut columns: Vec<Column> = Vec::with_capacity(1 + names.len());
+        let height = at.len();
+        let time = Int64Chunked::from_vec("time".into(), at.to_vec())
+            .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+        columns.push(time.into_column());
+        for name in names {
+            columns.push(match computed.remove(&name) {
+                Some(values) => float_column(&name, values),
+                None => Float64Chunked::full_null(name.as_str().into(), height).into_column(),
             });
-            if let [Some(x), Some(y), Some(z)] = parts {
-                magnitudes.push((
-                    format!("{name}{robot}"),
-                    magnitude(&resampled[x], &resampled[y], &resampled[z]),
-                ));
-            }
         }
+        DataFrame::new(height, columns)
     }
-
-    let mut computed: HashMap<String, Vec<f64>> = signals
-        .iter()
-        .map(|(name, ..)| name.clone())
-        .zip(resampled)
-        .chain(magnitudes)
-        .collect();
-    let names = wide_columns();
-    let mut columns: Vec<Column> = Vec::with_capacity(1 + names.len());
-    let height = timeline.len();
-    let time = Int64Chunked::from_vec("time".into(), timeline)
-        .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
-    columns.push(time.into_column());
-    for name in names {
-        columns.push(match computed.remove(&name) {
-            Some(values) => float_column(&name, values),
-            None => Float64Chunked::full_null(name.as_str().into(), height).into_column(),
-        });
-    }
-    DataFrame::new(height, columns)
 }
 
 /// A Float64 column with the crate's NaN markers turned into nulls.
@@ -402,5 +441,65 @@ mod tests {
         let dense = float_column("y", vec![1.0, 2.0]);
         assert_eq!(dense.null_count(), 0);
         assert!(!dense.f64().unwrap().has_nulls());
+    }
+
+    #[test]
+    fn a_table_built_in_blocks_equals_the_table_built_whole() {
+        use crate::model::schema::Field;
+        use std::collections::BTreeMap;
+        // Robot 1's encoder every 12 ms with a 2 s gap, its force sensor every 4 ms
+        // from 1 ms on, and robot 2's x alone: three clocks, a gap, missing columns.
+        let ms = 1_000_000;
+        let encoder: Vec<EpochNanos> = (0..3000)
+            .map(|k| k * 12 * ms + if k >= 1500 { 2 * S } else { 0 })
+            .collect();
+        let force: Vec<EpochNanos> = (0..9000).map(|k| ms + k * 4 * ms).collect();
+        let lone: Vec<EpochNanos> = (0..500).map(|k| 7 * ms + k * 50 * ms).collect();
+        let series = |times: &[EpochNanos], f: fn(f64) -> f64| ChannelSeries {
+            time: times.to_vec(),
+            value: times.iter().map(|&t| f(t as f64 / S as f64)).collect(),
+        };
+        let mut channels = BTreeMap::new();
+        for (field, times, f) in [
+            (Field::X, &encoder, f64::cos as fn(f64) -> f64),
+            (Field::Y, &encoder, f64::sin),
+            (Field::Z, &encoder, |t| 0.5 * t),
+            (Field::Fx, &force, |t| (3.0 * t).sin()),
+            (Field::Fy, &force, |t| t * t),
+            (Field::Fz, &force, |_| -9.81),
+        ] {
+            channels.insert(Channel { robot: 1, field }, series(times, f));
+        }
+        channels.insert(
+            Channel {
+                robot: 2,
+                field: Field::X,
+            },
+            series(&lone, |t| 2.0 - t),
+        );
+        let run = RunData::new(9, &channels, None, MaxGap::Auto);
+        for alignment in [Alignment::Interpolate, Alignment::Hold] {
+            let options = AlignOptions {
+                alignment,
+                max_gap: MaxGap::Auto,
+            };
+            let table = WideTable::new(&run, options);
+            let whole = table.rows(0..table.height()).unwrap();
+            assert_eq!(whole.height(), encoder.len() + force.len() + lone.len());
+            let mut blocks = Vec::new();
+            let mut start = 0;
+            for size in [1, 2, 7, 1000, 4321] {
+                blocks.push(table.rows(start..start + size).unwrap());
+                start += size;
+            }
+            blocks.push(table.rows(start..table.height()).unwrap());
+            let mut joined = blocks.remove(0);
+            for block in &blocks {
+                joined.vstack_mut(block).unwrap();
+            }
+            assert!(joined.equals_missing(&whole), "{alignment:?}");
+            assert!(whole.column("vx_1").unwrap().null_count() > 0);
+            assert!(whole.column("x_2").unwrap().null_count() < whole.height());
+        }
     }
 }

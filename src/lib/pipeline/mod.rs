@@ -349,9 +349,10 @@ type RunOutcome = (Vec<RunStats>, RunCoverage, String);
 ///
 /// Runs are independent. Parquet encoding runs on the thread that writes, so one
 /// worker per pool thread takes runs off a queue, largest first, and writes them side
-/// by side; at most one wide table per worker is in memory at a time. Workers are
-/// plain threads, not pool tasks, so a worker waiting inside polars never nests
-/// another run on its stack, however many runs a file holds.
+/// by side; at most one row group of a wide table per worker is in memory at a time
+/// ([`store::write_run_table`]). Workers are plain threads, not pool tasks, so a
+/// worker waiting inside polars never nests another run on its stack, however many
+/// runs a file holds.
 fn harvest_runs(
     split: &runs::SplitLog,
     options: &HarvestOptions,
@@ -373,8 +374,7 @@ fn harvest_runs(
                         queue.get(next.fetch_add(1, Ordering::Relaxed))
                     {
                         let findings = split.findings.get(run_uuid);
-                        let outcome =
-                            harvest_run(**run_uuid, channels, findings, options, target, source);
+                        let outcome = harvest_run(**run_uuid, channels, findings, options, target);
                         let failed = outcome.is_err();
                         results
                             .lock()
@@ -413,22 +413,15 @@ fn harvest_run(
     findings: Option<&BTreeMap<Channel, ChannelFindings>>,
     options: &HarvestOptions,
     target: &Target,
-    source: &Path,
 ) -> Result<RunOutcome, HarvestError> {
     let run = RunData::new(run_uuid, channels, findings, options.align.max_gap);
-    let mut table = align::wide_table(&run, options.align).map_err(|e| {
-        HarvestError::internal(
-            source,
-            format!("cannot build the table of run {run_uuid}: {e}"),
-        )
-    })?;
     let file = store::write_run_table(
         target.staging,
         target.content_hash,
         run_uuid,
         &target.places[&run_uuid].partition,
         target.labels,
-        &mut table,
+        &align::WideTable::new(&run, options.align),
         store::Format::of(options),
     )?;
     let coverage = report::coverage(&run);

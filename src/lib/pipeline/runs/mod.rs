@@ -1,15 +1,7 @@
 //! Runs: the validated readings split by run and channel, each channel sorted by time
-//! with one reading per instant, isolated spikes set aside, and a run's derivatives,
-//! computed once for its wide table and its statistics.
-//!
-//! A repeated instant keeps one reading. When its readings differ (a conflict), the
-//! one kept is the one closest to the channel's path through the neighbouring
-//! instants: the value interpolated at that instant between the previous kept
-//! reading and the next instant's reading; at an end of the channel, the line
-//! through the two nearest readings on the side that exists extended to it (or the
-//! one reading there). A next instant that is itself in conflict is no neighbour.
-//! File order decides only when no neighbour exists or candidates are equally
-//! close. A glitching writer's copy is thus dropped, not the reading in sequence.
+//! with one reading per instant ([`collapse`]), isolated spikes set aside per sensor
+//! clock ([`clocks`]), and a run's derivatives, computed once for its wide table and
+//! its statistics.
 //!
 //! Takes [`ValidRows`] from validation; gives a [`SplitLog`] (every run's readings,
 //! what was found in each channel and the final row accounting) and, per run,
@@ -20,12 +12,17 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
+mod clocks;
+mod collapse;
+
+use clocks::{on_shared_clocks, set_spikes_aside, Collapsed};
+use collapse::sort_and_collapse;
+
 use crate::model::options::MaxGap;
-use crate::model::readings::{ChannelSeries, DropReason, Readings, RowAccount, RunId};
+use crate::model::readings::{ChannelSeries, Readings, RowAccount, RunId};
 use crate::model::schema::{Channel, Sensor};
 use crate::parallel::in_pool;
 use crate::pipeline::features::{differentiate, Derivatives};
-use crate::pipeline::spikes::find_spikes_on_clock;
 use crate::pipeline::validate::{ChannelKey, Pairs, ValidRows};
 use crate::time::{median_interval_ns, EpochNanos};
 
@@ -191,172 +188,6 @@ fn run_cells(
     cells
 }
 
-/// Sorts one channel's readings by time (stable, so equal times stay in file order)
-/// and keeps one reading per instant (see the module docs), counting the others as
-/// identical or conflicting duplicates.
-fn sort_and_collapse(
-    mut pairs: Pairs,
-    rows: &mut RowAccount,
-    found: &mut ChannelFindings,
-) -> ChannelSeries {
-    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
-        pairs.sort_by_key(|p| p.0);
-    }
-    let mut out = ChannelSeries {
-        time: Vec::with_capacity(pairs.len()),
-        value: Vec::with_capacity(pairs.len()),
-    };
-    let mut start = 0;
-    while start < pairs.len() {
-        let end = group_end(&pairs, start);
-        let group = &pairs[start..end];
-        let (time, first) = group[0];
-        let value = if group.iter().all(|p| p.1.to_bits() == first.to_bits()) {
-            first
-        } else {
-            let (low, high) = group
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
-                    (l.min(p.1), h.max(p.1))
-                });
-            found.conflicts += 1;
-            found.largest_conflict_spread = found.largest_conflict_spread.max(high - low);
-            let kept = out.len();
-            let previous: Vec<(EpochNanos, f64)> = (kept.saturating_sub(2)..kept)
-                .rev()
-                .map(|i| (out.time[i], out.value[i]))
-                .collect();
-            let mut next = Vec::with_capacity(2);
-            let mut from = end;
-            while next.len() < 2 && from < pairs.len() {
-                let to = group_end(&pairs, from);
-                match unanimous(&pairs[from..to]) {
-                    Some(reading) => next.push(reading),
-                    None => break,
-                }
-                from = to;
-            }
-            closest_to_path(group, &previous, &next)
-        };
-        // The kept reading once; every other one is a duplicate of it.
-        let mut kept = false;
-        for p in group {
-            if !kept && p.1.to_bits() == value.to_bits() {
-                kept = true;
-            } else if p.1.to_bits() == value.to_bits() {
-                rows.drop(DropReason::DuplicateIdentical, 1);
-            } else {
-                rows.drop(DropReason::DuplicateConflicting, 1);
-            }
-        }
-        out.time.push(time);
-        out.value.push(value);
-        start = end;
-    }
-    out
-}
-
-/// The end of the run of readings at `start`'s instant.
-fn group_end(pairs: &[(EpochNanos, f64)], start: usize) -> usize {
-    let time = pairs[start].0;
-    start + pairs[start..].iter().take_while(|p| p.0 == time).count()
-}
-
-/// The instant and value of a group whose readings all agree.
-fn unanimous(group: &[(EpochNanos, f64)]) -> Option<(EpochNanos, f64)> {
-    let (time, first) = group[0];
-    group
-        .iter()
-        .all(|p| p.1.to_bits() == first.to_bits())
-        .then_some((time, first))
-}
-
-/// Of one instant's conflicting readings, the value closest to the path through the
-/// neighbours (nearest first on each side, at most two); the first in file order
-/// when there are none.
-fn closest_to_path(
-    group: &[(EpochNanos, f64)],
-    previous: &[(EpochNanos, f64)],
-    next: &[(EpochNanos, f64)],
-) -> f64 {
-    let time = group[0].0;
-    // The line through two readings, at `time` (in i128: they may be centuries apart).
-    let line = |(t0, v0): (EpochNanos, f64), (t1, v1): (EpochNanos, f64)| {
-        let along = (time as i128 - t0 as i128) as f64 / (t1 as i128 - t0 as i128) as f64;
-        v0 + (v1 - v0) * along
-    };
-    let expected = match (previous, next) {
-        ([before, ..], [after, ..]) => line(*before, *after),
-        ([nearest, further], []) | ([], [nearest, further]) => line(*further, *nearest),
-        ([only], []) | ([], [only]) => only.1,
-        _ => return group[0].1,
-    };
-    let mut best = group[0].1;
-    for &(_, value) in &group[1..] {
-        if (value - expected).abs() < (best - expected).abs() {
-            best = value;
-        }
-    }
-    best
-}
-
-/// A channel's readings once collapsed, with what collapsing and spike finding drop
-/// and find.
-type Collapsed = (ChannelKey, ChannelSeries, RowAccount, ChannelFindings);
-
-/// The channels grouped by clock: the fields of one run's sensor whose readings
-/// fall on the same instants (as a sensor reports them), so that what depends on
-/// the instants alone is worked out once per clock.
-fn on_shared_clocks(channels: Vec<Collapsed>) -> Vec<Vec<Collapsed>> {
-    let mut clocks: Vec<Vec<Collapsed>> = Vec::new();
-    let mut by_sensor: HashMap<(RunId, u8, Sensor), Vec<usize>> = HashMap::new();
-    for channel in channels {
-        let ((run, Channel { robot, field }), series, ..) = &channel;
-        let candidates = by_sensor.entry((*run, *robot, field.sensor())).or_default();
-        match candidates
-            .iter()
-            .find(|&&c| clocks[c][0].1.time == series.time)
-        {
-            Some(&c) => clocks[c].push(channel),
-            None => {
-                candidates.push(clocks.len());
-                clocks.push(vec![channel]);
-            }
-        }
-    }
-    clocks
-}
-
-/// Finds the isolated spikes of channels sharing one clock, lists them and, unless
-/// they are kept, drops them from each series.
-fn set_spikes_aside(clock: &mut [Collapsed], options: SplitOptions) {
-    let times = &clock[0].1.time;
-    let gap = options.max_gap.bound_ns(times);
-    let values: Vec<&[f64]> = clock.iter().map(|c| c.1.value.as_slice()).collect();
-    let spikes = find_spikes_on_clock(times, &values, gap);
-    for ((_, series, rows, found), spikes) in clock.iter_mut().zip(spikes) {
-        if spikes.is_empty() {
-            continue;
-        }
-        found.spikes = spikes
-            .iter()
-            .map(|&i| (series.time[i], series.value[i]))
-            .collect();
-        if options.keep_spikes {
-            continue;
-        }
-        rows.drop(DropReason::Spike, spikes.len() as u64);
-        let mut is_spike = vec![false; series.len()];
-        for i in spikes {
-            is_spike[i] = true;
-        }
-        let mut flags = is_spike.iter();
-        series.time.retain(|_| flags.next() == Some(&false));
-        let mut flags = is_spike.iter();
-        series.value.retain(|_| flags.next() == Some(&false));
-    }
-}
-
 /// One run's readings with the derivatives of its encoder channels and each
 /// channel's gap bound, computed once and shared by the wide table, the statistics
 /// and the report.
@@ -487,8 +318,8 @@ impl<'a> RunData<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::readings::DropReason;
     use crate::model::schema;
-    use crate::model::schema::Field;
     use crate::pipeline::load::load_log;
     use crate::pipeline::validate::validate;
     use polars::prelude::*;
@@ -573,135 +404,5 @@ mod tests {
         assert_eq!(repeats, 698);
         assert_eq!(got.rows.dropped[&DropReason::DuplicateConflicting], repeats);
         assert_eq!(got.readings.len(), 3);
-    }
-
-    #[test]
-    fn identical_duplicates_keep_one_reading() {
-        let mut rows = RowAccount::default();
-        let mut found = ChannelFindings::default();
-        let s = sort_and_collapse(
-            vec![(3, 1.0), (1, 5.0), (1, 5.0), (2, 0.0), (1, 5.0)],
-            &mut rows,
-            &mut found,
-        );
-        assert_eq!(s.time, vec![1, 2, 3]);
-        assert_eq!(s.value, vec![5.0, 0.0, 1.0]);
-        assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 2);
-        assert_eq!(found, ChannelFindings::default());
-    }
-
-    #[test]
-    fn a_conflict_keeps_the_reading_on_the_path_through_its_neighbours() {
-        // A line p = 10 t; at t = 3 a copy 4.5 off comes first in file order.
-        let mut rows = RowAccount::default();
-        let mut found = ChannelFindings::default();
-        let s = sort_and_collapse(
-            vec![
-                (1, 10.0),
-                (2, 20.0),
-                (3, 34.5),
-                (3, 30.0),
-                (3, 30.0),
-                (4, 40.0),
-            ],
-            &mut rows,
-            &mut found,
-        );
-        assert_eq!(s.value, vec![10.0, 20.0, 30.0, 40.0]);
-        assert_eq!(rows.dropped[&DropReason::DuplicateConflicting], 1);
-        assert_eq!(rows.dropped[&DropReason::DuplicateIdentical], 1);
-        assert_eq!(found.conflicts, 1);
-        assert_eq!(found.largest_conflict_spread, 4.5);
-
-        // Uneven spacing: interpolated at t = 3 between (1, 10) and (7, 70) is 30.
-        let mut found = ChannelFindings::default();
-        let s = sort_and_collapse(
-            vec![(1, 10.0), (3, 27.0), (3, 31.0), (7, 70.0)],
-            &mut RowAccount::default(),
-            &mut found,
-        );
-        assert_eq!(s.value, vec![10.0, 31.0, 70.0]);
-    }
-
-    #[test]
-    fn a_conflict_at_an_end_follows_the_one_neighbour_and_alone_file_order() {
-        let collapse = |pairs: Pairs| {
-            sort_and_collapse(
-                pairs,
-                &mut RowAccount::default(),
-                &mut ChannelFindings::default(),
-            )
-            .value
-        };
-        // Extended from the two nearest readings: 10 at t = 1 (not 25, nearer 30).
-        assert_eq!(
-            collapse(vec![(1, 25.0), (1, 10.0), (2, 20.0), (3, 30.0)]),
-            vec![10.0, 20.0, 30.0]
-        );
-        assert_eq!(
-            collapse(vec![(1, 10.0), (2, 20.0), (3, 25.0), (3, 30.0)]),
-            vec![10.0, 20.0, 30.0]
-        );
-        // With one reading on the only side, the one nearest to it.
-        assert_eq!(collapse(vec![(1, 9.0), (1, 1.5), (2, 2.0)]), vec![1.5, 2.0]);
-        // A next instant that is itself in conflict does not decide.
-        assert_eq!(
-            collapse(vec![(1, 0.0), (2, 7.0), (2, 1.0), (3, 9.0), (3, 2.0)]),
-            vec![0.0, 1.0, 2.0]
-        );
-        assert_eq!(collapse(vec![(5, 3.0), (5, 1.0)]), vec![3.0]);
-    }
-
-    #[test]
-    fn spikes_are_dropped_and_counted_or_kept_and_listed() {
-        let times: Vec<i64> = (0..200).map(|k| k * 10_000_000).collect();
-        let values: Vec<f64> = (0..200)
-            .map(|k| 0.5 * k as f64 + if k == 120 { 40.0 } else { 0.0 })
-            .collect();
-        let series = ChannelSeries {
-            time: times.clone(),
-            value: values.clone(),
-        };
-        for keep_spikes in [false, true] {
-            let options = SplitOptions {
-                max_gap: MaxGap::Auto,
-                keep_spikes,
-            };
-            // Two fields on one clock: the spike is in the first only.
-            let key = |field| (7, Channel { robot: 1, field });
-            let line = ChannelSeries {
-                time: times.clone(),
-                value: (0..200).map(|k| 0.25 * k as f64).collect(),
-            };
-            let mut clock: Vec<Collapsed> = vec![
-                (
-                    key(Field::X),
-                    series.clone(),
-                    RowAccount::default(),
-                    ChannelFindings::default(),
-                ),
-                (
-                    key(Field::Y),
-                    line.clone(),
-                    RowAccount::default(),
-                    ChannelFindings::default(),
-                ),
-            ];
-            set_spikes_aside(&mut clock, options);
-            let [(_, s, rows, found), (_, other, other_rows, other_found)] = &clock[..] else {
-                panic!("two channels");
-            };
-            assert_eq!(found.spikes, vec![(times[120], 100.0)]);
-            assert_eq!((other, other_found), (&line, &ChannelFindings::default()));
-            assert!(other_rows.dropped.is_empty());
-            if keep_spikes {
-                assert_eq!(s, &series);
-                assert!(rows.dropped.is_empty());
-            } else {
-                assert_eq!(s.len(), 199);
-                assert!(!s.time.contains(&times[120]));
-                assert_eq!(rows.dropped[&DropReason::Spike], 1);
-            }
-        }
     }
 }

@@ -1,13 +1,9 @@
-//! The store: a harvest's outputs, encoded and written into an output directory that
-//! appears whole or not at all (see [`crate::storage::Staging`] and
-//! [`crate::model::layout`] for the layout). The dataset's files are written inside
-//! it, unpublished, and published by [`crate::storage::Dataset`] once the catalog
-//! has committed the harvest.
-//!
-//! Takes each run's wide table, the run statistics and the report; gives files.
+//! Parquet encoding: a table written row group by row group, with min/max/null-count
+//! statistics, its constant columns as dictionaries of one value, and its pages laid
+//! out as the chosen [`Encoding`] says.
 
 use std::io::Write;
-use std::path::Path;
+use std::ops::Range;
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
@@ -15,242 +11,16 @@ use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field as ArrowField, I
 use polars_arrow::record_batch::RecordBatchT;
 use polars_core::frame::chunk_df_for_writing;
 use polars_parquet::write::{
-    array_to_columns, to_parquet_schema, CompressionOptions, Compressor, DynIter,
-    DynStreamingIterator, Encoding as PageEncoding, FallibleStreamingIterator, FileWriter, Page,
-    StatisticsOptions, Version, WriteOptions, ZstdLevel,
+    array_to_columns, CompressionOptions, Compressor, DynIter, DynStreamingIterator,
+    Encoding as PageEncoding, FallibleStreamingIterator, FileWriter, Page, StatisticsOptions,
+    Version, WriteOptions, ZstdLevel,
 };
 
-use crate::error::HarvestError;
-use crate::model::labels::Labels;
-use crate::model::layout::{
-    output_dir_name, run_stats_file, samples_file, REPORT_FILE, RUN_STATS_FILE, RUN_STATS_TABLE,
-    SAMPLES_TABLE, UNPUBLISHED_DIR,
-};
 use crate::model::options::{Compression, Encoding};
-use crate::model::readings::RunId;
-use crate::model::report::Report;
-use crate::model::run_stats::{RunStats, StatKind, StatValue, RUN_STATS_COLUMNS};
 use crate::pipeline::split_pages::split_page;
-use crate::pipeline::HarvestOptions;
-use crate::storage::{SourceFile, Staging};
+use crate::pipeline::store::Format;
 
-/// Starts the output directory of `source` under `out_root`, with the folders of
-/// the dataset `partitions` its runs go to.
-pub fn start(
-    out_root: &Path,
-    source: &SourceFile,
-    partitions: &[String],
-) -> Result<Staging, HarvestError> {
-    let folders: Vec<String> = partitions
-        .iter()
-        .flat_map(|p| {
-            [SAMPLES_TABLE, RUN_STATS_TABLE].map(|table| format!("{UNPUBLISHED_DIR}/{table}/{p}"))
-        })
-        .collect();
-    let folders: Vec<&str> = folders.iter().map(String::as_str).collect();
-    Staging::create(
-        out_root,
-        &output_dir_name(&source.path, &source.content_hash),
-        &folders,
-    )
-}
-
-/// How the Parquet outputs are written: their codec and their pages' encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Format {
-    pub compression: Compression,
-    pub encoding: Encoding,
-}
-
-impl Format {
-    /// The format a harvest with `options` writes.
-    pub fn of(options: &HarvestOptions) -> Format {
-        Format {
-            compression: options.compression,
-            encoding: options.encoding,
-        }
-    }
-}
-
-/// Writes a run's wide table into the dataset, with the run's id and the file's
-/// labels as columns (first and last; both one value, dictionary-encoded).
-/// Returns its path in the dataset.
-pub fn write_run_table(
-    staging: &Staging,
-    content_hash: &str,
-    run_uuid: RunId,
-    partition: &str,
-    labels: &Labels,
-    table: &mut DataFrame,
-    format: Format,
-) -> Result<String, HarvestError> {
-    let file = samples_file(content_hash, run_uuid, partition);
-    let constants = [
-        Constant::first("run_uuid", ConstantValue::UInt64(run_uuid)),
-        Constant::last("labels", ConstantValue::Text(labels.to_json())),
-    ];
-    write_frame(
-        staging,
-        &format!("{UNPUBLISHED_DIR}/{file}"),
-        table,
-        format,
-        &constants,
-    )?;
-    Ok(file)
-}
-
-/// Writes the dataset's statistics of one run (a row per robot): the content hash,
-/// every statistic but the cell (the partition holds it) and the labels. Returns
-/// its path in the dataset.
-pub fn write_dataset_run_stats(
-    staging: &Staging,
-    content_hash: &str,
-    run_uuid: RunId,
-    partition: &str,
-    labels: &Labels,
-    stats: &[&RunStats],
-    format: Format,
-) -> Result<String, HarvestError> {
-    let file = run_stats_file(content_hash, run_uuid, partition);
-    let framed = run_stats_frame(stats).and_then(|mut frame| {
-        frame.drop_in_place("cell")?;
-        frame.insert_column(
-            0,
-            StringChunked::full("content_hash".into(), content_hash, stats.len()).into_column(),
-        )?;
-        frame.with_column(
-            StringChunked::full("labels".into(), &labels.to_json(), stats.len()).into_column(),
-        )?;
-        Ok(frame)
-    });
-    let mut frame = framed
-        .map_err(|e| HarvestError::internal(&file, format!("cannot build run statistics: {e}")))?;
-    write_frame(
-        staging,
-        &format!("{UNPUBLISHED_DIR}/{file}"),
-        &mut frame,
-        format,
-        &[],
-    )?;
-    Ok(file)
-}
-
-/// Writes run_stats.parquet: one row per run and robot, a column per entry of
-/// [`RUN_STATS_COLUMNS`]; null where a quantity is not measurable.
-pub fn write_run_stats(
-    staging: &Staging,
-    stats: &[RunStats],
-    format: Format,
-) -> Result<(), HarvestError> {
-    let mut frame = run_stats_frame(stats).map_err(|e| {
-        HarvestError::internal(RUN_STATS_FILE, format!("cannot build run statistics: {e}"))
-    })?;
-    write_frame(staging, RUN_STATS_FILE, &mut frame, format, &[])
-}
-
-/// Writes report.json.
-pub fn write_report(staging: &Staging, report: &Report) -> Result<(), HarvestError> {
-    let json = serde_json::to_vec_pretty(report).expect("reports serialize");
-    staging.write_with(REPORT_FILE, |out, path| {
-        out.write_all(&json)
-            .map_err(|e| HarvestError::io(path, "cannot write an output file", e))
-    })
-}
-
-fn write_frame(
-    staging: &Staging,
-    relative: &str,
-    frame: &mut DataFrame,
-    format: Format,
-    constants: &[Constant],
-) -> Result<(), HarvestError> {
-    staging.write_with(relative, |out, path| {
-        let mut sink = FirstIoError {
-            inner: out,
-            error: None,
-        };
-        match write_parquet(&mut sink, frame, format, constants) {
-            Ok(_) => Ok(()),
-            // The Parquet writer reports a failed write as a malformed file; the
-            // error the sink saw tells a full disk (retry later) from a bug.
-            Err(e) => Err(match sink.error {
-                Some(io) => HarvestError::io(path, "cannot write an output file", io),
-                None => polars_io_error(path, e),
-            }),
-        }
-    })
-}
-
-/// A writer that keeps the first I/O error of the writer it wraps.
-struct FirstIoError<'a> {
-    inner: &'a mut dyn Write,
-    error: Option<std::io::Error>,
-}
-
-impl FirstIoError<'_> {
-    fn keep<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
-        result.inspect_err(|e| {
-            if self.error.is_none() && e.kind() != std::io::ErrorKind::Interrupted {
-                self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
-            }
-        })
-    }
-}
-
-impl Write for FirstIoError<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let result = self.inner.write(buf);
-        self.keep(result)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let result = self.inner.flush();
-        self.keep(result)
-    }
-}
-
-fn run_stats_frame<S: std::borrow::Borrow<RunStats>>(stats: &[S]) -> PolarsResult<DataFrame> {
-    let columns = RUN_STATS_COLUMNS
-        .iter()
-        .map(|column| {
-            let name: PlSmallStr = column.name.into();
-            let values: Vec<StatValue> = stats.iter().map(|s| (column.get)(s.borrow())).collect();
-            // The kind fixes the variant of every value, so the fallbacks never apply.
-            let integers = || values.iter().map(|v| v.integer().unwrap_or_default());
-            let floats = || values.iter().map(|v| v.float());
-            match column.kind {
-                StatKind::RunId | StatKind::Count => {
-                    UInt64Chunked::from_vec(name, integers().map(|v| v as u64).collect())
-                        .into_column()
-                }
-                StatKind::Robot => {
-                    UInt8Chunked::from_vec(name, integers().map(|v| v as u8).collect())
-                        .into_column()
-                }
-                StatKind::Text => {
-                    StringChunked::from_iter_options(name, values.iter().map(StatValue::text))
-                        .into_column()
-                }
-                StatKind::Instant => {
-                    Int64Chunked::from_vec(name, integers().map(|v| v as i64).collect())
-                        .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
-                        .into_column()
-                }
-                StatKind::Seconds => Float64Chunked::from_vec(
-                    name,
-                    floats().map(|v| v.unwrap_or(f64::NAN)).collect(),
-                )
-                .into_column(),
-                StatKind::Quantity => {
-                    Float64Chunked::from_iter_options(name, floats()).into_column()
-                }
-            }
-        })
-        .collect();
-    DataFrame::new(stats.len(), columns)
-}
-
-fn parquet_compression(compression: Compression) -> CompressionOptions {
+pub(super) fn parquet_compression(compression: Compression) -> CompressionOptions {
     match compression {
         Compression::None => CompressionOptions::Uncompressed,
         Compression::Snappy => CompressionOptions::Snappy,
@@ -262,6 +32,27 @@ fn parquet_compression(compression: Compression) -> CompressionOptions {
 /// Rows per Parquet row group, as polars writes them: small enough for readers to
 /// skip groups by their statistics, large enough to read fast.
 const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// The row groups of a table of `rows` rows, as polars' writer cuts a frame of one
+/// chunk: one group below [`ROW_GROUP_ROWS`], else `rows / ROW_GROUP_ROWS` groups of
+/// equal size, the last taking the remainder. A table built group by group is thus
+/// written exactly as it would be whole.
+pub fn row_groups(rows: usize) -> impl Iterator<Item = Range<usize>> {
+    let groups = (rows / ROW_GROUP_ROWS).max(1);
+    let size = rows / groups;
+    (0..groups).map(move |g| {
+        g * size..if g + 1 == groups {
+            rows
+        } else {
+            (g + 1) * size
+        }
+    })
+}
+
+/// `frame` cut into row groups (one chunk each), as [`write_row_groups`] takes it.
+pub(super) fn in_row_groups(frame: &mut DataFrame) -> PolarsResult<DataFrame> {
+    Ok(chunk_df_for_writing(frame, ROW_GROUP_ROWS)?.into_owned())
+}
 
 /// A column of one value in every row (a run's id, a file's labels), written
 /// beside a frame's columns without ever being materialised.
@@ -340,11 +131,26 @@ pub fn write_parquet<W: Write>(
     format: Format,
     constants: &[Constant],
 ) -> PolarsResult<u64> {
-    let frame = chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
+    write_row_groups(sink, [in_row_groups(frame)], format, constants)
+}
+
+/// Writes a table given as `frames` of one schema (at least one), each chunk of
+/// each a row group, as [`write_parquet`] does: the table need never be whole in
+/// memory.
+pub(super) fn write_row_groups<W: Write>(
+    sink: W,
+    frames: impl IntoIterator<Item = PolarsResult<DataFrame>>,
+    format: Format,
+    constants: &[Constant],
+) -> PolarsResult<u64> {
+    let mut frames = frames.into_iter();
+    let first = frames
+        .next()
+        .ok_or_else(|| polars_err!(NoData: "a table to write has no rows nor schema"))??;
     let (before, after): (Vec<&Constant>, Vec<&Constant>) = constants.iter().partition(|c| c.first);
     let mut fields: Vec<ArrowField> = before.iter().map(|c| c.field()).collect();
     fields.extend(
-        frame
+        first
             .schema()
             .to_arrow(CompatLevel::newest())
             .iter_values()
@@ -356,8 +162,6 @@ pub fn write_parquet<W: Write>(
         .map(|f| Layout::of(&f.dtype, format.encoding))
         .collect();
     let schema: ArrowSchema = fields.into_iter().map(|f| (f.name.clone(), f)).collect();
-    let leaves = to_parquet_schema(&schema)?.fields().to_vec();
-    let schema_ref = std::sync::Arc::new(schema.clone());
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: parquet_compression(format.compression),
@@ -365,6 +169,24 @@ pub fn write_parquet<W: Write>(
         data_page_size: None,
     };
     let mut writer = FileWriter::try_new(sink, schema, options)?;
+    for frame in std::iter::once(Ok(first)).chain(frames) {
+        write_chunks(&mut writer, &frame?, &before, &after, &layouts)?;
+    }
+    writer.end(None)
+}
+
+/// Writes each chunk of `frame` as a row group, between the constants `before` and
+/// `after` it.
+fn write_chunks<W: Write>(
+    writer: &mut FileWriter<W>,
+    frame: &DataFrame,
+    before: &[&Constant],
+    after: &[&Constant],
+    layouts: &[Layout],
+) -> PolarsResult<()> {
+    let options = writer.options();
+    let schema_ref = std::sync::Arc::new(writer.schema().clone());
+    let leaves = writer.parquet_schema().fields().to_vec();
     for batch in frame.iter_chunks(CompatLevel::newest(), false) {
         let rows = batch.height();
         let mut arrays = before
@@ -372,7 +194,7 @@ pub fn write_parquet<W: Write>(
             .map(|c| c.array(rows))
             .collect::<PolarsResult<Vec<_>>>()?;
         arrays.extend(batch.into_arrays());
-        for c in &after {
+        for c in after {
             arrays.push(c.array(rows)?);
         }
         let batch = RecordBatchT::try_new(rows, schema_ref.clone(), arrays)?;
@@ -380,7 +202,7 @@ pub fn write_parquet<W: Write>(
             .into_arrays()
             .into_iter()
             .zip(leaves.iter().cloned())
-            .zip(&layouts)
+            .zip(layouts)
             .map(|((array, leaf), layout)| {
                 let mut pages = array_to_columns(array, leaf, options, &[layout.encoding])?;
                 // Flat frames: one leaf, so one column of pages per field.
@@ -391,7 +213,7 @@ pub fn write_parquet<W: Write>(
         // The row count is taken from the encoded pages.
         writer.write(u64::MAX, DynIter::new(columns.into_iter()))?;
     }
-    writer.end(None)
+    Ok(())
 }
 
 /// How one column's values are laid out in its pages.
@@ -440,18 +262,6 @@ impl Layout {
         let compressed =
             Compressor::new(DynIter::new(pages), compression, vec![]).map_err(PolarsError::from);
         DynStreamingIterator::new(compressed)
-    }
-}
-
-fn polars_io_error(path: &Path, e: PolarsError) -> HarvestError {
-    match e {
-        PolarsError::IO { error, .. } => HarvestError::io(
-            path,
-            "cannot write an output file",
-            std::io::Error::new(error.kind(), error.to_string()),
-        ),
-        // Anything else is the encoder refusing a frame this crate built: a bug.
-        other => HarvestError::internal(path, format!("cannot encode Parquet: {other}")),
     }
 }
 
@@ -589,5 +399,41 @@ mod tests {
             delta.len(),
             plain.len()
         );
+    }
+
+    #[test]
+    fn row_groups_cut_a_table_as_polars_cuts_a_frame_of_one_chunk() {
+        let g = ROW_GROUP_ROWS;
+        for rows in [
+            0,
+            1,
+            g - 1,
+            g,
+            g + 1,
+            2 * g - 1,
+            2 * g,
+            3 * g + 12_345,
+            11 * g + 70_000,
+        ] {
+            let mut frame = DataFrame::new(
+                rows,
+                vec![Int64Chunked::from_vec("n".into(), vec![0; rows]).into_column()],
+            )
+            .unwrap();
+            let polars: Vec<usize> = in_row_groups(&mut frame)
+                .unwrap()
+                .column("n")
+                .unwrap()
+                .as_materialized_series()
+                .chunk_lengths()
+                .collect();
+            let ours: Vec<usize> = row_groups(rows).map(|r| r.len()).collect();
+            assert_eq!(ours, polars, "{rows} rows");
+            let ends: Vec<usize> = row_groups(rows).map(|r| r.end).collect();
+            assert_eq!(ends.last(), Some(&rows));
+            assert!(row_groups(rows)
+                .zip(row_groups(rows).skip(1))
+                .all(|(a, b)| a.end == b.start));
+        }
     }
 }
