@@ -27,8 +27,8 @@ use crate::storage::{SourceFile, Staging};
 
 mod parquet;
 
-use parquet::{in_row_groups, write_row_groups};
-pub use parquet::{row_groups, write_parquet, Constant, ConstantValue};
+use parquet::{in_row_groups, row_groups, write_row_groups};
+pub use parquet::{write_parquet, Constant, ConstantValue};
 
 /// Starts the output directory of `source` under `out_root`, with the folders of
 /// the dataset `partitions` its runs go to.

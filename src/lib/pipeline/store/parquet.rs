@@ -20,7 +20,7 @@ use crate::model::options::{Compression, Encoding};
 use crate::pipeline::split_pages::split_page;
 use crate::pipeline::store::Format;
 
-pub(super) fn parquet_compression(compression: Compression) -> CompressionOptions {
+fn parquet_compression(compression: Compression) -> CompressionOptions {
     match compression {
         Compression::None => CompressionOptions::Uncompressed,
         Compression::Snappy => CompressionOptions::Snappy,
@@ -37,7 +37,7 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 /// chunk: one group below [`ROW_GROUP_ROWS`], else `rows / ROW_GROUP_ROWS` groups of
 /// equal size, the last taking the remainder. A table built group by group is thus
 /// written exactly as it would be whole.
-pub fn row_groups(rows: usize) -> impl Iterator<Item = Range<usize>> {
+pub(super) fn row_groups(rows: usize) -> impl Iterator<Item = Range<usize>> {
     let groups = (rows / ROW_GROUP_ROWS).max(1);
     let size = rows / groups;
     (0..groups).map(move |g| {
