@@ -203,19 +203,33 @@ pub fn covered_ns(times: &[EpochNanos], max_gap_ns: i64) -> i64 {
 /// so that writing a run holds one row group of its table in memory, not the table.
 pub struct WideTable<'a> {
     timeline: Vec<EpochNanos>,
-    /// Every column that is a signal resampled onto the timeline, in output order
-    /// (readings, then velocities and accelerations of the encoder channels): its
-    /// name, its values and the index of its time axis in `axes`.
-    signals: Vec<(String, &'a [f64], usize)>,
+    /// Every signal resampled onto the timeline: its values and the index of its
+    /// time axis in `axes`.
+    signals: Vec<(&'a [f64], usize)>,
     /// The distinct time axes of the signals, with their gap bound (signals on one
     /// clock share both, as the bound depends on the axis alone).
     axes: Vec<(&'a [EpochNanos], i64)>,
+    /// Every column after `time`, in output order, and where its values come from.
+    columns: Vec<(String, ColumnSource)>,
     alignment: Alignment,
 }
 
+/// Where a column of the wide table comes from.
+enum ColumnSource {
+    /// A signal, by its index in [`WideTable::signals`].
+    Signal(usize),
+    /// The magnitude of three signals (x, y, z).
+    Magnitude([usize; 3]),
+    /// Nothing in this run: null throughout.
+    Missing,
+}
+
 impl<'a> WideTable<'a> {
+    /// Plans the table once: which signal, magnitude or nothing fills each column,
+    /// and the time axis of each signal.
     pub fn new(run: &'a RunData, options: AlignOptions) -> WideTable<'a> {
         let timeline = union_timeline(run.channels.values().map(|s| s.time.as_slice()));
+        // Readings, then velocities and accelerations of the encoder channels.
         let mut signals: Vec<(String, Channel, &ChannelSeries, &[f64])> = Vec::new();
         for channel in Channel::all() {
             if let Some(series) = run.channels.get(&channel) {
@@ -244,14 +258,47 @@ impl<'a> WideTable<'a> {
         }
         let (axes, axis_of) = distinct_axes(signals.iter().map(|(_, _, s, _)| s.time.as_slice()));
         let gaps = run.axis_gaps(axes.len(), &axis_of, |signal| signals[signal].1);
+
+        let position: HashMap<&str, usize> = signals
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ..))| (name.as_str(), i))
+            .collect();
+        // Magnitudes where all three components are there.
+        let mut magnitudes: HashMap<String, [usize; 3]> = HashMap::new();
+        for name in ["v", "a", "f"] {
+            for robot in ROBOTS {
+                // vx_1, ax_1 and fx_1 alike: the name, the axis, the robot.
+                let parts = ["x", "y", "z"].map(|axis| {
+                    position
+                        .get(format!("{name}{axis}_{robot}").as_str())
+                        .copied()
+                });
+                if let [Some(x), Some(y), Some(z)] = parts {
+                    magnitudes.insert(format!("{name}{robot}"), [x, y, z]);
+                }
+            }
+        }
+        let columns = wide_columns()
+            .into_iter()
+            .map(|name| {
+                let source = match (position.get(name.as_str()), magnitudes.get(&name)) {
+                    (Some(&signal), _) => ColumnSource::Signal(signal),
+                    (None, Some(&parts)) => ColumnSource::Magnitude(parts),
+                    (None, None) => ColumnSource::Missing,
+                };
+                (name, source)
+            })
+            .collect();
         WideTable {
             timeline,
             signals: signals
-                .into_iter()
+                .iter()
                 .zip(axis_of)
-                .map(|((name, _, _, values), axis)| (name, values, axis))
+                .map(|((.., values), axis)| (*values, axis))
                 .collect(),
             axes: axes.into_iter().zip(gaps).collect(),
+            columns,
             alignment: options.alignment,
         }
     }
@@ -273,51 +320,35 @@ impl<'a> WideTable<'a> {
                 .collect();
             self.signals
                 .par_iter()
-                .map(|&(_, values, axis)| plans[axis].apply(values))
+                .map(|&(values, axis)| plans[axis].apply(values))
                 .collect()
         });
-
-        // Magnitudes where all three components are there.
-        let position: HashMap<&str, usize> = self
-            .signals
+        let mut magnitudes: Vec<Option<Vec<f64>>> = self
+            .columns
             .iter()
-            .enumerate()
-            .map(|(i, (name, ..))| (name.as_str(), i))
-            .collect();
-        let mut magnitudes: Vec<(String, Vec<f64>)> = Vec::new();
-        for name in ["v", "a", "f"] {
-            for robot in ROBOTS {
-                // vx_1, ax_1 and fx_1 alike: the name, the axis, the robot.
-                let parts = ["x", "y", "z"].map(|axis| {
-                    position
-                        .get(format!("{name}{axis}_{robot}").as_str())
-                        .copied()
-                });
-                if let [Some(x), Some(y), Some(z)] = parts {
-                    magnitudes.push((
-                        format!("{name}{robot}"),
-                        magnitude(&resampled[x], &resampled[y], &resampled[z]),
-                    ));
+            .map(|(_, source)| match *source {
+                ColumnSource::Magnitude([x, y, z]) => {
+                    Some(magnitude(&resampled[x], &resampled[y], &resampled[z]))
                 }
-            }
-        }
-
-        let mut computed: HashMap<String, Vec<f64>> = self
-            .signals
-            .iter()
-            .map(|(name, ..)| name.clone())
-            .zip(resampled)
-            .chain(magnitudes)
+                _ => None,
+            })
             .collect();
-        let names = wide_columns();
-        let mut columns: Vec<Column> = Vec::with_capacity(1 + names.len());
+        // Each signal fills one column: its values move into it.
+        let mut resampled: Vec<Option<Vec<f64>>> = resampled.into_iter().map(Some).collect();
+
         let height = at.len();
+        let mut columns: Vec<Column> = Vec::with_capacity(1 + self.columns.len());
         let time = Int64Chunked::from_vec("time".into(), at.to_vec())
             .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
         columns.push(time.into_column());
-        for name in names {
-            columns.push(match computed.remove(&name) {
-                Some(values) => float_column(&name, values),
+        for (k, (name, source)) in self.columns.iter().enumerate() {
+            let values = match *source {
+                ColumnSource::Signal(signal) => resampled[signal].take(),
+                ColumnSource::Magnitude(_) => magnitudes[k].take(),
+                ColumnSource::Missing => None,
+            };
+            columns.push(match values {
+                Some(values) => float_column(name, values),
                 None => Float64Chunked::full_null(name.as_str().into(), height).into_column(),
             });
         }
