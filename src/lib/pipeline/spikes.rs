@@ -89,45 +89,47 @@ pub fn find_spikes_on_clock(
 /// The spikes among `values`, given the departure of each reading (NaN where it
 /// is not judged): the local variation of each block, then the rule.
 ///
-/// Each block's judged departures are sorted once, and a window's are the merge of
-/// its (up to) three sorted blocks, so its median and MAD are read off in order
-/// rather than selected anew for every window.
+/// Each block's judged departures are sorted once, as [`Key`]s, and a window's are
+/// the merge of its (up to) three sorted blocks, so its median and MAD are read off
+/// in order rather than selected anew for every window.
 fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i64) -> Vec<usize> {
     let n = times.len();
     let blocks = n.div_ceil(BLOCK);
-    let sorted_block = |block: usize| -> Vec<f64> {
+    let sorted_block = |block: usize, keys: &mut Vec<Key>| {
         let end = ((block + 1) * BLOCK).min(n);
-        let mut judged: Vec<f64> = departures[block * BLOCK..end]
-            .iter()
-            .copied()
-            .filter(|e| !e.is_nan())
-            .collect();
-        judged.sort_unstable_by(f64::total_cmp);
-        judged
+        keys.clear();
+        keys.extend(
+            departures[block * BLOCK..end]
+                .iter()
+                .filter(|e| !e.is_nan())
+                .map(|&e| Key::of(e)),
+        );
+        keys.sort_unstable();
     };
     let resolution = resolution(values);
     let mut spikes = Vec::new();
     // The sorted departures of the blocks before, at and after the one judged.
-    let mut before: Vec<f64> = Vec::new();
-    let mut own = sorted_block(0);
-    let mut after = if blocks > 1 {
-        sorted_block(1)
-    } else {
-        Vec::new()
-    };
-    let mut pair: Vec<f64> = Vec::with_capacity(2 * BLOCK);
+    let (mut before, mut own, mut after) = (
+        Vec::with_capacity(BLOCK),
+        Vec::with_capacity(BLOCK),
+        Vec::with_capacity(BLOCK),
+    );
+    sorted_block(0, &mut own);
+    if blocks > 1 {
+        sorted_block(1, &mut after);
+    }
     let mut window: Vec<f64> = Vec::with_capacity(3 * BLOCK);
     for block in 0..blocks {
         if block > 0 {
-            before = std::mem::replace(&mut own, std::mem::take(&mut after));
-            after = if block + 1 < blocks {
-                sorted_block(block + 1)
-            } else {
-                Vec::new()
-            };
+            // before ← own ← after ← the next block (or nothing).
+            std::mem::swap(&mut before, &mut own);
+            std::mem::swap(&mut own, &mut after);
+            after.clear();
+            if block + 1 < blocks {
+                sorted_block(block + 1, &mut after);
+            }
         }
-        merge(&before, &own, &mut pair);
-        merge(&pair, &after, &mut window);
+        merge_three([&before, &own, &after], &mut window);
         if window.len() < BLOCK {
             // Too few judged readings around to know the local variation.
             continue;
@@ -149,21 +151,55 @@ fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i
     spikes
 }
 
-/// `a` and `b`, each sorted (total order), merged into `out`, sorted.
-fn merge(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
-    out.clear();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].total_cmp(&b[j]).is_le() {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            out.push(b[j]);
-            j += 1;
-        }
+/// A float as an integer that orders as [`f64::total_cmp`] orders the floats, so
+/// that sorting and merging compare integers (the comparisons compile to
+/// conditional moves instead of branches the processor mispredicts on noise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key(i64);
+
+impl Key {
+    /// Above every float's key but NaN's, which are never judged.
+    const END: Key = Key(i64::MAX);
+
+    fn of(value: f64) -> Key {
+        // As `f64::total_cmp`: negative floats have their magnitude bits flipped.
+        let bits = value.to_bits() as i64;
+        Key(bits ^ (((bits >> 63) as u64) >> 1) as i64)
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+
+    fn value(self) -> f64 {
+        // The flip is its own inverse (it keeps the sign bit).
+        let Key(bits) = self;
+        f64::from_bits((bits ^ (((bits >> 63) as u64) >> 1) as i64) as u64)
+    }
+}
+
+/// Three sorted runs of keys merged into `out` as floats, in order, without a
+/// branch per element: each step takes the least of the three heads.
+fn merge_three(runs: [&[Key]; 3], out: &mut Vec<f64>) {
+    out.clear();
+    let len: usize = runs.iter().map(|r| r.len()).sum();
+    let head = |run: &[Key], at: usize| run.get(at).copied().unwrap_or(Key::END);
+    let [a, b, c] = runs;
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    for _ in 0..len {
+        let (x, y, z) = (head(a, i), head(b, j), head(c, k));
+        let take_a = x <= y && x <= z;
+        let take_b = !take_a && y <= z;
+        out.push(
+            if take_a {
+                x
+            } else if take_b {
+                y
+            } else {
+                z
+            }
+            .value(),
+        );
+        i += usize::from(take_a);
+        j += usize::from(take_b);
+        k += usize::from(!take_a && !take_b);
+    }
 }
 
 /// The median of sorted, non-empty `values`: the middle one, or the mean of the
@@ -179,31 +215,27 @@ fn median_of_sorted(values: &[f64]) -> f64 {
 
 /// The median of |v − centre| over sorted, non-empty `values`. The deviations
 /// ascend walking away from the centre on either side, so the two walks are merged
-/// up to the middle rank.
+/// up to the middle rank (the nearer side taken by a select, not a branch).
 fn median_deviation(values: &[f64], centre: f64) -> f64 {
     let len = values.len();
     let split = values.partition_point(|v| *v < centre);
     let (mut below, mut above) = (split, split);
+    let deviation_at = |k: Option<usize>| k.and_then(|k| values.get(k)).map(|v| (v - centre).abs());
     // The deviations of ranks mid − 1 and mid (0-based), in ascending order.
     let (mut lower, mut upper) = (0.0, 0.0);
     for _ in 0..=len / 2 {
-        let down = (below > 0).then(|| (values[below - 1] - centre).abs());
-        let up = (above < len).then(|| (values[above] - centre).abs());
-        let deviation = match (down, up) {
-            (Some(d), Some(u)) if d <= u => {
-                below -= 1;
-                d
-            }
-            (Some(d), None) => {
-                below -= 1;
-                d
-            }
-            (_, Some(u)) => {
-                above += 1;
-                u
-            }
+        let (down, up) = (
+            deviation_at(below.checked_sub(1)),
+            deviation_at(Some(above)),
+        );
+        let take_down = match (down, up) {
             (None, None) => break,
+            (Some(d), Some(u)) => d <= u,
+            (down, _) => down.is_some(),
         };
+        let deviation = if take_down { down } else { up }.unwrap_or_default();
+        below -= usize::from(take_down);
+        above += usize::from(!take_down);
         (lower, upper) = (upper, deviation);
     }
     if len % 2 == 1 {
@@ -525,11 +557,47 @@ mod tests {
     }
 
     #[test]
-    fn sorted_runs_merge_in_order() {
+    fn keys_order_as_total_cmp_and_give_their_floats_back() {
+        let values = [
+            f64::NEG_INFINITY,
+            -3.5e300,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            5e-324,
+            0.25,
+            1.0,
+            7.0e200,
+            f64::INFINITY,
+        ];
+        for pair in values.windows(2) {
+            assert!(Key::of(pair[0]) < Key::of(pair[1]), "{pair:?}");
+        }
+        for v in values {
+            assert_eq!(Key::of(v).value().to_bits(), v.to_bits());
+            assert!(Key::of(v) < Key::END);
+        }
+    }
+
+    #[test]
+    fn three_sorted_runs_merge_in_order() {
+        let keys = |values: &[f64]| values.iter().map(|&v| Key::of(v)).collect::<Vec<_>>();
         let mut out = Vec::new();
-        merge(&[-1.0, 0.0, 2.0], &[-3.0, 0.0, 5.0, 6.0], &mut out);
-        assert_eq!(out, [-3.0, -1.0, 0.0, 0.0, 2.0, 5.0, 6.0]);
-        merge(&[], &[1.0], &mut out);
+        merge_three(
+            [
+                &keys(&[-1.0, 0.0, 2.0]),
+                &keys(&[-3.0, 0.0, 5.0, 6.0]),
+                &keys(&[-0.0, 2.0, 9.0]),
+            ],
+            &mut out,
+        );
+        let bits: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+        let expected = [-3.0, -1.0, -0.0, 0.0, 0.0, 2.0, 2.0, 5.0, 6.0, 9.0];
+        assert_eq!(bits, expected.map(f64::to_bits));
+        merge_three([&[], &keys(&[1.0]), &[]], &mut out);
         assert_eq!(out, [1.0]);
+        merge_three([&[], &[], &[]], &mut out);
+        assert!(out.is_empty());
     }
 }
