@@ -90,33 +90,23 @@ pub fn find_spikes_on_clock(
 /// is not judged): the local variation of each block, then the rule.
 ///
 /// Each block's judged departures are sorted once, as [`Key`]s, and a window's are
-/// the merge of its (up to) three sorted blocks, so its median and MAD are read off
-/// in order rather than selected anew for every window.
+/// the merge of its (up to) three sorted blocks, so its median is read off in order
+/// and its MAD by rank rather than selected anew for every window.
 fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i64) -> Vec<usize> {
     let n = times.len();
     let blocks = n.div_ceil(BLOCK);
-    let sorted_block = |block: usize, keys: &mut Vec<Key>| {
-        let end = ((block + 1) * BLOCK).min(n);
-        keys.clear();
-        keys.extend(
-            departures[block * BLOCK..end]
-                .iter()
-                .filter(|e| !e.is_nan())
-                .map(|&e| Key::of(e)),
-        );
-        keys.sort_unstable();
-    };
+    let of_block = |block: usize| &departures[block * BLOCK..((block + 1) * BLOCK).min(n)];
     let resolution = resolution(values);
     let mut spikes = Vec::new();
     // The sorted departures of the blocks before, at and after the one judged.
     let (mut before, mut own, mut after) = (
-        Vec::with_capacity(BLOCK),
-        Vec::with_capacity(BLOCK),
-        Vec::with_capacity(BLOCK),
+        SortedBlock::default(),
+        SortedBlock::default(),
+        SortedBlock::default(),
     );
-    sorted_block(0, &mut own);
+    own.fill(of_block(0));
     if blocks > 1 {
-        sorted_block(1, &mut after);
+        after.fill(of_block(1));
     }
     let mut window: Vec<f64> = Vec::with_capacity(3 * BLOCK);
     for block in 0..blocks {
@@ -124,10 +114,11 @@ fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i
             // before ← own ← after ← the next block (or nothing).
             std::mem::swap(&mut before, &mut own);
             std::mem::swap(&mut own, &mut after);
-            after.clear();
-            if block + 1 < blocks {
-                sorted_block(block + 1, &mut after);
-            }
+            after.fill(if block + 1 < blocks {
+                of_block(block + 1)
+            } else {
+                &[]
+            });
         }
         merge_three([&before, &own, &after], &mut window);
         if window.len() < BLOCK {
@@ -174,31 +165,66 @@ impl Key {
     }
 }
 
-/// Three sorted runs of keys merged into `out` as floats, in order, without a
-/// branch per element: each step takes the least of the three heads.
-fn merge_three(runs: [&[Key]; 3], out: &mut Vec<f64>) {
+/// A block's judged departures as keys, sorted, then [`Key::END`] up to a fixed
+/// size, so that a merge reads past the block's end without a bounds check or a
+/// branch.
+struct SortedBlock {
+    keys: [Key; 2 * BLOCK],
+    len: usize,
+}
+
+impl Default for SortedBlock {
+    fn default() -> SortedBlock {
+        SortedBlock {
+            keys: [Key::END; 2 * BLOCK],
+            len: 0,
+        }
+    }
+}
+
+impl SortedBlock {
+    /// The judged (not NaN) ones of at most [`BLOCK`] `departures`, sorted.
+    fn fill(&mut self, departures: &[f64]) {
+        self.len = 0;
+        for (slot, &e) in self
+            .keys
+            .iter_mut()
+            .zip(departures.iter().filter(|e| !e.is_nan()))
+        {
+            *slot = Key::of(e);
+            self.len += 1;
+        }
+        self.keys[..self.len].sort_unstable();
+        self.keys[self.len..].fill(Key::END);
+    }
+}
+
+/// Three sorted blocks merged into `out` as floats, in order, without a branch per
+/// element: each step takes the least of the three heads (an exhausted block's
+/// head is [`Key::END`]).
+fn merge_three(blocks: [&SortedBlock; 3], out: &mut Vec<f64>) {
+    const WRAP: usize = 2 * BLOCK - 1;
+    let [a, b, c] = blocks;
     out.clear();
-    let len: usize = runs.iter().map(|r| r.len()).sum();
-    let head = |run: &[Key], at: usize| run.get(at).copied().unwrap_or(Key::END);
-    let [a, b, c] = runs;
+    out.resize(a.len + b.len + c.len, 0.0);
     let (mut i, mut j, mut k) = (0, 0, 0);
-    for _ in 0..len {
-        let (x, y, z) = (head(a, i), head(b, j), head(c, k));
-        let take_a = x <= y && x <= z;
-        let take_b = !take_a && y <= z;
-        out.push(
-            if take_a {
-                x
-            } else if take_b {
-                y
-            } else {
-                z
-            }
-            .value(),
-        );
+    for slot in out.iter_mut() {
+        // The indices never pass a block's length (≤ BLOCK), so the masks only
+        // spare the bounds checks.
+        let (x, y, z) = (a.keys[i & WRAP], b.keys[j & WRAP], c.keys[k & WRAP]);
+        let take_a = (x <= y) & (x <= z);
+        let take_b = !take_a & (y <= z);
+        *slot = if take_a {
+            x
+        } else if take_b {
+            y
+        } else {
+            z
+        }
+        .value();
         i += usize::from(take_a);
         j += usize::from(take_b);
-        k += usize::from(!take_a && !take_b);
+        k += usize::from(!take_a & !take_b);
     }
 }
 
@@ -214,34 +240,51 @@ fn median_of_sorted(values: &[f64]) -> f64 {
 }
 
 /// The median of |v − centre| over sorted, non-empty `values`. The deviations
-/// ascend walking away from the centre on either side, so the two walks are merged
-/// up to the middle rank (the nearer side taken by a select, not a branch).
+/// ascend walking away from the centre on either side, so the middle ones are read
+/// off the two walks by rank ([`kth_of_two`]).
 fn median_deviation(values: &[f64], centre: f64) -> f64 {
     let len = values.len();
-    let split = values.partition_point(|v| *v < centre);
-    let (mut below, mut above) = (split, split);
-    let deviation_at = |k: Option<usize>| k.and_then(|k| values.get(k)).map(|v| (v - centre).abs());
-    // The deviations of ranks mid − 1 and mid (0-based), in ascending order.
-    let (mut lower, mut upper) = (0.0, 0.0);
-    for _ in 0..=len / 2 {
-        let (down, up) = (
-            deviation_at(below.checked_sub(1)),
-            deviation_at(Some(above)),
-        );
-        let take_down = match (down, up) {
-            (None, None) => break,
-            (Some(d), Some(u)) => d <= u,
-            (down, _) => down.is_some(),
-        };
-        let deviation = if take_down { down } else { up }.unwrap_or_default();
-        below -= usize::from(take_down);
-        above += usize::from(!take_down);
-        (lower, upper) = (upper, deviation);
-    }
+    let (below, above) = values.split_at(values.partition_point(|v| *v < centre));
+    let down = |i: usize| (below[below.len() - 1 - i] - centre).abs();
+    let up = |j: usize| (above[j] - centre).abs();
+    let rank = |k: usize| kth_of_two(k, (below.len(), down), (above.len(), up));
     if len % 2 == 1 {
-        upper
+        rank(len / 2)
     } else {
-        (lower + upper) / 2.0
+        (rank(len / 2 - 1) + rank(len / 2)) / 2.0
+    }
+}
+
+/// The k-th smallest (from 0) of two ascending sequences, each given as its
+/// length and its values by index, found by bisection: of the k + 1 smallest, i
+/// come from the first sequence, the least i whose next value is not below the
+/// k + 1 − i-th of the second.
+fn kth_of_two(
+    k: usize,
+    (nx, x): (usize, impl Fn(usize) -> f64),
+    (ny, y): (usize, impl Fn(usize) -> f64),
+) -> f64 {
+    let (mut lo, mut hi) = ((k + 1).saturating_sub(ny), (k + 1).min(nx));
+    while lo < hi {
+        let i = (lo + hi) / 2;
+        if x(i) < y(k - i) {
+            lo = i + 1;
+        } else {
+            hi = i;
+        }
+    }
+    // The largest of the k + 1 taken: the last from either sequence.
+    match ((lo > 0).then(|| x(lo - 1)), (lo <= k).then(|| y(k - lo))) {
+        (Some(a), Some(b)) => {
+            if a < b {
+                b
+            } else {
+                a
+            }
+        }
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => unreachable!("k < nx + ny"),
     }
 }
 
@@ -529,9 +572,10 @@ mod tests {
 
     #[test]
     fn medians_read_off_sorted_windows_equal_medians_by_selection() {
-        for len in [1, 2, 3, 32, 33, 64, 95, 96] {
-            for (seed, quantum) in [(0, 0.0), (1_000, 0.25), (2_000, 1.0)] {
-                // Quantised values repeat, and ties sit on the centre.
+        for len in [1, 2, 3, 4, 5, 7, 32, 33, 64, 95, 96] {
+            for (seed, quantum) in [(0, 0.0), (1_000, 0.25), (2_000, 1.0), (3_000, 10.0)] {
+                // Quantised values repeat, and ties sit on the centre; at the
+                // coarsest quantum all values are equal.
                 let values: Vec<f64> = (0..len)
                     .map(|k| {
                         let v = 3.0 * noise(seed + k);
@@ -581,23 +625,28 @@ mod tests {
     }
 
     #[test]
-    fn three_sorted_runs_merge_in_order() {
-        let keys = |values: &[f64]| values.iter().map(|&v| Key::of(v)).collect::<Vec<_>>();
+    fn three_sorted_blocks_merge_in_order() {
+        let block = |values: &[f64]| {
+            let mut block = SortedBlock::default();
+            block.fill(values);
+            block
+        };
         let mut out = Vec::new();
         merge_three(
             [
-                &keys(&[-1.0, 0.0, 2.0]),
-                &keys(&[-3.0, 0.0, 5.0, 6.0]),
-                &keys(&[-0.0, 2.0, 9.0]),
+                &block(&[2.0, -1.0, f64::NAN, 0.0]),
+                &block(&[-3.0, 0.0, 6.0, 5.0]),
+                &block(&[9.0, 2.0, -0.0]),
             ],
             &mut out,
         );
         let bits: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
         let expected = [-3.0, -1.0, -0.0, 0.0, 0.0, 2.0, 2.0, 5.0, 6.0, 9.0];
         assert_eq!(bits, expected.map(f64::to_bits));
-        merge_three([&[], &keys(&[1.0]), &[]], &mut out);
-        assert_eq!(out, [1.0]);
-        merge_three([&[], &[], &[]], &mut out);
+        let full: Vec<f64> = (0..BLOCK).rev().map(|k| k as f64).collect();
+        merge_three([&block(&[]), &block(&full), &block(&[])], &mut out);
+        assert_eq!(out, (0..BLOCK).map(|k| k as f64).collect::<Vec<_>>());
+        merge_three([&block(&[]), &block(&[]), &block(&[])], &mut out);
         assert!(out.is_empty());
     }
 }
