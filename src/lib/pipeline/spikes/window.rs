@@ -47,6 +47,11 @@ impl Default for SortedBlock {
 impl SortedBlock {
     /// The judged (not NaN) ones of at most [`BLOCK`] `departures`, sorted.
     pub(super) fn fill(&mut self, departures: &[f64]) {
+        // The padding after the keys is what lets the merge skip bounds checks.
+        debug_assert!(
+            departures.len() <= BLOCK,
+            "a block holds at most BLOCK readings"
+        );
         self.len = 0;
         for (slot, &e) in self
             .keys
