@@ -99,31 +99,26 @@ pub fn find_spikes_on_clock(
 fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i64) -> Vec<usize> {
     let n = times.len();
     let blocks = n.div_ceil(BLOCK);
-    let of_block = |block: usize| &departures[block * BLOCK..((block + 1) * BLOCK).min(n)];
+    let rows = |block: usize| block * BLOCK..((block + 1) * BLOCK).min(n);
     let resolution = resolution(values);
     let mut spikes = Vec::new();
-    // The sorted departures of the blocks before, at and after the one judged.
+    // The sorted departures of the blocks before, at and after the one judged;
+    // each step moves them along: before ← own ← after ← the next block (or none).
     let (mut before, mut own, mut after) = (
         SortedBlock::default(),
         SortedBlock::default(),
         SortedBlock::default(),
     );
-    own.fill(of_block(0));
-    if blocks > 1 {
-        after.fill(of_block(1));
-    }
+    after.fill(&departures[rows(0)]);
     let mut window: Vec<f64> = Vec::with_capacity(3 * BLOCK);
     for block in 0..blocks {
-        if block > 0 {
-            // before ← own ← after ← the next block (or nothing).
-            std::mem::swap(&mut before, &mut own);
-            std::mem::swap(&mut own, &mut after);
-            after.fill(if block + 1 < blocks {
-                of_block(block + 1)
-            } else {
-                &[]
-            });
-        }
+        std::mem::swap(&mut before, &mut own);
+        std::mem::swap(&mut own, &mut after);
+        after.fill(if block + 1 < blocks {
+            &departures[rows(block + 1)]
+        } else {
+            &[]
+        });
         merge_three([&before, &own, &after], &mut window);
         if window.len() < BLOCK {
             // Too few judged readings around to know the local variation.
@@ -132,7 +127,7 @@ fn judge(times: &[EpochNanos], values: &[f64], departures: &[f64], max_gap_ns: i
         let centre = median_of_sorted(&window);
         let sigma = MAD_TO_SIGMA * median_deviation(&window, centre);
         let floor = (THRESHOLD * sigma).max(4.0 * resolution);
-        for i in block * BLOCK..((block + 1) * BLOCK).min(n) {
+        for i in rows(block) {
             let off = departures[i] - centre;
             if off.abs() > floor
                 && off.abs() > 1e-9 * (values[i].abs() + 1.0)

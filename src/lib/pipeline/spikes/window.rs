@@ -15,15 +15,17 @@ impl Key {
     const END: Key = Key(i64::MAX);
 
     fn of(value: f64) -> Key {
-        // As `f64::total_cmp`: negative floats have their magnitude bits flipped.
-        let bits = value.to_bits() as i64;
-        Key(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+        Key(Key::flip(value.to_bits() as i64))
     }
 
     fn value(self) -> f64 {
-        // The flip is its own inverse (it keeps the sign bit).
-        let Key(bits) = self;
-        f64::from_bits((bits ^ (((bits >> 63) as u64) >> 1) as i64) as u64)
+        f64::from_bits(Key::flip(self.0) as u64)
+    }
+
+    /// As `f64::total_cmp`: a negative float's magnitude bits flipped. The flip is
+    /// its own inverse (it keeps the sign bit).
+    fn flip(bits: i64) -> i64 {
+        bits ^ (((bits >> 63) as u64) >> 1) as i64
     }
 }
 
