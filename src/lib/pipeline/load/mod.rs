@@ -8,15 +8,17 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use polars::io::parquet::metadata::FileMetadataRef;
+use polars::io::parquet::metadata::{FileMetadata, FileMetadataRef};
 use polars::prelude::*;
 
 use crate::error::{one_line, HarvestError};
-use crate::model::schema::{InputFormat, CELL_ID, REQUIRED_COLUMNS};
+use crate::model::schema::{InputFormat, CELL_ID, FIELD, REQUIRED_COLUMNS, SENSOR_TYPE, TIME};
 use crate::parallel::pool_threads;
 
+mod dictionary;
 mod pages;
 
+pub use dictionary::DictionaryColumn;
 use pages::check_pages;
 
 const PARQUET_MAGIC: &[u8] = b"PAR1";
@@ -38,11 +40,17 @@ enum Source<'a> {
         bytes: &'a [u8],
         metadata: FileMetadataRef,
         columns: Vec<String>,
+        /// Those of `columns` that are plain text, read as dictionaries where the
+        /// file stores them so.
+        text: Vec<String>,
         /// Per part: its first row and its number of rows, on row-group boundaries.
         parts: Vec<(usize, usize)>,
         rows: usize,
     },
 }
+
+/// The text columns whose values repeat over many rows (see [`dictionary`]).
+const TEXT_COLUMNS: [&str; 3] = [TIME, FIELD, SENSOR_TYPE];
 
 /// Consecutive row groups are decoded together up to this many rows, so that small
 /// row groups do not each pay the reader's set-up; a larger row group is one part.
@@ -67,13 +75,17 @@ impl LoadedLog<'_> {
 
     /// The rows of part `index` (`0..self.parts()`), in file order, with the
     /// required columns. A part that cannot be decoded is a bad file.
-    pub fn part(&self, index: usize) -> Result<DataFrame, HarvestError> {
+    pub fn part(&self, index: usize) -> Result<Part, HarvestError> {
         match &self.source {
-            Source::Frame(frame) => Ok(frame.clone()),
+            Source::Frame(frame) => Ok(Part {
+                frame: frame.clone(),
+                dictionaries: Vec::new(),
+            }),
             Source::Parquet {
                 bytes,
                 metadata,
                 columns,
+                text,
                 parts,
                 ..
             } => {
@@ -84,18 +96,90 @@ impl LoadedLog<'_> {
                 } else {
                     ParallelStrategy::None
                 };
+                let (first, rows) = parts[index];
                 guarded(self.path, "corrupt Parquet file", || {
+                    let groups = row_groups_of(metadata, first, rows);
+                    let dictionaries: Vec<(String, DictionaryColumn)> = text
+                        .iter()
+                        .filter_map(|name| {
+                            dictionary::decode(bytes, metadata, groups.clone(), name)
+                                .map(|column| (name.clone(), column))
+                        })
+                        .collect();
+                    let rest: Vec<String> = columns
+                        .iter()
+                        .filter(|c| !dictionaries.iter().any(|(name, _)| name == *c))
+                        .cloned()
+                        .collect();
                     let mut reader = ParquetReader::new(Cursor::new(*bytes));
                     reader.set_metadata(metadata.clone());
-                    reader
-                        .with_columns(Some(columns.clone()))
-                        .with_slice(Some(parts[index]))
+                    let frame = reader
+                        .with_columns(Some(rest))
+                        .with_slice(Some((first, rows)))
                         .read_parallel(parallel)
-                        .finish()
+                        .finish()?;
+                    Ok(Part {
+                        frame,
+                        dictionaries,
+                    })
                 })
             }
         }
     }
+}
+
+/// Rows of a log: a DataFrame of its columns but those of its text columns the
+/// file stores as dictionaries, which are kept as keys into them ([`dictionary`]).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub frame: DataFrame,
+    dictionaries: Vec<(String, DictionaryColumn)>,
+}
+
+impl Part {
+    pub fn height(&self) -> usize {
+        self.frame.height()
+    }
+
+    /// The rows `offset..offset + len`.
+    pub fn slice(&self, offset: usize, len: usize) -> Part {
+        Part {
+            frame: self.frame.slice(offset as i64, len),
+            dictionaries: self
+                .dictionaries
+                .iter()
+                .map(|(name, column)| (name.clone(), column.slice(offset, len)))
+                .collect(),
+        }
+    }
+
+    /// Whether the part holds column `name`, either way.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.dictionary(name).is_some() || self.frame.column(name).is_ok()
+    }
+
+    /// Column `name`, if it was read as dictionaries.
+    pub fn dictionary(&self, name: &str) -> Option<&DictionaryColumn> {
+        self.dictionaries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, column)| column)
+    }
+}
+
+/// The row groups holding rows `first..first + rows`, which start and end on
+/// row-group boundaries.
+fn row_groups_of(metadata: &FileMetadata, first: usize, rows: usize) -> std::ops::Range<usize> {
+    let mut start = 0;
+    let (mut from, mut to) = (None, 0);
+    for (g, group) in metadata.row_groups.iter().enumerate() {
+        if start >= first && start < first + rows {
+            from.get_or_insert(g);
+            to = g + 1;
+        }
+        start += group.num_rows();
+    }
+    from.unwrap_or(to)..to
 }
 
 /// Checks a whole log's structure (and parses a CSV log) before any row is decoded:
@@ -151,12 +235,19 @@ pub fn load_log<'a>(path: &'a Path, bytes: &'a [u8]) -> Result<LoadedLog<'a>, Ha
                 present.push(CELL_ID.to_string());
             }
             check_pages(bytes, &metadata, &present)?;
+            let text = present
+                .iter()
+                .filter(|c| TEXT_COLUMNS.contains(&c.as_str()))
+                .filter(|c| schema.get(c.as_str()).is_some_and(dictionary::is_plain_text))
+                .cloned()
+                .collect();
             let parts = parts_of(metadata.row_groups.iter().map(|g| g.num_rows()), PART_ROWS);
             Ok(Ok(Source::Parquet {
                 bytes,
                 rows: metadata.num_rows,
                 metadata,
                 columns: present,
+                text,
                 parts,
             }))
         })??,
@@ -447,6 +538,109 @@ mod tests {
                 text.contains("type error: column `value`") && text.contains(named),
                 "{text}"
             );
+        }
+    }
+
+    /// A log of `rows` rows whose time and field repeat (as a log's do), with
+    /// nulls among them.
+    fn repeating_text(rows: usize) -> DataFrame {
+        let time = (0..rows).map(|i| {
+            (i % 97 != 5).then(|| {
+                format!(
+                    "2022-11-23T20:{:02}:{:02}.000Z",
+                    i / 12 / 60 % 60,
+                    i / 12 % 60
+                )
+            })
+        });
+        let field = (0..rows).map(|i| (i % 101 != 7).then_some(["x", "y", "fz"][i / 5 % 3]));
+        df!(
+            "time" => time.collect::<Vec<_>>(),
+            "value" => (0..rows).map(|i| i as f64).collect::<Vec<_>>(),
+            "field" => field.collect::<Vec<_>>(),
+            "robot_id" => vec![1i64; rows],
+            "sensor_type" => vec!["encoder"; rows],
+            "run_uuid" => vec![7u64; rows],
+        )
+        .unwrap()
+    }
+
+    /// Every row of each text column of `part`, whichever way it was read.
+    fn text_of(part: &Part, name: &str) -> Vec<Option<String>> {
+        match part.dictionary(name) {
+            Some(dictionary) => dictionary.decode(|s| s.map(str::to_string)),
+            None => part
+                .frame
+                .column(name)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|s| s.map(str::to_string))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn text_stored_as_dictionaries_reads_row_for_row_as_polars_reads_it() {
+        let rows = 3 * PART_ROWS / 2 + 1_234;
+        let mut frame = repeating_text(rows);
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(PART_ROWS / 3))
+            .finish(&mut frame)
+            .unwrap();
+        let path = Path::new("log.parquet");
+        let log = load_log(path, &bytes).unwrap();
+        assert!(log.parts() >= 2);
+        let mut first = 0;
+        for index in 0..log.parts() {
+            let part = log.part(index).unwrap();
+            for name in TEXT_COLUMNS {
+                assert!(part.dictionary(name).is_some(), "{name}");
+                assert!(part.frame.column(name).is_err(), "{name}");
+            }
+            let height = part.height();
+            for name in TEXT_COLUMNS {
+                let expected = frame.slice(first as i64, height);
+                let expected = expected.column(name).unwrap().str().unwrap();
+                let expected: Vec<Option<String>> =
+                    expected.iter().map(|s| s.map(str::to_string)).collect();
+                assert_eq!(text_of(&part, name), expected, "{name}");
+                // Slices that start and end inside row groups and span several.
+                for (offset, len) in [(0, 1), (1_000, PART_ROWS / 2), (height - 3, 10)] {
+                    let len = len.min(height - offset);
+                    assert_eq!(
+                        text_of(&part.slice(offset, len), name),
+                        expected[offset..offset + len],
+                        "{name}"
+                    );
+                }
+            }
+            first += height;
+        }
+        assert_eq!(first, rows);
+    }
+
+    #[test]
+    fn text_stored_in_plain_pages_is_read_by_polars() {
+        let mut frame = repeating_text(10_000);
+        let mut bytes = Vec::new();
+        crate::pipeline::store::write_parquet(&mut bytes, &mut frame, Default::default(), &[])
+            .unwrap();
+        let log = load_log(Path::new("log.parquet"), &bytes).unwrap();
+        let part = log.part(0).unwrap();
+        for name in TEXT_COLUMNS {
+            assert!(part.dictionary(name).is_none(), "{name}");
+            let expected: Vec<Option<String>> = frame
+                .column(name)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|s| s.map(str::to_string))
+                .collect();
+            assert_eq!(text_of(&part, name), expected, "{name}");
         }
     }
 

@@ -5,6 +5,7 @@ use polars::prelude::*;
 use polars_arrow::array::Array;
 
 use crate::model::readings::RunId;
+use crate::pipeline::load::DictionaryColumn;
 use crate::time::{EpochNanos, TimestampParser};
 
 /// A cell that is missing (`Err(true)`) or present but unusable (`Err(false)`).
@@ -87,7 +88,28 @@ impl CellColumn {
     }
 }
 
-/// Field and sensor_type as text, whatever string-like type the file used.
+/// A text column: strings, or keys into dictionaries of its distinct values.
+pub(super) enum TextColumn {
+    Strings(StringChunked),
+    Dictionary(DictionaryColumn),
+}
+
+impl TextColumn {
+    /// Field and sensor_type, whatever string-like type the file used.
+    pub(super) fn new(s: &Series) -> Option<TextColumn> {
+        text_column(s)?.str().ok().cloned().map(TextColumn::Strings)
+    }
+
+    /// Every row's text through `f` (once per distinct value of a dictionary).
+    pub(super) fn decode<'a, R: Clone>(&'a self, f: impl FnMut(Option<&'a str>) -> R) -> Vec<R> {
+        match self {
+            TextColumn::Strings(strings) => decode_text(strings, f),
+            TextColumn::Dictionary(dictionary) => dictionary.decode(f),
+        }
+    }
+}
+
+/// Text, whatever string-like type the file used.
 pub(super) fn text_column(s: &Series) -> Option<Series> {
     match s.dtype() {
         DataType::String => Some(s.clone()),
@@ -100,16 +122,15 @@ pub(super) fn text_column(s: &Series) -> Option<Series> {
 
 /// The time column in any of the types logs use.
 pub(super) enum TimeColumn {
-    Text(Series),
+    Text(TextColumn),
     Nanos(Series),
 }
 
 impl TimeColumn {
     pub(super) fn new(s: &Series) -> Option<TimeColumn> {
         match s.dtype() {
-            DataType::String => Some(TimeColumn::Text(s.clone())),
-            DataType::Categorical(..) | DataType::Enum(..) => {
-                s.cast(&DataType::String).ok().map(TimeColumn::Text)
+            DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
+                TextColumn::new(s).map(TimeColumn::Text)
             }
             DataType::Datetime(..) => {
                 let ns = s
@@ -124,11 +145,9 @@ impl TimeColumn {
 
     pub(super) fn decode(&self) -> Vec<Cell<EpochNanos>> {
         match self {
-            TimeColumn::Text(s) => {
+            TimeColumn::Text(text) => {
                 let mut parser = TimestampParser::default();
-                decode_text(s.str().expect("text time column"), |t| {
-                    t.ok_or(true).and_then(|t| parser.parse(t).ok_or(false))
-                })
+                text.decode(|t| t.ok_or(true).and_then(|t| parser.parse(t).ok_or(false)))
             }
             TimeColumn::Nanos(s) => {
                 decode_numbers(s.i64().expect("int64 time column"), |t| t.ok_or(true))

@@ -16,14 +16,12 @@ use crate::error::HarvestError;
 use crate::model::readings::{DropReason, RowAccount, RunId};
 use crate::model::schema::{self, Channel, Field, Sensor};
 use crate::parallel::{in_pool, pool_threads};
-use crate::pipeline::load::LoadedLog;
+use crate::pipeline::load::{LoadedLog, Part};
 use crate::time::EpochNanos;
 
 mod columns;
 
-use columns::{
-    decode_text, text_column, Cell, CellColumn, CellId, NumberColumn, RunColumn, TimeColumn,
-};
+use columns::{Cell, CellColumn, CellId, NumberColumn, RunColumn, TextColumn, TimeColumn};
 
 /// What validation gives: the rows' accounting so far (duplicates are counted when
 /// runs are split) and the kept readings of each slice of the frame, in file order.
@@ -65,7 +63,7 @@ pub fn validate(path: &Path, log: &LoadedLog) -> Result<ValidRows, HarvestError>
                 let step = rows.div_ceil(tasks.max(1)).max(1);
                 (0..tasks)
                     .into_par_iter()
-                    .map(|i| classify(path, &frame.slice((i * step) as i64, step)))
+                    .map(|i| classify(path, &frame.slice(i * step, step)))
                     .collect()
             })
             .collect()
@@ -114,9 +112,10 @@ struct Classified {
     cells: Vec<((RunId, String), u64)>,
 }
 
-/// Classifies every row of `frame`: a reading of a channel, or a drop reason.
-fn classify(path: &Path, frame: &DataFrame) -> Result<Classified, HarvestError> {
-    let columns = Decoded::new(path, frame)?;
+/// Classifies every row of `part`: a reading of a channel, or a drop reason.
+fn classify(path: &Path, part: &Part) -> Result<Classified, HarvestError> {
+    let columns = Decoded::new(path, part)?;
+    let frame = &part.frame;
     let cell_column = frame
         .column(schema::CELL_ID)
         .ok()
@@ -158,21 +157,30 @@ struct Decoded {
 }
 
 impl Decoded {
-    /// Decodes the required columns of `frame`, or names the one that is missing
+    /// Decodes the required columns of `part`, or names the one that is missing
     /// or of a type that cannot hold its values.
-    fn new(path: &Path, frame: &DataFrame) -> Result<Decoded, HarvestError> {
+    fn new(path: &Path, part: &Part) -> Result<Decoded, HarvestError> {
         let column = |name: &str| -> Result<&Series, HarvestError> {
-            frame
+            part.frame
                 .column(name)
                 .map(|c| c.as_materialized_series())
                 .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
         };
-        let times = typed(
-            path,
-            column(schema::TIME)?,
-            "ISO 8601 strings or datetimes",
-            TimeColumn::new,
-        )?;
+        // Text the file keeps as dictionaries is text by construction.
+        let text = |name: &str, make: fn(&Series) -> Option<TextColumn>| match part.dictionary(name)
+        {
+            Some(dictionary) => Ok(TextColumn::Dictionary(dictionary.clone())),
+            None => typed(path, column(name)?, "string", make),
+        };
+        let times = match part.dictionary(schema::TIME) {
+            Some(dictionary) => TimeColumn::Text(TextColumn::Dictionary(dictionary.clone())),
+            None => typed(
+                path,
+                column(schema::TIME)?,
+                "ISO 8601 strings or datetimes",
+                TimeColumn::new,
+            )?,
+        };
         let values = typed(path, column(schema::VALUE)?, "float64", NumberColumn::new)?;
         let robots = typed(path, column(schema::ROBOT_ID)?, "int64", NumberColumn::new)?;
         let runs = typed(
@@ -181,22 +189,16 @@ impl Decoded {
             "uint64, int64, float64 or string",
             RunColumn::new,
         )?;
-        let fields = typed(path, column(schema::FIELD)?, "string", text_column)?;
-        let sensors = typed(path, column(schema::SENSOR_TYPE)?, "string", text_column)?;
-        let fields = fields
-            .str()
-            .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
-        let sensors = sensors
-            .str()
-            .map_err(|e| HarvestError::bad_file(path, e.to_string()))?;
+        let fields = text(schema::FIELD, TextColumn::new)?;
+        let sensors = text(schema::SENSOR_TYPE, TextColumn::new)?;
         Ok(Decoded {
             times: times.decode(),
             values: values.decode(),
             robots: robots.decode(),
             float_run_ids: runs.is_float(),
             runs: runs.decode(),
-            fields: decode_text(fields, |f| f.and_then(Field::parse)),
-            sensors: decode_text(sensors, |s| s.and_then(Sensor::parse)),
+            fields: fields.decode(|f| f.and_then(Field::parse)),
+            sensors: sensors.decode(|s| s.and_then(Sensor::parse)),
         })
     }
 
