@@ -28,6 +28,7 @@ use crate::storage::{Dataset, SourceFile, Staging};
 
 pub mod align;
 pub mod features;
+mod float_statistics;
 pub mod load;
 pub mod report;
 pub mod runs;

@@ -13,28 +13,12 @@ use polars_parquet::write::Encoding as PageEncoding;
 /// the levels as they are, then the values' bytes transposed.
 pub(super) fn split_page(page: DataPage, width: usize) -> PolarsResult<DataPage> {
     let buffer = page.buffer();
+    let (levels, values) = levels_and_values(&page)?;
     let mut header = page.header().clone();
-    let levels = match &mut header {
-        DataPageHeader::V1(header) => {
-            header.encoding = PageEncoding::ByteStreamSplit.into();
-            // The definition levels of a nullable flat column, behind their
-            // length as 4 little-endian bytes.
-            match page.descriptor.primitive_type.field_info.repetition {
-                Repetition::Required => 0,
-                Repetition::Optional | Repetition::Repeated => buffer
-                    .first_chunk::<4>()
-                    .map(|length| 4 + u32::from_le_bytes(*length) as usize)
-                    .unwrap_or(usize::MAX),
-            }
-        }
-        DataPageHeader::V2(header) => {
-            header.encoding = PageEncoding::ByteStreamSplit.into();
-            (header.definition_levels_byte_length + header.repetition_levels_byte_length) as usize
-        }
-    };
-    let Some((levels, values)) = buffer.split_at_checked(levels) else {
-        polars_bail!(ComputeError: "a data page shorter than its levels");
-    };
+    match &mut header {
+        DataPageHeader::V1(header) => header.encoding = PageEncoding::ByteStreamSplit.into(),
+        DataPageHeader::V2(header) => header.encoding = PageEncoding::ByteStreamSplit.into(),
+    }
     let mut split = Vec::with_capacity(buffer.len());
     split.extend_from_slice(levels);
     split_streams(values, width, &mut split);
@@ -45,6 +29,29 @@ pub(super) fn split_page(page: DataPage, width: usize) -> PolarsResult<DataPage>
         page.descriptor,
         rows,
     ))
+}
+
+/// A data page's buffer (uncompressed) split into its levels and its values.
+pub(super) fn levels_and_values(page: &DataPage) -> PolarsResult<(&[u8], &[u8])> {
+    let buffer = page.buffer();
+    let levels = match page.header() {
+        // The definition levels of a nullable flat column, behind their length as 4
+        // little-endian bytes.
+        DataPageHeader::V1(_) => match page.descriptor.primitive_type.field_info.repetition {
+            Repetition::Required => 0,
+            Repetition::Optional | Repetition::Repeated => buffer
+                .first_chunk::<4>()
+                .map(|length| 4 + u32::from_le_bytes(*length) as usize)
+                .unwrap_or(usize::MAX),
+        },
+        DataPageHeader::V2(header) => {
+            (header.definition_levels_byte_length + header.repetition_levels_byte_length) as usize
+        }
+    };
+    match buffer.split_at_checked(levels) {
+        Some(parts) => Ok(parts),
+        None => polars_bail!(ComputeError: "a data page shorter than its levels"),
+    }
 }
 
 /// Appends `values` (fixed-width values of `width` bytes, back to back) to `out`

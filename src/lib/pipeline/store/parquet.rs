@@ -17,6 +17,7 @@ use polars_parquet::write::{
 };
 
 use crate::model::options::{Compression, Encoding};
+use crate::pipeline::float_statistics::with_float_statistics;
 use crate::pipeline::split_pages::split_page;
 use crate::pipeline::store::Format;
 
@@ -204,6 +205,7 @@ fn write_chunks<W: Write>(
             .zip(leaves.iter().cloned())
             .zip(layouts)
             .map(|((array, leaf), layout)| {
+                let options = layout.write_options(options);
                 let mut pages = array_to_columns(array, leaf, options, &[layout.encoding])?;
                 // Flat frames: one leaf, so one column of pages per field.
                 let pages = pages.pop().expect("a flat column has one leaf");
@@ -221,9 +223,11 @@ fn write_chunks<W: Write>(
 struct Layout {
     /// What polars' encoder writes.
     encoding: PageEncoding,
-    /// Width in bytes of the values polars wrote PLAIN that are to be split into
-    /// byte streams, when they are.
-    split: Option<usize>,
+    /// Width in bytes of floats, which polars writes PLAIN and without min/max
+    /// statistics: the store adds those ([`with_float_statistics`]).
+    float: Option<usize>,
+    /// Whether the floats are then split into byte streams.
+    split: bool,
 }
 
 impl Layout {
@@ -234,16 +238,32 @@ impl Layout {
     /// finds little to share (zstd level 1 kept 65% of them). Everything else
     /// stays PLAIN, a constant a dictionary of its one value.
     fn of(dtype: &ArrowDataType, encoding: Encoding) -> Layout {
-        let (encoding, split) = match (dtype, encoding) {
-            (ArrowDataType::Dictionary(..), _) => (PageEncoding::RleDictionary, None),
-            (ArrowDataType::Float32, Encoding::Split) => (PageEncoding::Plain, Some(4)),
-            (ArrowDataType::Float64, Encoding::Split) => (PageEncoding::Plain, Some(8)),
-            (ArrowDataType::Timestamp(..), Encoding::Split) => {
-                (PageEncoding::DeltaBinaryPacked, None)
-            }
-            _ => (PageEncoding::Plain, None),
+        let float = match dtype {
+            ArrowDataType::Float32 => Some(4),
+            ArrowDataType::Float64 => Some(8),
+            _ => None,
         };
-        Layout { encoding, split }
+        let split = float.is_some() && matches!(encoding, Encoding::Split);
+        let encoding = match (dtype, encoding) {
+            (ArrowDataType::Dictionary(..), _) => PageEncoding::RleDictionary,
+            (ArrowDataType::Timestamp(..), Encoding::Split) => PageEncoding::DeltaBinaryPacked,
+            _ => PageEncoding::Plain,
+        };
+        Layout {
+            encoding,
+            float,
+            split,
+        }
+    }
+
+    /// The writer's options for this column: min/max statistics of floats are
+    /// left to the store.
+    fn write_options(self, mut options: WriteOptions) -> WriteOptions {
+        if self.float.is_some() {
+            options.statistics.min_value = false;
+            options.statistics.max_value = false;
+        }
+        options
     }
 
     /// The pages, split into byte streams where this layout says so, compressed.
@@ -254,8 +274,15 @@ impl Layout {
     ) -> DynStreamingIterator<'static, polars_parquet::write::CompressedPage, PolarsError> {
         let pages = pages.map(move |page| {
             let page = page?;
-            Ok(match (self.split, page) {
-                (Some(width), Page::Data(data)) => Page::Data(split_page(data, width)?),
+            Ok(match (self.float, page) {
+                (Some(width), Page::Data(data)) => {
+                    let data = with_float_statistics(data, width)?;
+                    Page::Data(if self.split {
+                        split_page(data, width)?
+                    } else {
+                        data
+                    })
+                }
                 (_, page) => page,
             })
         });
