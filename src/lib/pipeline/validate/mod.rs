@@ -167,10 +167,9 @@ impl Decoded {
                 .map_err(|_| HarvestError::bad_file(path, format!("missing column `{name}`")))
         };
         // Text the file keeps as dictionaries is text by construction.
-        let text = |name: &str, make: fn(&Series) -> Option<TextColumn>| match part.dictionary(name)
-        {
+        let text = |name: &str| match part.dictionary(name) {
             Some(dictionary) => Ok(TextColumn::Dictionary(dictionary.clone())),
-            None => typed(path, column(name)?, "string", make),
+            None => typed(path, column(name)?, "string", TextColumn::new),
         };
         let times = match part.dictionary(schema::TIME) {
             Some(dictionary) => TimeColumn::Text(TextColumn::Dictionary(dictionary.clone())),
@@ -189,8 +188,8 @@ impl Decoded {
             "uint64, int64, float64 or string",
             RunColumn::new,
         )?;
-        let fields = text(schema::FIELD, TextColumn::new)?;
-        let sensors = text(schema::SENSOR_TYPE, TextColumn::new)?;
+        let fields = text(schema::FIELD)?;
+        let sensors = text(schema::SENSOR_TYPE)?;
         Ok(Decoded {
             times: times.decode(),
             values: values.decode(),
