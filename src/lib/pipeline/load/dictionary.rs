@@ -26,12 +26,8 @@ pub struct DictionaryColumn {
 }
 
 impl DictionaryColumn {
-    pub fn len(&self) -> usize {
+    fn rows(&self) -> usize {
         self.chunks.iter().map(|c| c.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The rows `offset..offset + len` (clamped to the column).
@@ -57,7 +53,7 @@ impl DictionaryColumn {
     /// Every row's value through `f`, which is called once per distinct value of a
     /// row group (and once for a null) rather than once per row.
     pub fn decode<'a, R: Clone>(&'a self, mut f: impl FnMut(Option<&'a str>) -> R) -> Vec<R> {
-        let mut out = Vec::with_capacity(self.len());
+        let mut out = Vec::with_capacity(self.rows());
         let null = f(None);
         for chunk in &self.chunks {
             let values = chunk
@@ -136,4 +132,103 @@ pub fn decode(
         }
     }
     Some(DictionaryColumn { chunks })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use polars::prelude::*;
+
+    use super::super::{load_log, Part, PART_ROWS, TEXT_COLUMNS};
+
+    /// A log of `rows` rows whose time and field repeat (as a log's do), with
+    /// nulls among them.
+    fn repeating_text(rows: usize) -> DataFrame {
+        let time = (0..rows).map(|i| {
+            (i % 97 != 5).then(|| {
+                format!(
+                    "2022-11-23T20:{:02}:{:02}.000Z",
+                    i / 12 / 60 % 60,
+                    i / 12 % 60
+                )
+            })
+        });
+        let field = (0..rows).map(|i| (i % 101 != 7).then_some(["x", "y", "fz"][i / 5 % 3]));
+        df!(
+            "time" => time.collect::<Vec<_>>(),
+            "value" => (0..rows).map(|i| i as f64).collect::<Vec<_>>(),
+            "field" => field.collect::<Vec<_>>(),
+            "robot_id" => vec![1i64; rows],
+            "sensor_type" => vec!["encoder"; rows],
+            "run_uuid" => vec![7u64; rows],
+        )
+        .unwrap()
+    }
+
+    /// Every row of text column `name` of `frame`.
+    fn strings(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
+        let column = frame.column(name).unwrap().str().unwrap();
+        column.iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    /// Every row of text column `name` of `part`, whichever way it was read.
+    fn text_of(part: &Part, name: &str) -> Vec<Option<String>> {
+        match part.dictionary(name) {
+            Some(dictionary) => dictionary.decode(|s| s.map(str::to_string)),
+            None => strings(&part.frame, name),
+        }
+    }
+
+    #[test]
+    fn text_stored_as_dictionaries_reads_row_for_row_as_polars_reads_it() {
+        let rows = 3 * PART_ROWS / 2 + 1_234;
+        let mut frame = repeating_text(rows);
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(PART_ROWS / 3))
+            .finish(&mut frame)
+            .unwrap();
+        let path = Path::new("log.parquet");
+        let log = load_log(path, &bytes).unwrap();
+        assert!(log.parts() >= 2);
+        let mut first = 0;
+        for index in 0..log.parts() {
+            let part = log.part(index).unwrap();
+            for name in TEXT_COLUMNS {
+                assert!(part.dictionary(name).is_some(), "{name}");
+                assert!(part.frame.column(name).is_err(), "{name}");
+            }
+            let height = part.height();
+            for name in TEXT_COLUMNS {
+                let expected = strings(&frame.slice(first as i64, height), name);
+                assert_eq!(text_of(&part, name), expected, "{name}");
+                // Slices that start and end inside row groups and span several.
+                for (offset, len) in [(0, 1), (1_000, PART_ROWS / 2), (height - 3, 10)] {
+                    let len = len.min(height - offset);
+                    assert_eq!(
+                        text_of(&part.slice(offset, len), name),
+                        expected[offset..offset + len],
+                        "{name}"
+                    );
+                }
+            }
+            first += height;
+        }
+        assert_eq!(first, rows);
+    }
+
+    #[test]
+    fn text_stored_in_plain_pages_is_read_by_polars() {
+        let mut frame = repeating_text(10_000);
+        let mut bytes = Vec::new();
+        crate::pipeline::store::write_parquet(&mut bytes, &mut frame, Default::default(), &[])
+            .unwrap();
+        let log = load_log(Path::new("log.parquet"), &bytes).unwrap();
+        let part = log.part(0).unwrap();
+        for name in TEXT_COLUMNS {
+            assert!(part.dictionary(name).is_none(), "{name}");
+            assert_eq!(text_of(&part, name), strings(&frame, name), "{name}");
+        }
+    }
 }
